@@ -391,3 +391,127 @@ def implicit_model(n=5000, shift=10.0, seed=0):
     x = rng.normal(10.0, 1.0, n)
     x_hat = rng.normal(0.0, 1.0, n) + shift
     return x, x_hat
+
+
+# ---------------------------------------------------------------------------------------------
+# A run the app can replay: every step kept, any step redrawn
+# ---------------------------------------------------------------------------------------------
+
+HISTORY_COLUMNS = STEP_COLUMNS + ("gen_mean", "gen_std", "kl", "js", "w2")
+MAX_STEPS = 200_000  # about 10 MB of history; the page asks for a reset past it
+VIEW_SAMPLES = 5000  # the course's 5,000 real and generated samples in the histogram
+VIEW_BINS = 60
+VIEW_GRID = 200
+
+
+class ToyRun:
+    """A ToyGAN plus its whole history, so any earlier step can be drawn again exactly.
+
+    Histograms use one fixed draw of real x and of z (seeded), so what moves between frames is
+    the generator, not sampling noise.
+    """
+
+    def __init__(self, cfg: ToyConfig):
+        self.cfg = cfg
+        self.gan = ToyGAN(cfg)
+        rng = np.random.default_rng(cfg.seed + 2)
+        self.view_x = rng.normal(cfg.data_mean, cfg.data_std, VIEW_SAMPLES)
+        self.view_z = rng.normal(0.0, cfg.sigma_z, VIEW_SAMPLES)
+        self._rows = np.empty((0, len(HISTORY_COLUMNS)), np.float32)
+        self._thetas = np.empty((0, self.gan.theta.size), np.float32)
+        self._n = 0
+        self._initial = (self.gan.g.copy(), self.gan.theta.copy())
+
+    @property
+    def steps(self) -> int:
+        return self._n
+
+    @property
+    def full(self) -> bool:
+        return self._n >= MAX_STEPS
+
+    def history(self) -> np.ndarray:
+        return self._rows[: self._n]
+
+    def update_config(self, cfg: ToyConfig):
+        self.gan.update_config(cfg)
+        self.cfg = cfg
+
+    def advance(self, n_steps: int) -> int:
+        """Train up to n_steps more (fewer at MAX_STEPS); returns how many ran."""
+        n_steps = max(0, min(n_steps, MAX_STEPS - self._n))
+        if n_steps == 0:
+            return 0
+        rows, thetas = self.gan.train(n_steps)
+        gen_mean, gen_std = generated_distribution(rows[:, 5], rows[:, 6], self.cfg.sigma_z)
+        kl, js, w2 = distances(self.cfg, rows[:, 5], rows[:, 6])
+        full_rows = np.column_stack([rows, gen_mean, gen_std, kl, js, w2])
+        self._append(full_rows, thetas)
+        return n_steps
+
+    def _append(self, rows, thetas):
+        need = self._n + len(rows)
+        if need > len(self._rows):  # grow geometrically: appends stay cheap
+            cap = min(MAX_STEPS, max(need, 2 * len(self._rows), 1024))
+            self._rows = _grow(self._rows, cap)
+            self._thetas = _grow(self._thetas, cap)
+        self._rows[self._n:need] = rows
+        self._thetas[self._n:need] = thetas
+        self._n = need
+
+    def params_at(self, step: int):
+        """(g, theta) after `step` steps; step 0 is the untrained networks."""
+        if step <= 0:
+            return self._initial
+        row = self._rows[min(step, self._n) - 1]
+        return np.array(row[5:7], float), np.array(self._thetas[min(step, self._n) - 1], float)
+
+    def view(self, step: int, x_range=None) -> dict:
+        """Everything the charts show at `step`, as plain arrays."""
+        step = int(np.clip(step, 0, self._n))
+        (w, b), theta = self.params_at(step)
+        cfg = self.cfg
+        gm, gs = generated_distribution(w, b, cfg.sigma_z)
+        x_fake = w * self.view_z + b
+        if x_range is None:
+            x_range = self.x_range([step])
+        edges = np.linspace(*x_range, VIEW_BINS + 1)
+        grid = np.linspace(*x_range, VIEW_GRID)
+        return {
+            "step": step,
+            "w": float(w), "b": float(b), "gen_mean": float(gm), "gen_std": float(gs),
+            "bin_centers": 0.5 * (edges[1:] + edges[:-1]),
+            "hist_real": np.histogram(self.view_x, edges, density=False)[0] / (
+                VIEW_SAMPLES * (edges[1] - edges[0])),
+            "hist_fake": np.histogram(x_fake, edges, density=False)[0] / (
+                VIEW_SAMPLES * (edges[1] - edges[0])),
+            "grid": grid,
+            "d_curve": sigmoid(d_logits(cfg, theta, grid)),
+            "d_star": optimal_discriminator(grid, cfg.data_mean, cfg.data_std, gm, gs),
+        }
+
+    def x_range(self, steps) -> tuple:
+        """An x range that shows the data and the generated samples at all of `steps`."""
+        lo = self.cfg.data_mean - 4 * self.cfg.data_std
+        hi = self.cfg.data_mean + 4 * self.cfg.data_std
+        for step in steps:
+            (w, b), _ = self.params_at(step)
+            gm, gs = generated_distribution(w, b, self.cfg.sigma_z)
+            lo, hi = min(lo, gm - 3 * gs), max(hi, gm + 3 * gs)
+        span = self.cfg.data_std * 1000
+        return max(lo, self.cfg.data_mean - span), min(hi, self.cfg.data_mean + span)
+
+    def best_step(self) -> int:
+        return self.gan.best.step
+
+    def to_csv(self) -> str:
+        lines = [",".join(HISTORY_COLUMNS)]
+        for row in self.history():
+            lines.append(",".join([str(int(row[0]))] + [f"{v:.6g}" for v in row[1:]]))
+        return "\n".join(lines) + "\n"
+
+
+def _grow(a: np.ndarray, rows: int) -> np.ndarray:
+    out = np.empty((rows,) + a.shape[1:], a.dtype)
+    out[: len(a)] = a
+    return out

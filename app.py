@@ -1,0 +1,18 @@
+"""GAN Studio: `streamlit run app.py`. The sidebar's language switch, then the pages."""
+
+import streamlit as st
+
+from pages import ui
+
+st.set_page_config(page_title="GAN Studio", page_icon=":material/palette:", layout="wide")
+ui.language_picker()
+
+page = st.navigation([
+    st.Page("pages/home.py", title=ui.t("nav.home"), icon=":material/home:", default=True),
+    st.Page("pages/toy_gan.py", title=ui.t("nav.toy"), icon=":material/show_chart:", url_path="toy-gan"),
+    st.Page("pages/dcgan_training.py", title=ui.t("nav.dcgan"), icon=":material/model_training:",
+            url_path="dcgan-training"),
+    st.Page("pages/latent_explorer.py", title=ui.t("nav.explorer"), icon=":material/tune:",
+            url_path="latent-explorer"),
+])
+ui.run_guarded(page)

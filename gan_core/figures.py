@@ -1,0 +1,191 @@
+"""Figures: pure functions from data to a plotly figure.
+
+Labels come in as a dict (the page passes its language's catalog), so the same function draws
+English and Bahasa Indonesia charts and tests can call it with any labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import toy
+
+# ---------------------------------------------------------------------------------------------
+# Toy GAN: one figure, six panels, animated in the browser by patching traces frame by frame
+# ---------------------------------------------------------------------------------------------
+
+# Trace order in toy_figure. Frames patch traces by index, so keep these in step with it.
+T_HIST_REAL, T_HIST_FAKE, T_D, T_DSTAR, T_HALF = 0, 1, 2, 3, 4
+T_WB_PATH, T_WB_NOW, T_WB_OPT = 5, 6, 7
+T_G_LOSS, T_D_LOSS, T_D_REAL, T_D_FAKE = 8, 9, 10, 11
+T_KL, T_JS, T_W2 = 12, 13, 14
+HISTORY_POINTS = 300  # time series are thinned to this many points; the browser adds frames
+
+REAL, FAKE, DISC, OPTIMAL = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
+
+
+def _r(values, digits=4):
+    """Round to `digits` significant figures: the browser gets small, readable JSON."""
+    a = np.asarray(values, float)
+    return [float(f"{v:.{digits}g}") if np.isfinite(v) else None for v in a.ravel()]
+
+
+def _thin(rows: np.ndarray, points: int) -> np.ndarray:
+    if len(rows) <= points:
+        return rows
+    idx = np.unique(np.linspace(0, len(rows) - 1, points).round().astype(int))
+    return rows[idx]
+
+
+@functools.lru_cache(maxsize=16)
+def _toy_skeleton(label_items: tuple):
+    """The six panels' layout and each panel's axis ids, built once per language: plotly
+    validates every property it is given, which costs ~100 ms a figure; the layout never
+    changes, so later figures are plain dicts filled with data."""
+    labels = dict(label_items)
+    fig = make_subplots(
+        rows=2, cols=3,
+        specs=[[{"colspan": 2, "secondary_y": True}, None, {}], [{}, {}, {}]],
+        subplot_titles=(labels["distribution"], labels["wb_plane"], labels["losses"],
+                        labels["scores"], labels["distances"]),
+        horizontal_spacing=0.1, vertical_spacing=0.14,
+    )
+    panels = {"dist": (1, 1, False), "dist_p": (1, 1, True), "wb": (1, 3, False),
+              "loss": (2, 1, False), "score": (2, 2, False), "dist_t": (2, 3, False)}
+    for r, c, sec in panels.values():
+        fig.add_scatter(x=[0], y=[0], row=r, col=c, secondary_y=sec)
+    axes = {name: {"xaxis": t.xaxis, "yaxis": t.yaxis} for name, t in zip(panels, fig.data)}
+    fig.add_hline(y=0.5, line=dict(color="black", width=1, dash="dot"), row=2, col=2)
+    fig.data = []
+    fig.update_yaxes(title_text=labels["density"], row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="D(x)", range=[-0.02, 1.02], tickmode="array",
+                     tickvals=[0, 0.25, 0.5, 0.75, 1], showgrid=False, title_standoff=2,
+                     row=1, col=1, secondary_y=True)
+    fig.update_xaxes(title_text="x", row=1, col=1)
+    fig.update_xaxes(title_text="w", row=1, col=3)
+    fig.update_yaxes(title_text="b", row=1, col=3)
+    for c in (1, 2, 3):
+        fig.update_xaxes(title_text=labels["step"], row=2, col=c)
+    fig.update_yaxes(range=[0, 1], row=2, col=2)
+    fig.update_yaxes(type="log", row=2, col=3)
+    fig.update_layout(
+        barmode="overlay", bargap=0, height=700, margin=dict(l=50, r=20, t=40, b=110),
+        legend=dict(orientation="h", yanchor="top", y=-0.1, x=0), uirevision="toy",
+        title=dict(x=0.5, y=0.995),
+    )
+    return json.loads(fig.to_json())["layout"], axes
+
+
+def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None) -> dict:
+    """The Toy GAN's six panels as they were after `step` steps, as a plotly figure dict
+    (`go.Figure(toy_figure(...))` validates it; the browser draws it as it is)."""
+    cfg = run.cfg
+    x_range = list(x_range or run.x_range([step]))
+    view = run.view(step, x_range)
+    hist = _thin(run.history()[:step], HISTORY_POINTS)
+    col = {name: i for i, name in enumerate(toy.HISTORY_COLUMNS)}
+    steps = _r(hist[:, col["step"]], 7)
+    layout, ax = _toy_skeleton(tuple(sorted(labels.items())))
+    layout = copy.deepcopy(layout)
+
+    def trace(panel, **spec):
+        return {"type": "scatter", **ax[panel], **spec}
+
+    w_opt = cfg.data_std / cfg.sigma_z
+    data = [
+        # Panel 1: real vs generated histograms, D(x) and D*(x) on a 0..1 axis, threshold 0.5.
+        trace("dist", type="bar", x=_r(view["bin_centers"]), y=_r(view["hist_real"]),
+              name=labels["real"], marker={"color": REAL}, opacity=0.55),
+        trace("dist", type="bar", x=_r(view["bin_centers"]), y=_r(view["hist_fake"]),
+              name=labels["generated"], marker={"color": FAKE}, opacity=0.55),
+        trace("dist_p", x=_r(view["grid"]), y=_r(view["d_curve"]), name=labels["d_curve"],
+              mode="lines", line={"color": DISC, "width": 3}),
+        trace("dist_p", x=_r(view["grid"]), y=_r(view["d_star"]), name=labels["d_star"],
+              mode="lines", line={"color": OPTIMAL, "width": 2, "dash": "dash"}),
+        trace("dist_p", x=x_range, y=[0.5, 0.5], name=labels["threshold"], mode="lines",
+              line={"color": "black", "width": 1, "dash": "dot"}),
+        # Panel 2: the generator's (w, b) path; the optima are w = +-std/sigma_z, b = mean.
+        trace("wb", x=_r(hist[:, col["w"]]), y=_r(hist[:, col["b"]]), mode="lines",
+              name=labels["wb_path"], line={"color": FAKE, "width": 1.5}),
+        trace("wb", x=[view["w"]], y=[view["b"]], mode="markers", name=labels["wb_now"],
+              marker={"color": FAKE, "size": 10}),
+        trace("wb", x=[-w_opt, w_opt], y=[cfg.data_mean] * 2, mode="markers",
+              name=labels["wb_opt"], marker={"color": "black", "symbol": "star", "size": 12}),
+    ]
+    # Panels 3-5: time series.
+    for key, color, panel in (("g_loss", FAKE, "loss"), ("d_loss", DISC, "loss"),
+                              ("d_real", REAL, "score"), ("d_fake", FAKE, "score"),
+                              ("kl", "#9467bd", "dist_t"), ("js", "#8c564b", "dist_t"),
+                              ("w2", "#e377c2", "dist_t")):
+        data.append(trace(panel, x=steps, y=_r(hist[:, col[key]]), mode="lines",
+                          name=labels[key], line={"color": color, "width": 1.5}))
+
+    layout["xaxis"]["range"] = x_range
+    layout["title"]["text"] = labels["title_at"].format(step=step)
+    layout.setdefault("shapes", [])
+    layout.setdefault("annotations", [])
+    best = run.best_step()
+    if labels.get("mark_best") and 0 < best <= step:
+        for panel in ("loss", "score", "dist_t"):
+            layout["shapes"].append({
+                "type": "line", "x0": best, "x1": best, "y0": 0, "y1": 1,
+                "xref": ax[panel]["xaxis"], "yref": ax[panel]["yaxis"] + " domain",
+                "line": {"color": "red", "width": 1, "dash": "dash"}})
+        layout["annotations"].append({
+            "x": best, "y": 1, "xref": ax["score"]["xaxis"],
+            "yref": ax["score"]["yaxis"] + " domain", "text": labels["mark_best"],
+            "showarrow": False, "font": {"color": "red"}, "xanchor": "left"})
+    return {"data": data, "layout": layout}
+
+
+def toy_frame(run: "toy.ToyRun", step: int, x_range, labels: dict) -> dict:
+    """What changes from one animation frame to the next: the distribution panel is replaced,
+    the time series grow by one point. The browser applies it to the figure it shows."""
+    view = run.view(step, x_range)
+    row = run.history()[step - 1]
+    col = {name: i for i, name in enumerate(toy.HISTORY_COLUMNS)}
+    s = int(row[col["step"]])
+    extend = {T_WB_PATH: [float(row[col["w"]]), float(row[col["b"]])]}
+    for key, trace in (("g_loss", T_G_LOSS), ("d_loss", T_D_LOSS), ("d_real", T_D_REAL),
+                       ("d_fake", T_D_FAKE), ("kl", T_KL), ("js", T_JS), ("w2", T_W2)):
+        extend[trace] = [s, _r([row[col[key]]])[0]]
+    return {
+        "title": labels["title_at"].format(step=s),
+        "set": {
+            T_HIST_FAKE: {"y": _r(view["hist_fake"])},
+            T_D: {"y": _r(view["d_curve"])},
+            T_DSTAR: {"y": _r(view["d_star"])},
+            T_WB_NOW: {"x": [view["w"]], "y": [view["b"]]},
+        },
+        "extend": extend,
+    }
+
+
+def toy_chunk(run: "toy.ToyRun", start: int, frame_steps: list, labels: dict, chunk_id: str):
+    """A base figure at `start` and the frames that follow it: the browser shows the base, then
+    plays the frames at its own pace, so Streamlit sends one message per chunk, not per frame."""
+    x_range = run.x_range([start, *frame_steps])
+    base = toy_figure(run, start, labels, x_range)
+    return {
+        "id": chunk_id,
+        "base": base,
+        "frames": [toy_frame(run, s, x_range, labels) for s in frame_steps if s > 0],
+    }
+
+
+def warmup_figure(x, x_hat, labels: dict) -> go.Figure:
+    """The course's warm-up: histograms of x ~ N(10, 1) and x_hat = z + 10 side by side."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True,
+                        subplot_titles=(labels["warmup_x"].format(m=np.mean(x), s=np.std(x)),
+                                        labels["warmup_xhat"].format(m=np.mean(x_hat),
+                                                                     s=np.std(x_hat))))
+    fig.add_histogram(x=_r(x), nbinsx=50, marker_color=REAL, name="x", row=1, col=1)
+    fig.add_histogram(x=_r(x_hat), nbinsx=50, marker_color=FAKE, name="x̂", row=1, col=2)
+    fig.update_layout(height=300, showlegend=False, margin=dict(l=40, r=20, t=50, b=30))
+    return fig

@@ -1,0 +1,39 @@
+"""What this machine computes on: the Keras backend and the device (a GPU's name, or the CPU)."""
+
+from __future__ import annotations
+
+import platform
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"CPU: {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return f"CPU: {platform.processor() or platform.machine()}"
+
+
+def gpu_names(backend: str) -> list[str]:
+    if backend == "jax":
+        import jax
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+                for d in tf.config.list_physical_devices("GPU")]
+    if backend == "torch":
+        import torch
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def device_info() -> dict:
+    """{'backend', 'keras', 'device', 'gpus'}; imports Keras (seconds, the first time)."""
+    import keras
+    backend = keras.backend.backend()
+    gpus = gpu_names(backend)
+    return {"backend": backend, "keras": keras.__version__, "gpus": gpus,
+            "device": ", ".join(f"GPU: {g}" for g in gpus) if gpus else cpu_name()}

@@ -1,0 +1,80 @@
+"""What every page shares: the language, translated strings, the error guard, and the Toy GAN
+player component. Pages import this; it is not a page itself (app.py lists the pages)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import plotly
+import streamlit as st
+import streamlit.components.v1 as components
+
+from gan_core import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("gan_studio")
+
+
+# --- Language ---------------------------------------------------------------------------------
+
+def lang() -> str:
+    if "lang" not in st.session_state:
+        wanted = st.query_params.get("lang") or (st.context.locale or "")[:2]
+        st.session_state.lang = wanted if wanted in i18n.LANGUAGES else i18n.DEFAULT
+    return st.session_state.lang
+
+
+def t(key: str, **fmt) -> str:
+    return i18n.t(key, lang(), **fmt)
+
+
+def language_picker():
+    codes = list(i18n.LANGUAGES)
+    lang()
+    st.sidebar.selectbox(t("app.language"), codes, key="lang",
+                         format_func=i18n.LANGUAGES.get)
+    st.query_params["lang"] = st.session_state.lang
+
+
+# --- Errors: a message, never a traceback -----------------------------------------------------
+
+def run_guarded(page):
+    """Run a page; an unexpected error becomes a message and a log line. Streamlit's own
+    rerun/stop signals are BaseExceptions and pass through."""
+    try:
+        page.run()
+    except Exception as error:  # noqa: BLE001 - the last line of defence for the UI
+        log.exception("page %s failed", getattr(page, "title", page))
+        st.error(t("app.error", error=f"{type(error).__name__}: {error}"))
+
+
+# --- The Toy GAN player -----------------------------------------------------------------------
+
+def _player_dir() -> str:
+    """The component's folder: our index.html beside the plotly.js that the plotly package
+    ships, so the browser needs nothing from the internet. Built once per version, atomically."""
+    html = (ROOT / "assets" / "toy_player" / "index.html").read_bytes()
+    version = hashlib.sha256(html + plotly.__version__.encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / "gan-studio" / f"toy_player-{version}"
+    if not (target / "plotly.min.js").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent))
+        (staging / "index.html").write_bytes(html)
+        shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", staging)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another session built it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return str(target)
+
+
+_toy_player = components.declare_component("toy_player", path=_player_dir())
+
+
+def toy_player(chunk: dict, fps: int, height: int = 720, key: str = "toy_player"):
+    _toy_player(chunk=chunk, fps=fps, height=height, key=key, default=None)
