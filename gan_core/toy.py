@@ -328,6 +328,16 @@ class ToyGAN:
     def train(self, n_steps: int):
         rows = np.empty((n_steps, len(STEP_COLUMNS)))
         thetas = np.empty((n_steps, self.theta.size))
+        # Overflow is not an error here: a diverged run is detected below and reported.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._train(n_steps, rows, thetas)
+        if not np.all(np.isfinite(rows)):
+            raise FloatingPointError(
+                "training diverged (a loss or weight became NaN or infinite); "
+                "lower the learning rates and reset")
+        return rows, thetas
+
+    def _train(self, n_steps, rows, thetas):
         for i in range(n_steps):
             if self.cfg.scheme == "simultaneous":
                 # The course: one forward pass, two tapes, both networks updated together.
@@ -350,11 +360,6 @@ class ToyGAN:
                 self.best = BestStep(self.step, gap, self.g.copy(), self.theta.copy())
             rows[i] = (self.step, g_loss, d_loss, d_real, d_fake, *self.g)
             thetas[i] = self.theta
-        if not np.all(np.isfinite(rows)):
-            raise FloatingPointError(
-                "training diverged (a loss or weight became NaN or infinite); "
-                "lower the learning rates and reset")
-        return rows, thetas
 
     def count_above_half(self, n=5000, g=None, theta=None):
         """How many of n real and n generated samples D calls real (sigmoid(D(x)) > 0.5).

@@ -187,7 +187,7 @@ with chart_col:
                 if state.error or run.full:
                     state.playing = False
                     st.rerun()  # the whole page: stop the timer, update the buttons
-            ui.toy_player(state.chunk, FPS)
+            ui.toy_player(state.chunk, FPS, state.playing)
             mean, std = run.gan.gen_stats()
             st.caption(t("toy.status", step=run.steps, mean=mean, std=std,
                          target_mean=run.cfg.data_mean, target_std=run.cfg.data_std))

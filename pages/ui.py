@@ -76,5 +76,7 @@ def _player_dir() -> str:
 _toy_player = components.declare_component("toy_player", path=_player_dir())
 
 
-def toy_player(chunk: dict, fps: int, height: int = 720, key: str = "toy_player"):
-    _toy_player(chunk=chunk, fps=fps, height=height, key=key, default=None)
+def toy_player(chunk: dict, fps: int, playing: bool, height: int = 720, key="toy_player"):
+    """Show `chunk` (figures.toy_chunk): its base now, its frames at `fps`. When not playing,
+    the player skips straight to the newest state it holds."""
+    _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)

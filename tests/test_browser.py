@@ -1,0 +1,106 @@
+"""End to end in real headless Chromium: open the app, go to Toy GAN, play, see the charts
+change, pause, step, reset. Skips when Debian's chromium or Playwright is missing."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start in 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def read(stats, name):
+    return stats.get_attribute(f"data-{name}")
+
+
+def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.get_by_role("link", name="Toy GAN").first.click()
+    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=30_000)
+    player = page.frame_locator("iframe[title*='toy_player']")
+    stats = player.locator("#stats")
+    player.locator(".main-svg").first.wait_for(timeout=30_000)
+    assert read(stats, "title") == "Step 0"
+
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.get_by_role("button", name="Pause", exact=True).wait_for()
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title*='toy_player']\");"
+        " return f && Number(f.contentDocument.querySelector('#stats').dataset.frames) > 20; }",
+        timeout=30_000)
+    first = int(read(stats, "frames"))
+    title_before = read(stats, "title")
+    time.sleep(2)
+    assert int(read(stats, "frames")) > first, "the charts keep changing while playing"
+    assert read(stats, "title") != title_before
+    page.screenshot(path=str(tmp_path / "playing.png"))
+
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).wait_for()
+    time.sleep(0.5)
+    paused = int(read(stats, "frames"))
+    time.sleep(1.5)
+    assert int(read(stats, "frames")) == paused, "nothing moves while paused"
+    step_paused = int(re.search(r"\d+", read(stats, "title")).group())
+
+    page.get_by_role("button", name="Step", exact=True).click()
+    page.wait_for_timeout(1500)
+    stepped = int(re.search(r"\d+", read(stats, "title")).group())
+    assert stepped == step_paused + 5
+
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.wait_for_timeout(1500)
+    assert read(stats, "title") == "Step 0"
+    assert page.locator("text=Traceback").count() == 0
+    page.close()

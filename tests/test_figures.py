@@ -1,0 +1,65 @@
+"""Figures are valid plotly figures, and the browser's frame patches fit the base figure."""
+
+import json
+
+import plotly.graph_objects as go
+import pytest
+
+from gan_core import figures, i18n, toy
+
+
+@pytest.fixture(params=["en", "id"])
+def labels(request):
+    return i18n.section("toy.fig.", request.param) | {"mark_best": "kept"}
+
+
+def test_toy_figure_is_a_valid_plotly_figure_at_any_step(labels):
+    run = toy.ToyRun(toy.PRESETS["course"])
+    run.advance(20)
+    for step in (0, 7, 20):
+        fig = go.Figure(figures.toy_figure(run, step, labels))  # validates every property
+        assert fig.layout.title.text == labels["title_at"].format(step=step)
+        names = [trace.name for trace in fig.data]
+        assert names[figures.T_HIST_FAKE] == labels["generated"]
+        assert names[figures.T_D] == labels["d_curve"] and names[figures.T_W2] == labels["w2"]
+        # time series hold exactly the steps so far
+        assert len(fig.data[figures.T_G_LOSS].x) == step
+
+
+def test_course_marks_the_kept_step(labels):
+    run = toy.ToyRun(toy.PRESETS["course"])
+    run.advance(20)
+    layout = figures.toy_figure(run, 20, labels)["layout"]
+    marks = [s for s in layout["shapes"] if s.get("line", {}).get("color") == "red"]
+    assert len(marks) == 3 and all(s["x0"] == run.best_step() for s in marks)
+    unmarked = figures.toy_figure(run, 20, {k: v for k, v in labels.items() if k != "mark_best"})
+    assert not [s for s in unmarked["layout"]["shapes"] if s["line"].get("color") == "red"]
+
+
+def test_chunk_frames_replay_what_the_base_figure_would_show(labels):
+    run = toy.ToyRun(toy.PRESETS["default"])
+    run.advance(30)
+    chunk = figures.toy_chunk(run, 10, [15, 20, 25, 30], labels, "c1")
+    json.dumps(chunk)  # the component receives it as JSON
+    assert chunk["id"] == "c1" and len(chunk["frames"]) == 4
+    last = chunk["frames"][-1]
+    x_range = run.x_range([10, 15, 20, 25, 30])
+    direct = figures.toy_figure(run, 30, labels, x_range)
+    assert last["set"][figures.T_HIST_FAKE]["y"] == direct["data"][figures.T_HIST_FAKE]["y"]
+    assert last["set"][figures.T_D]["y"] == direct["data"][figures.T_D]["y"]
+    assert last["extend"][figures.T_G_LOSS][0] == 30
+    assert last["extend"][figures.T_G_LOSS][1] == direct["data"][figures.T_G_LOSS]["y"][-1]
+
+
+def test_long_histories_are_thinned_for_the_browser(labels):
+    run = toy.ToyRun(toy.PRESETS["default"])
+    run.advance(2000)
+    fig = figures.toy_figure(run, 2000, labels)
+    assert len(fig["data"][figures.T_KL]["x"]) <= figures.HISTORY_POINTS
+    assert fig["data"][figures.T_KL]["x"][-1] == 2000
+
+
+def test_warmup_figure_shows_both_samples():
+    x, x_hat = toy.implicit_model(n=1000)
+    fig = figures.warmup_figure(x, x_hat, i18n.section("toy.fig.", "en"))
+    assert len(fig.data) == 2 and len(fig.data[1].x) == 1000
