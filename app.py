@@ -7,6 +7,9 @@ from pages import ui
 st.set_page_config(page_title="GAN Studio", page_icon=":material/palette:", layout="wide")
 ui.language_picker()
 
+# URL paths use hyphens on purpose. Streamlit 1.67 routes the first run after a server start
+# through its legacy pages/ router, which would run pages/toy_gan.py on its own for a
+# /toy_gan link; a hyphenated path is unknown to that router and always reaches app.py.
 page = st.navigation([
     st.Page("pages/home.py", title=ui.t("nav.home"), icon=":material/home:", default=True),
     st.Page("pages/toy_gan.py", title=ui.t("nav.toy"), icon=":material/show_chart:", url_path="toy-gan"),

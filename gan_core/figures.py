@@ -69,7 +69,6 @@ def _toy_skeleton(label_items: tuple):
                      row=1, col=1, secondary_y=True)
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_xaxes(title_text="w", row=1, col=3)
-    fig.update_yaxes(title_text="b", row=1, col=3)
     for c in (1, 2, 3):
         fig.update_xaxes(title_text=labels["step"], row=2, col=c)
     fig.update_yaxes(range=[0, 1], row=2, col=2)

@@ -38,7 +38,6 @@ def language_picker():
     lang()
     st.sidebar.selectbox(t("app.language"), codes, key="lang",
                          format_func=i18n.LANGUAGES.get)
-    st.query_params["lang"] = st.session_state.lang
 
 
 # --- Errors: a message, never a traceback -----------------------------------------------------
@@ -46,6 +45,9 @@ def language_picker():
 def run_guarded(page):
     """Run a page; an unexpected error becomes a message and a log line. Streamlit's own
     rerun/stop signals are BaseExceptions and pass through."""
+    # Keep the language in the URL so a shared link opens in it. Written only once the page
+    # is known: a query-param write before st.navigation resolves it reads as "page not found".
+    st.query_params["lang"] = lang()
     try:
         page.run()
     except Exception as error:  # noqa: BLE001 - the last line of defence for the UI

@@ -1,0 +1,87 @@
+"""Soak the Toy GAN page in real headless Chromium: press Play, then sample the frames the
+browser drew and the Streamlit server's resident memory every few seconds.
+
+    .venv/bin/python tests/perf/toy_page_soak.py --minutes 10
+
+Prints one JSON object: visible frames per second (mean and the slowest interval), the
+browser's mean Plotly draw time, and the server's RSS at the start, end and peak (MB).
+Talks only to 127.0.0.1. Not collected by pytest: targets live here, not in timed tests.
+"""
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--every", type=float, default=10, help="seconds between samples")
+    args = parser.parse_args()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)  # the home page first: see the note on URL paths in app.py
+            page.get_by_role("link", name="Toy GAN").first.click()
+            page.get_by_role("button", name="Play", exact=True).click()
+            stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
+            time.sleep(5)  # warm up: first chunks, JIT
+            samples = []
+            end = time.time() + args.minutes * 60
+            while time.time() < end:
+                samples.append((time.time(), int(stats.get_attribute("data-frames")),
+                                rss_mb(server.pid), float(stats.get_attribute("data-draw-ms"))))
+                time.sleep(args.every)
+            title = stats.get_attribute("data-title")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    rates = [(f1 - f0) / (t1 - t0) for (t0, f0, *_), (t1, f1, *_) in zip(samples, samples[1:])]
+    rss = [s[2] for s in samples]
+    print(json.dumps({
+        "minutes": args.minutes, "last_title": title,
+        "fps_mean": round((samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]), 1),
+        "fps_slowest_interval": round(min(rates), 1),
+        "draw_ms_mean": round(sum(s[3] for s in samples) / len(samples), 1),
+        "rss_start_mb": round(rss[0], 1), "rss_end_mb": round(rss[-1], 1),
+        "rss_peak_mb": round(max(rss), 1), "rss_growth_mb": round(rss[-1] - rss[0], 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
