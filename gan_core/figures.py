@@ -28,6 +28,13 @@ T_KL, T_JS, T_W2 = 12, 13, 14
 HISTORY_POINTS = 300  # time series are thinned to this many points; the browser adds frames
 
 REAL, FAKE, DISC, OPTIMAL = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
+# The time series: history column, trace index, colour, panel. Drawn by toy_figure, grown by
+# toy_frame.
+SERIES = (("g_loss", T_G_LOSS, FAKE, "loss"), ("d_loss", T_D_LOSS, DISC, "loss"),
+          ("d_real", T_D_REAL, REAL, "score"), ("d_fake", T_D_FAKE, FAKE, "score"),
+          ("kl", T_KL, "#9467bd", "dist_t"), ("js", T_JS, "#8c564b", "dist_t"),
+          ("w2", T_W2, "#e377c2", "dist_t"))
+COL = {name: i for i, name in enumerate(toy.HISTORY_COLUMNS)}
 
 
 def _r(values, digits=4):
@@ -88,8 +95,7 @@ def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None) -> dict
     x_range = list(x_range or run.x_range([step]))
     view = run.view(step, x_range)
     hist = _thin(run.history()[:step], HISTORY_POINTS)
-    col = {name: i for i, name in enumerate(toy.HISTORY_COLUMNS)}
-    steps = _r(hist[:, col["step"]], 7)
+    steps = _r(hist[:, COL["step"]], 7)
     layout, ax = _toy_skeleton(tuple(sorted(labels.items())))
     layout = copy.deepcopy(layout)
 
@@ -110,19 +116,16 @@ def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None) -> dict
         trace("dist_p", x=x_range, y=[0.5, 0.5], name=labels["threshold"], mode="lines",
               line={"color": "black", "width": 1, "dash": "dot"}),
         # Panel 2: the generator's (w, b) path; the optima are w = +-std/sigma_z, b = mean.
-        trace("wb", x=_r(hist[:, col["w"]]), y=_r(hist[:, col["b"]]), mode="lines",
+        trace("wb", x=_r(hist[:, COL["w"]]), y=_r(hist[:, COL["b"]]), mode="lines",
               name=labels["wb_path"], line={"color": FAKE, "width": 1.5}),
         trace("wb", x=[view["w"]], y=[view["b"]], mode="markers", name=labels["wb_now"],
               marker={"color": FAKE, "size": 10}),
         trace("wb", x=[-w_opt, w_opt], y=[cfg.data_mean] * 2, mode="markers",
               name=labels["wb_opt"], marker={"color": "black", "symbol": "star", "size": 12}),
     ]
-    # Panels 3-5: time series.
-    for key, color, panel in (("g_loss", FAKE, "loss"), ("d_loss", DISC, "loss"),
-                              ("d_real", REAL, "score"), ("d_fake", FAKE, "score"),
-                              ("kl", "#9467bd", "dist_t"), ("js", "#8c564b", "dist_t"),
-                              ("w2", "#e377c2", "dist_t")):
-        data.append(trace(panel, x=steps, y=_r(hist[:, col[key]]), mode="lines",
+    # Panels 3-5: time series, appended in SERIES order (their indices follow T_WB_OPT).
+    for key, _, color, panel in SERIES:
+        data.append(trace(panel, x=steps, y=_r(hist[:, COL[key]]), mode="lines",
                           name=labels[key], line={"color": color, "width": 1.5}))
 
     layout["xaxis"]["range"] = x_range
@@ -148,12 +151,10 @@ def toy_frame(run: "toy.ToyRun", step: int, x_range, labels: dict) -> dict:
     the time series grow by one point. The browser applies it to the figure it shows."""
     view = run.view(step, x_range)
     row = run.history()[step - 1]
-    col = {name: i for i, name in enumerate(toy.HISTORY_COLUMNS)}
-    s = int(row[col["step"]])
-    extend = {T_WB_PATH: [float(row[col["w"]]), float(row[col["b"]])]}
-    for key, trace in (("g_loss", T_G_LOSS), ("d_loss", T_D_LOSS), ("d_real", T_D_REAL),
-                       ("d_fake", T_D_FAKE), ("kl", T_KL), ("js", T_JS), ("w2", T_W2)):
-        extend[trace] = [s, _r([row[col[key]]])[0]]
+    s = int(row[COL["step"]])
+    extend = {T_WB_PATH: [float(row[COL["w"]]), float(row[COL["b"]])]}
+    for key, trace, _, _ in SERIES:
+        extend[trace] = [s, _r([row[COL[key]]])[0]]
     return {
         "title": labels["title_at"].format(step=s),
         "set": {

@@ -379,9 +379,8 @@ class ToyGAN:
         return float(mean), float(std)
 
 
-def distances(cfg: ToyConfig, w, b):
-    """KL(p_data || p_g), JS and W2 for arrays of generator parameters."""
-    gm, gs = generated_distribution(np.asarray(w), np.asarray(b), cfg.sigma_z)
+def distances(cfg: ToyConfig, gm, gs):
+    """KL(p_data || p_g), JS and W2 between the data and generated Gaussians N(gm, gs)."""
     m, s = cfg.data_mean, cfg.data_std
     return kl_divergence(m, s, gm, gs), js_divergence(m, s, gm, gs), wasserstein2(m, s, gm, gs)
 
@@ -449,7 +448,7 @@ class ToyRun:
             return 0
         rows, thetas = self.gan.train(n_steps)
         gen_mean, gen_std = generated_distribution(rows[:, 5], rows[:, 6], self.cfg.sigma_z)
-        kl, js, w2 = distances(self.cfg, rows[:, 5], rows[:, 6])
+        kl, js, w2 = distances(self.cfg, gen_mean, gen_std)
         full_rows = np.column_stack([rows, gen_mean, gen_std, kl, js, w2])
         self._append(full_rows, thetas)
         return n_steps

@@ -30,12 +30,11 @@ class PageState:
     error: str = ""
     csv: tuple = (-1, "")
 
-    def show(self, run, start, frame_steps, lang, jump):
-        labels = figure_labels()
+    def show(self, run, start, frame_steps, jump):
         self.serial += 1
-        self.chunk = figures.toy_chunk(run, start, frame_steps, labels, str(self.serial))
+        self.chunk = figures.toy_chunk(run, start, frame_steps, figure_labels(), str(self.serial))
         self.chunk["jump"] = jump
-        self.chunk_lang = lang
+        self.chunk_lang = ui.lang()
         self.shown_step = frame_steps[-1] if frame_steps else start
 
 
@@ -111,25 +110,25 @@ except (ValueError, TypeError) as error:
     cfg = None
     st.error(t("toy.bad_settings", error=error))
 
-lang = ui.lang()
 if cfg is not None:
     if state.run is None:
         state.run = toy.ToyRun(cfg)
-        state.show(state.run, 0, [], lang, jump=True)
+        state.show(state.run, 0, [], jump=True)
     elif state.run.cfg.resets_model(cfg):
         state.run, state.playing, state.error = toy.ToyRun(cfg), False, ""
-        state.show(state.run, 0, [], lang, jump=True)
+        state.show(state.run, 0, [], jump=True)
         st.toast(t("toy.was_reset"))
     elif state.run.cfg != cfg:
         state.run.update_config(cfg)
 run = state.run
-if state.chunk_lang != lang and run is not None:
-    state.show(run, state.shown_step, [], lang, jump=True)
+if state.chunk_lang != ui.lang() and run is not None:
+    state.show(run, state.shown_step, [], jump=True)
 
 # --- The page -------------------------------------------------------------------------------------
 
 st.title(t("toy.title"))
-st.markdown(t("toy.intro", mean=f"{current.data_mean:g}", std=f"{current.data_std:g}"))
+target = run.cfg if run else current
+st.markdown(t("toy.intro", mean=f"{target.data_mean:g}", std=f"{target.data_std:g}"))
 
 
 def toggle_play():
@@ -147,13 +146,13 @@ def single_step():
     except FloatingPointError as error:
         state.error = str(error)
     if run.steps > start:
-        state.show(run, start, [run.steps], ui.lang(), jump=True)
+        state.show(run, start, [run.steps], jump=True)
 
 
 def reset():
     state.run, state.playing, state.error = toy.ToyRun(run.cfg), False, ""
     st.session_state.pop("toy_seek", None)
-    state.show(state.run, 0, [], ui.lang(), jump=True)
+    state.show(state.run, 0, [], jump=True)
 
 
 chart_col, explain_col = st.columns([3, 1])
@@ -182,7 +181,7 @@ with chart_col:
                 except FloatingPointError as error:
                     state.error = str(error)
                 if frame_steps:
-                    state.show(run, start, frame_steps, ui.lang(), jump=False)
+                    state.show(run, start, frame_steps, jump=False)
                 if state.error or run.full:
                     state.playing = False
                     st.rerun()  # the whole page: stop the timer, update the buttons
@@ -201,7 +200,7 @@ with chart_col:
             seek = st.slider(t("toy.timeline"), 0, run.steps, run.steps, key="toy_seek",
                              help=t("toy.timeline_help"))
             if seek != state.shown_step:
-                state.show(run, seek, [], lang, jump=True)
+                state.show(run, seek, [], jump=True)
                 st.rerun()
             if state.csv[0] != run.steps:
                 state.csv = (run.steps, run.to_csv())

@@ -10,18 +10,14 @@ Talks only to 127.0.0.1. Not collected by pytest: targets live here, not in time
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app_server import CHROMIUM, CHROMIUM_FLAGS, serve_app  # noqa: E402
 
 
 def rss_mb(pid):
@@ -37,39 +33,22 @@ def main():
     parser.add_argument("--every", type=float, default=10, help="seconds between samples")
     args = parser.parse_args()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
-                               "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)  # the home page first: see the note on URL paths in app.py
-            page.get_by_role("link", name="Toy GAN").first.click()
-            page.get_by_role("button", name="Play", exact=True).click()
-            stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
-            time.sleep(5)  # warm up: first chunks, JIT
-            samples = []
-            end = time.time() + args.minutes * 60
-            while time.time() < end:
-                samples.append((time.time(), int(stats.get_attribute("data-frames")),
-                                rss_mb(server.pid), float(stats.get_attribute("data-draw-ms"))))
-                time.sleep(args.every)
-            title = stats.get_attribute("data-title")
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serve_app() as (url, server), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)  # the home page first: see the note on URL paths in app.py
+        page.get_by_role("link", name="Toy GAN").first.click()
+        page.get_by_role("button", name="Play", exact=True).click()
+        stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
+        time.sleep(5)  # warm up: first chunks, JIT
+        samples = []
+        end = time.time() + args.minutes * 60
+        while time.time() < end:
+            samples.append((time.time(), int(stats.get_attribute("data-frames")),
+                            rss_mb(server.pid), float(stats.get_attribute("data-draw-ms"))))
+            time.sleep(args.every)
+        title = stats.get_attribute("data-title")
+        browser.close()
 
     rates = [(f1 - f0) / (t1 - t0) for (t0, f0, *_), (t1, f1, *_) in zip(samples, samples[1:])]
     rss = [s[2] for s in samples]
