@@ -1,0 +1,283 @@
+"""Training images: a folder, a .zip, a URL of a .zip, the Kaggle anime faces, or the built-in
+faces. Every source becomes one uint8 array (N, 64, 64, 3), decoded once and cached on disk.
+
+- Decode once: the array is written to the cache (keyed by the files' names, sizes and times)
+  as a .npy file and memory-mapped, so a second run starts in seconds and 63,632 faces
+  (780 MB as uint8) never become a float32 copy in memory. Scaling to [-1, 1] happens per batch.
+- Bad files (corrupt, truncated, empty, not images, decompression bombs, huge) are skipped and
+  reported by name; an empty or all-bad source is an error. Files are checked here, up front:
+  a corrupt JPEG inside a plain `image_dataset_from_directory` pipeline crashes mid-epoch.
+- Zip archives are read in place, never unpacked; an archive with entries that would escape a
+  target folder, or that would unpack past a set size, is refused as a whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import urllib.request
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import files
+
+SIZE = 64
+MAX_FILE_BYTES = 50 * 2**20          # one image file
+MAX_PIXELS = 40_000_000              # width x height; more is a decompression bomb
+MAX_UNPACKED_BYTES = 4 * 2**30       # a whole zip archive, unpacked
+KAGGLE_DATASET = "splcher/animefacedataset"
+CACHE_VERSION = 1
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray                 # uint8 (N, 64, 64, 3), often memory-mapped
+    name: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, reason)
+    cached: bool = False               # True when the decode came from the cache
+
+    def __len__(self):
+        return len(self.images)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("GAN_STUDIO_CACHE", Path.home() / ".cache" / "gan-studio"))
+
+
+# ---------------------------------------------------------------------------------------------
+# One image: bytes -> 64x64 RGB uint8, or the reason it was skipped
+# ---------------------------------------------------------------------------------------------
+
+def decode(raw: bytes) -> np.ndarray:
+    """Bytes of an image file -> uint8 (64, 64, 3): center crop to a square, then resize.
+    Raises ValueError with a short reason for anything that is not a usable image."""
+    if not raw:
+        raise ValueError("empty file")
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(f"file over {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as img:
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    raise ValueError(f"image too large ({w}x{h})")
+                img.seek(0)                      # a GIF's first frame
+                img.draft("RGB", (SIZE * 2, SIZE * 2))   # JPEG: decode at a reduced scale
+                img = img.convert("RGB")
+                w, h = img.size
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                img = img.crop((left, top, left + side, top + side))
+                img = img.resize((SIZE, SIZE), Image.BICUBIC, reducing_gap=2.0)
+                return np.asarray(img, dtype=np.uint8)
+    except ValueError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError("decompression bomb") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("not an image") from None
+    except (OSError, SyntaxError, EOFError) as error:
+        raise ValueError(f"corrupt or truncated ({error})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources: each lists (name, size, mtime, read) so the cache key and the decode share a path
+# ---------------------------------------------------------------------------------------------
+
+def _folder_entries(root: Path):
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            st = path.stat()
+            yield str(path.relative_to(root)), st.st_size, st.st_mtime_ns, path.read_bytes
+
+
+def check_zip(archive: zipfile.ZipFile, max_unpacked: int = MAX_UNPACKED_BYTES):
+    """Refuse archives that could write outside a target folder or unpack past a size."""
+    total = 0
+    for info in archive.infolist():
+        name = info.filename.replace("\\", "/")
+        parts = [p for p in name.split("/") if p]
+        if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+            raise ValueError(f"zip refused: entry {info.filename!r} would escape the folder")
+        total += info.file_size
+        if total > max_unpacked:
+            raise ValueError(f"zip refused: it would unpack past {max_unpacked / 2**30:.1f} GB")
+
+
+def _zip_entries(archive: zipfile.ZipFile, stamp: int):
+    for info in sorted(archive.infolist(), key=lambda i: i.filename):
+        if info.is_dir() or Path(info.filename).name.startswith((".", "__MACOSX")) \
+                or "__MACOSX/" in info.filename:
+            continue
+
+        def read(info=info):
+            if info.file_size > MAX_FILE_BYTES:
+                raise ValueError(f"file over {MAX_FILE_BYTES // 2**20} MB")
+            return archive.read(info)
+        yield info.filename, info.file_size, stamp, read
+
+
+def _kaggle_folder() -> Path:
+    try:
+        import kagglehub
+    except ImportError:
+        raise ValueError(
+            "the Kaggle dataset needs the kagglehub package (pip install kagglehub), or download "
+            f"https://www.kaggle.com/datasets/{KAGGLE_DATASET} by hand, unzip it and pass "
+            "--data with its folder") from None
+    try:
+        return Path(kagglehub.dataset_download(KAGGLE_DATASET))
+    except Exception as error:  # kagglehub raises many kinds when offline
+        raise ValueError(
+            f"could not download {KAGGLE_DATASET} ({error}). Offline? Download "
+            f"https://www.kaggle.com/datasets/{KAGGLE_DATASET} by hand, unzip it and pass "
+            "--data with its folder") from None
+
+
+def _download(url: str, cache_dir: Path) -> Path:
+    target = cache_dir / "downloads" / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".zip")
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, \
+                tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            copied = 0
+            while chunk := response.read(2**20):
+                copied += len(chunk)
+                if copied > MAX_UNPACKED_BYTES:
+                    raise ValueError("download larger than the size limit")
+                tmp.write(chunk)
+        os.replace(tmp.name, target)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"could not download {url}: {error}") from None
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with the decode cache
+# ---------------------------------------------------------------------------------------------
+
+def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_000,
+         seed: int = 0, progress=None) -> ImageSet:
+    """Open a source: 'builtin' or 'builtin:N', a folder, a .zip, an http(s) URL of a .zip,
+    or 'kaggle'. `progress(done, total)` is called while decoding."""
+    from . import faces
+
+    spec = str(spec)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    if spec == "builtin" or spec.startswith("builtin:"):
+        n = int(spec.split(":", 1)[1]) if ":" in spec else builtin_size
+        images = faces.BuiltinFaces(n, seed)[:]
+        return ImageSet(images, f"built-in faces ({n:,}, seed {seed})")
+    if spec == "kaggle":
+        return _load_folder(_kaggle_folder(), cache_dir, progress)
+    if spec.startswith(("http://", "https://")):
+        return _load_zip(_download(spec, cache_dir), cache_dir, progress)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no such folder or file: {spec}")
+    if path.is_dir():
+        return _load_folder(path, cache_dir, progress)
+    if zipfile.is_zipfile(path):
+        return _load_zip(path, cache_dir, progress)
+    raise ValueError(f"{spec} is neither a folder nor a .zip archive")
+
+
+def _load_folder(root: Path, cache_dir, progress):
+    return _decode_all(list(_folder_entries(root)), str(root.resolve()), root.name,
+                       cache_dir, progress)
+
+
+def _load_zip(path: Path, cache_dir, progress):
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{path.name} is not a readable zip archive ({error})") from None
+    with archive:
+        check_zip(archive)
+        stamp = path.stat().st_mtime_ns
+        return _decode_all(list(_zip_entries(archive, stamp)), str(path.resolve()), path.name,
+                           cache_dir, progress)
+
+
+def _decode_all(entries, where, name, cache_dir, progress):
+    key = hashlib.sha256(json.dumps(
+        [CACHE_VERSION, SIZE, where, [e[:3] for e in entries]]).encode()).hexdigest()[:24]
+    npy, meta = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
+    if npy.exists() and meta.exists():
+        try:
+            skipped = [tuple(s) for s in json.loads(meta.read_text())["skipped"]]
+            return ImageSet(np.load(npy, mmap_mode="r"), name, skipped, cached=True)
+        except (OSError, ValueError, KeyError):
+            pass   # a damaged cache entry is decoded again
+    if not entries:
+        raise ValueError(f"{name} has no files")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npy.tmp")
+    os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                        shape=(len(entries), SIZE, SIZE, 3))
+        kept, skipped = 0, []
+        for i, (entry, _, _, read) in enumerate(entries):
+            try:
+                out[kept] = decode(read())
+                kept += 1
+            except (ValueError, OSError) as error:
+                skipped.append((entry, str(error)))
+            if progress and (i % 256 == 0 or i == len(entries) - 1):
+                progress(i + 1, len(entries))
+        if kept == 0:
+            raise ValueError(f"{name} has no usable images ({len(skipped)} files skipped, "
+                             f"e.g. {skipped[0][0]}: {skipped[0][1]})")
+        out.flush()
+        del out
+        _truncate_npy(tmp, kept)
+        os.replace(tmp, npy)
+        files.write_text(meta, json.dumps({"source": where, "count": kept, "skipped": skipped}))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return ImageSet(np.load(npy, mmap_mode="r"), name, skipped)
+
+
+def _truncate_npy(path, rows):
+    """Shrink a .npy of shape (N, ...) to its first `rows` rows, in place."""
+    full = np.load(path, mmap_mode="r")
+    shape, offset = full.shape, full.offset
+    del full
+    if rows == shape[0]:
+        return
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (rows, *shape[1:])})
+    head = header.getvalue()
+    if len(head) != offset:    # header length changed: rewrite the file
+        kept = np.array(np.load(path, mmap_mode="r")[:rows])
+        with open(path, "wb") as f:
+            np.save(f, kept)
+        return
+    with open(path, "r+b") as f:
+        f.write(head)
+        f.truncate(offset + rows * int(np.prod(shape[1:])))
+
+
+def split(n: int, holdout: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices): a fixed random split of n images."""
+    order = np.random.default_rng(seed).permutation(n)
+    holdout = min(holdout, n // 2)
+    return np.sort(order[holdout:]), np.sort(order[:holdout])

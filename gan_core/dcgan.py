@@ -1,0 +1,210 @@
+"""DCGAN models: the course's networks and three other presets, each selectable by name.
+
+- `course`: the course notebook exactly, quirks included (see `course_quirks`).
+- `dcgan`: the same shapes done right, the DCGAN paper's recipe (Radford et al. 2016).
+- `scenario2` and `pytorch-anime`: the designs of two student projects on the Kaggle anime
+  faces, so their users find them here.
+
+Every preset is a `GANConfig`; any field can be overridden with `config.replace(...)`.
+Images are 64x64x3 in [-1, 1]; the generator ends in tanh. Every generator takes a flat z of
+shape (batch, latent); the course's (1, 1, 100) input is its first layer, a Reshape.
+
+The course's quirks, kept in its preset on purpose:
+- BatchNormalization(momentum=0.1, epsilon=0.8) is a PyTorch habit copied literally. Keras'
+  momentum is the weight on the *old* running mean (PyTorch's is the weight on the new batch),
+  so the running statistics follow the last batch almost alone; an epsilon of 0.8 flattens the
+  normalisation of small activations.
+- D ends in a sigmoid, and its output then goes into BinaryCrossentropy(from_logits=True): a
+  double sigmoid. D's loss can never fall below log(1 + e^-1) per term and G's gradients are
+  squashed. The `dcgan` preset is the same shapes with logits out of D and BN done right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (64, 64, 3)
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+ARCHITECTURES = ("course", "dcgan", "scenario2", "pytorch-anime")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    architecture: str = "dcgan"
+    latent_dim: int = 100
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    leaky_slope: float = 0.2
+    batch_size: int = 128
+    g_loss_weight: float = 1.0
+    d_loss_weight: float = 1.0
+    label_smoothing: float = 0.0      # real labels become 1 - label_smoothing (one-sided)
+    precision: str = "float32"
+    # The course's discriminator ends in a sigmoid, and its loss still says from_logits=True.
+    d_sigmoid_output: bool = False
+    bn_momentum: float = 0.9          # Keras convention: the weight kept on the running mean
+    bn_epsilon: float = 1e-5
+    d_dropout: float = 0.0
+    data_dtype: str = "float32"       # scenario2 feeds its images as float16
+
+    def __post_init__(self):
+        def check(ok, message):
+            if not ok:
+                raise ValueError(message)
+        check(self.architecture in ARCHITECTURES,
+              f"unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}")
+        check(1 <= self.latent_dim <= 4096, "latent size must be between 1 and 4096")
+        check(0 < self.g_lr < 1 and 0 < self.d_lr < 1, "learning rates must be in (0, 1)")
+        check(0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "betas must be in [0, 1)")
+        check(0 <= self.leaky_slope < 1, "LeakyReLU slope must be in [0, 1)")
+        check(1 <= self.batch_size <= 65536, "batch must be between 1 and 65,536")
+        check(self.g_loss_weight > 0 and self.d_loss_weight > 0, "loss weights must be positive")
+        check(0 <= self.label_smoothing < 0.5, "label smoothing must be in [0, 0.5)")
+        check(self.precision in PRECISIONS,
+              f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        check(0 <= self.d_dropout < 1, "dropout must be in [0, 1)")
+
+    def replace(self, **changes) -> GANConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GANConfig:
+        return cls(**json.loads(text))
+
+
+PRESETS: dict[str, GANConfig] = {
+    # The notebook, quirks included (see the module docstring).
+    "course": GANConfig(architecture="course", bn_momentum=0.1, bn_epsilon=0.8,
+                        d_sigmoid_output=True),
+    # The same shapes, done right: D returns logits, BN with PyTorch's defaults translated
+    # correctly (Keras momentum 0.9 = PyTorch 0.1; epsilon 1e-5).
+    "dcgan": GANConfig(architecture="dcgan"),
+    # Student project "scenario 2": a Dense -> 4x4x256 generator, TruncatedNormal(0.02) init,
+    # dropout in D, batch 64, images fed as float16.
+    "scenario2": GANConfig(architecture="scenario2", batch_size=64, d_dropout=0.3,
+                           data_dtype="float16"),
+    # Student project in PyTorch: latent 128, LeakyReLU 0.15, Adam(1e-3, betas (0.5, 0.9)),
+    # batch 200.
+    "pytorch-anime": GANConfig(architecture="pytorch-anime", latent_dim=128, leaky_slope=0.15,
+                               g_lr=1e-3, d_lr=1e-3, beta_1=0.5, beta_2=0.9, batch_size=200),
+}
+
+
+def preset(name: str, **overrides) -> GANConfig:
+    """A preset by name with any fields overridden (None values are ignored)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+
+def _init(config):
+    if config.architecture == "scenario2":
+        return keras.initializers.TruncatedNormal(0.0, 0.02)
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def _bn(config, name):
+    return layers.BatchNormalization(momentum=config.bn_momentum, epsilon=config.bn_epsilon,
+                                     name=name)
+
+
+def build_generator(config: GANConfig) -> keras.Model:
+    """z (batch, latent) -> image (batch, 64, 64, 3) in [-1, 1]."""
+    init = _init(config)
+    z = keras.Input((config.latent_dim,), name="z")
+    if config.architecture == "scenario2":
+        x = layers.Dense(4 * 4 * 256, use_bias=False, kernel_initializer=init, name="project")(z)
+        x = _bn(config, "bn_project")(x)
+        x = layers.LeakyReLU(config.leaky_slope)(x)
+        x = layers.Reshape((4, 4, 256))(x)
+        filters, kernel = (128, 64, 32), 5
+    else:
+        # The course's generator input is (1, 1, latent): a 1x1 "image" that a stride-4
+        # transposed convolution grows to 4x4x512.
+        x = layers.Reshape((1, 1, config.latent_dim))(z)
+        x = layers.Conv2DTranspose(512, 4, strides=4, padding="same", use_bias=False,
+                                   kernel_initializer=init, name="project")(x)
+        x = _bn(config, "bn_project")(x)
+        x = layers.ReLU()(x)
+        filters, kernel = (256, 128, 64), 4
+    for i, f in enumerate(filters):
+        x = layers.Conv2DTranspose(f, kernel, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=init, name=f"up{i + 1}")(x)
+        x = _bn(config, f"bn_up{i + 1}")(x)
+        x = (layers.LeakyReLU(config.leaky_slope) if config.architecture == "scenario2"
+             else layers.ReLU())(x)
+    x = layers.Conv2DTranspose(3, kernel, strides=2, padding="same", use_bias=False,
+                               kernel_initializer=init, name="to_rgb")(x)
+    # tanh in float32 under mixed precision, so the image itself is never rounded to float16.
+    image = layers.Activation("tanh", dtype="float32", name="image")(x)
+    return keras.Model(z, image, name="generator")
+
+
+def build_discriminator(config: GANConfig) -> keras.Model:
+    """image (batch, 64, 64, 3) -> one score per image (batch,): a logit, or for the course a
+    probability (see `course_quirks`). Always float32, whatever the precision."""
+    init = _init(config)
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = image
+    if config.architecture == "scenario2":
+        for i, f in enumerate((64, 128, 256)):
+            x = layers.Conv2D(f, 5, strides=2, padding="same", kernel_initializer=init,
+                              name=f"down{i + 1}")(x)
+            x = layers.LeakyReLU(config.leaky_slope)(x)
+            x = layers.Dropout(config.d_dropout)(x)
+        x = layers.Flatten()(x)
+        score = layers.Dense(1, kernel_initializer=init, dtype="float32", name="score")(x)
+    else:
+        # pytorch-anime normalises its first layer too; the DCGAN paper and the course do not.
+        for i, f in enumerate((64, 128, 256, 512)):
+            x = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=False,
+                              kernel_initializer=init, name=f"down{i + 1}")(x)
+            if i > 0 or config.architecture == "pytorch-anime":
+                x = _bn(config, f"bn_down{i + 1}")(x)
+            x = layers.LeakyReLU(config.leaky_slope)(x)
+            if config.d_dropout:
+                x = layers.Dropout(config.d_dropout)(x)
+        if config.architecture == "course":
+            # The notebook: k4 s2 "same" on 4x4 leaves 2x2x1, four scores per image (averaged
+            # by the loss), then a sigmoid.
+            x = layers.Conv2D(1, 4, strides=2, padding="same", use_bias=False,
+                              kernel_initializer=init, dtype="float32", name="score")(x)
+        else:
+            x = layers.Conv2D(1, 4, strides=1, padding="valid", use_bias=False,
+                              kernel_initializer=init, dtype="float32", name="score")(x)
+        score = layers.Flatten(dtype="float32")(x)
+    if config.d_sigmoid_output:
+        score = layers.Activation("sigmoid", dtype="float32", name="probability")(score)
+    return keras.Model(image, score, name="discriminator")
+
+
+def build(config: GANConfig) -> tuple[keras.Model, keras.Model]:
+    """(generator, discriminator) in the config's precision."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        return build_generator(config), build_discriminator(config)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """The model summary as rows (name, type, output shape, parameters), for pages and CLI."""
+    return [{"name": layer.name, "type": type(layer).__name__,
+             "output": str(tuple(layer.output.shape)),
+             "params": int(layer.count_params())}
+            for layer in model.layers]

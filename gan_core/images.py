@@ -1,0 +1,45 @@
+"""Image helpers shared by the trainer, the CLI and the pages: grids and PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images) -> np.ndarray:
+    """Generator output in [-1, 1] -> uint8 [0, 255]."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def grid(images: np.ndarray, cols: int | None = None, pad: int = 2, fill: int = 255) -> np.ndarray:
+    """uint8 (n, h, w, 3) -> one uint8 image with the n images in rows of `cols`."""
+    n, h, w, c = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), fill, np.uint8)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h,
+            pad + k * (w + pad):pad + k * (w + pad) + w] = img
+    return out
+
+
+def png_bytes(image: np.ndarray, scale: int = 1, text: dict | None = None) -> bytes:
+    """uint8 (h, w, 3) -> PNG bytes, upscaled crisply by `scale`, with optional text chunks."""
+    from PIL import PngImagePlugin
+
+    img = Image.fromarray(image)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, str(value))
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

@@ -1,0 +1,371 @@
+"""The one DCGAN training loop. It yields events; the page, the CLI and the tests consume them.
+
+    trainer = Trainer(preset("dcgan"), data.load("builtin"), "runs/demo", steps=2000)
+    for event in trainer.run():
+        print(event.kind, event.step, event.data)
+
+Events, in order: `start`; then per logged step `metrics` (step, g_loss, d_loss, d_real,
+d_fake, img_per_s); every `sample_every` steps `samples` (a grid from a fixed noise batch, with
+D's score of each image); every `checkpoint_every` steps `checkpoint`; `quality` (SWD, MS-SSIM
+against held-out images) every `quality_every` steps; `epoch` at each epoch's end; `paused` and
+`resumed`; and one `end` whose status is finished, stopped, diverged or error.
+
+A run folder holds config.json, metrics.jsonl, quality.jsonl, checkpoints/ckpt-STEP.npz,
+samples/step-STEP.png, generator.keras and tensorboard/. Everything is written atomically.
+Every random thing derives from the seed and the step number, so a run resumed from a
+checkpoint draws exactly the batches and noise it would have drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import data as data_mod
+from . import files, images
+from .dcgan import GANConfig, build
+from .steps import METRICS, make_step
+
+N_SAMPLES = 64
+KEEP_CHECKPOINTS = 3
+
+
+@dataclass
+class Event:
+    kind: str
+    step: int
+    epoch: int
+    data: dict = field(default_factory=dict)
+
+
+class Control:
+    """Cooperative pause and stop, from another thread: they take effect between two steps."""
+
+    def __init__(self):
+        self._run = threading.Event()
+        self._run.set()
+        self.stopped = False
+
+    def pause(self):
+        self._run.clear()
+
+    def resume(self):
+        self._run.set()
+
+    def stop(self):
+        self.stopped = True
+        self._run.set()
+
+    @property
+    def paused(self):
+        return not self._run.is_set()
+
+    def wait(self):
+        self._run.wait()
+
+
+def make_optimizers(config: GANConfig):
+    """Adam for G and for D; under mixed float16, each gets its own loss-scale wrapper (Keras
+    would wrap only `model.optimizer`)."""
+    opts = [keras.optimizers.Adam(lr, config.beta_1, config.beta_2)
+            for lr in (config.g_lr, config.d_lr)]
+    if config.precision == "mixed_float16":
+        opts = [keras.optimizers.LossScaleOptimizer(o) for o in opts]
+    return opts
+
+
+# Random streams: each draw is a function of (seed, stream, counter) alone.
+TRAIN_NOISE, EPOCH_ORDER, FIXED_NOISE, QUALITY_NOISE = 1, 2, 3, 4
+
+
+def noise(seed: int, step: int, n: int, latent_dim: int, stream: int = TRAIN_NOISE):
+    """The noise of one step: float32 (n, latent_dim) from N(0, 1)."""
+    rng = np.random.default_rng([seed, stream, step])
+    return rng.standard_normal((n, latent_dim), np.float32)
+
+
+class Trainer:
+    def __init__(self, config: GANConfig, source, out_dir, *, steps: int | None = None,
+                 epochs: float | None = None, seed: int = 0, checkpoint_every: int = 500,
+                 sample_every: int = 100, log_every: int = 1, quality_every: int = 0,
+                 holdout: int = 0, resume: bool = False, control: Control | None = None):
+        self.out = Path(out_dir)
+        self.control = control or Control()
+        self.resume_from = None
+        if resume:
+            saved = self.out / "config.json"
+            if not saved.exists():
+                raise ValueError(f"nothing to resume in {self.out}: no config.json")
+            meta = json.loads(saved.read_text())
+            config, seed = GANConfig(**meta["config"]), meta["seed"]
+            holdout = meta.get("holdout", holdout)
+            self.resume_from = self._latest_checkpoint()
+        self.config, self.seed = config, seed
+        self.source = source if isinstance(source, data_mod.ImageSet) \
+            else data_mod.ImageSet(np.asarray(source), "array")
+        n = len(self.source)
+        self.holdout = holdout or (min(2048, n // 10) if quality_every else 0)
+        self.train_idx, self.held_idx = data_mod.split(n, self.holdout, seed)
+        if len(self.train_idx) < config.batch_size:
+            raise ValueError(f"the data has {len(self.train_idx):,} training images, fewer than "
+                             f"the batch size {config.batch_size}: use a smaller --batch")
+        self.steps_per_epoch = len(self.train_idx) // config.batch_size
+        if steps is None and epochs is None:
+            raise ValueError("give a number of steps or epochs")
+        self.total = int(steps) if steps is not None \
+            else math.ceil(float(epochs) * self.steps_per_epoch)
+        if self.total < 1:
+            raise ValueError("train for at least one step")
+        self.every = {"checkpoint": max(1, checkpoint_every), "sample": max(1, sample_every),
+                      "log": max(1, log_every), "quality": quality_every}
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self):
+        """Train, yielding Events. Always ends with one `end` event."""
+        step = 0
+        try:
+            cfg = self.config
+            keras.utils.set_random_seed(self.seed)
+            self.G, self.D = build(cfg)
+            self.g_opt, self.d_opt = make_optimizers(cfg)
+            self.g_opt.build(self.G.trainable_variables)
+            self.d_opt.build(self.D.trainable_variables)
+            if self.resume_from:
+                step = self._load_checkpoint(self.resume_from)
+            else:
+                self._prepare_run_dir()
+            # uint8 on the device: the train split only (a memory-map is read once, here)
+            self.step_fn = make_step(cfg, self.G, self.D, self.g_opt, self.d_opt,
+                                     np.asarray(self.source.images[self.train_idx]))
+            self.fixed_z = noise(self.seed, 0, N_SAMPLES, cfg.latent_dim, FIXED_NOISE)
+            self.board = _TensorBoard(self.out / "tensorboard")
+            yield Event("start", step, step // self.steps_per_epoch, {
+                "total_steps": self.total, "steps_per_epoch": self.steps_per_epoch,
+                "images": len(self.train_idx), "held_out": len(self.held_idx),
+                "skipped": list(self.source.skipped), "resumed_from": self.resume_from and
+                str(self.resume_from), "config": json.loads(cfg.to_json())})
+            if step == 0:
+                yield self._samples(0)
+            yield from self._loop(step)
+        except Exception as error:  # OOM, a full disk, a bad checkpoint: say so, keep what was
+            message = f"{type(error).__name__}: {error}"
+            logging.getLogger(__name__).debug("training failed", exc_info=True)
+            yield Event("end", step, 0, {"status": "error", "message": message,
+                                         "last_checkpoint": self._last_saved()})
+
+    def _loop(self, step):
+        cfg, B = self.config, self.config.batch_size
+        last_time, last_step, last_good = time.perf_counter(), step, None
+        while step < self.total:
+            if self.control.paused:
+                yield Event("paused", step, step // self.steps_per_epoch)
+                self.control.wait()
+                yield Event("resumed", step, step // self.steps_per_epoch)
+                last_time, last_step = time.perf_counter(), step
+            if self.control.stopped:
+                break
+            epoch, position = divmod(step, self.steps_per_epoch)
+            order = self._epoch_order(epoch)
+            idx = np.sort(order[position * B:(position + 1) * B]).astype(np.int32)
+            out = self.step_fn(idx, noise(self.seed, step, B, cfg.latent_dim))
+            step += 1
+
+            if step % self.every["log"] == 0 or step == self.total:
+                values = {k: float(out[k]) for k in METRICS}
+                now = time.perf_counter()
+                values["img_per_s"] = (step - last_step) * B / max(now - last_time, 1e-9)
+                last_time, last_step = now, step
+                if not all(math.isfinite(v) for v in values.values()):
+                    yield Event("end", step, epoch, {
+                        "status": "diverged", "metrics": values,
+                        "last_checkpoint": self._last_saved(),
+                        "message": f"a loss became NaN or infinite at step {step}"})
+                    return
+                last_good = values
+                self._append("metrics.jsonl", {"step": step, **values})
+                self.board.scalars(step, values)
+                yield Event("metrics", step, epoch, values)
+            if step % self.every["sample"] == 0:
+                yield self._samples(step)
+            if self.every["quality"] and step % self.every["quality"] == 0:
+                yield self._quality(step)
+            if step % self.every["checkpoint"] == 0 and step < self.total:
+                yield self._checkpoint(step)
+            if step % self.steps_per_epoch == 0:
+                yield Event("epoch", step, step // self.steps_per_epoch)
+
+        status = "stopped" if step < self.total else "finished"
+        if step % self.every["sample"]:
+            yield self._samples(step)
+        saved = self._checkpoint(step)
+        yield saved
+        yield Event("end", step, step // self.steps_per_epoch, {
+            "status": status, "metrics": last_good, "generator": saved.data["generator"],
+            "last_checkpoint": saved.data["path"]})
+
+    def _epoch_order(self, epoch):
+        if getattr(self, "_order_epoch", None) != epoch:
+            rng = np.random.default_rng([self.seed, EPOCH_ORDER, epoch])
+            self._order, self._order_epoch = rng.permutation(len(self.train_idx)), epoch
+        return self._order
+
+    # -- samples, quality -------------------------------------------------------------------
+
+    def generate(self, z):
+        """uint8 images from the current generator (inference mode), and D's probability of
+        each being real."""
+        self.step_fn.sync()
+        fake = self.G(z, training=False)
+        score = keras.ops.convert_to_numpy(self.D(fake, training=False)).reshape(len(z), -1)
+        prob = score.mean(1) if self.config.d_sigmoid_output else 1 / (1 + np.exp(-score.mean(1)))
+        return images.to_uint8(keras.ops.convert_to_numpy(fake)), prob
+
+    def _samples(self, step):
+        fakes, scores = self.generate(self.fixed_z)
+        path = self.out / "samples" / f"step-{step:08d}.png"
+        files.write_bytes(path, images.png_bytes(images.grid(fakes, 8)))
+        self.board.image(step, images.grid(fakes, 8))
+        return Event("samples", step, step // self.steps_per_epoch,
+                     {"images": fakes, "scores": scores, "path": str(path)})
+
+    def _quality(self, step):
+        from . import quality
+
+        n = len(self.held_idx)
+        if n < 16:
+            raise ValueError("quality needs at least 16 held-out images")
+        fakes = np.concatenate([self.generate(noise(self.seed, i, min(256, n - i),
+                                                    self.config.latent_dim, QUALITY_NOISE))[0]
+                                for i in range(0, n, 256)])
+        real = np.asarray(self.source.images[self.held_idx])
+        values = quality.compare(fakes, real, seed=self.seed)
+        self._append("quality.jsonl", {"step": step, **values})
+        self.board.scalars(step, {f"quality/{k}": v for k, v in values.items()})
+        return Event("quality", step, step // self.steps_per_epoch, values)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _prepare_run_dir(self):
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.jsonl", "quality.jsonl"):
+            (self.out / name).unlink(missing_ok=True)
+        files.write_text(self.out / "config.json", json.dumps({
+            "config": json.loads(self.config.to_json()), "seed": self.seed,
+            "total_steps": self.total, "holdout": self.holdout,
+            "data": self.source.name, "backend": keras.backend.backend()}, indent=1))
+
+    def _append(self, name, row):
+        with open(self.out / name, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def _variables(self):
+        return {"g": self.G.variables, "d": self.D.variables,
+                "g_opt": self.g_opt.variables, "d_opt": self.d_opt.variables}
+
+    def _checkpoint(self, step):
+        self.step_fn.sync()
+        arrays = {f"{group}/{i}": keras.ops.convert_to_numpy(v.value)
+                  for group, variables in self._variables().items()
+                  for i, v in enumerate(variables)}
+        arrays["meta"] = np.frombuffer(json.dumps({"step": step}).encode(), np.uint8)
+        path = self.out / "checkpoints" / f"ckpt-{step:08d}.npz"
+        with files.atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
+        generator = self.out / "generator.keras"
+        with files.atomic_path(generator) as tmp:
+            self.G.save(tmp)
+        for old in sorted(path.parent.glob("ckpt-*.npz"))[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+        return Event("checkpoint", step, step // self.steps_per_epoch,
+                     {"path": str(path), "generator": str(generator)})
+
+    def checkpoints(self):
+        return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
+
+    def _latest_checkpoint(self):
+        found = self.checkpoints()
+        if not found:
+            raise ValueError(f"nothing to resume in {self.out}: no checkpoint yet")
+        return found[-1]
+
+    def _last_saved(self):
+        found = self.checkpoints()
+        return str(found[-1]) if found else None
+
+    def _load_checkpoint(self, path):
+        """Load the newest readable checkpoint, starting at `path`; returns its step."""
+        candidates = [p for p in self.checkpoints() if p <= path][::-1]
+        errors = []
+        for candidate in candidates:
+            try:
+                with np.load(candidate) as saved:
+                    step = json.loads(bytes(saved["meta"]).decode())["step"]
+                    for group, variables in self._variables().items():
+                        values = [saved[f"{group}/{i}"] for i in range(len(variables))]
+                        for v, value in zip(variables, values):
+                            if tuple(v.shape) != value.shape:
+                                raise ValueError(f"{v.path} has shape {value.shape}, "
+                                                 f"expected {tuple(v.shape)}")
+                    for group, variables in self._variables().items():
+                        for i, v in enumerate(variables):
+                            v.assign(saved[f"{group}/{i}"])
+                self.resume_from = candidate
+                return int(step)
+            except (OSError, ValueError, KeyError, EOFError) as error:
+                errors.append(f"{candidate.name}: {error}")
+        raise ValueError("no readable checkpoint: " + "; ".join(errors))
+
+
+class _TensorBoard:
+    """Scalars and sample grids as TensorBoard event files, written with the tensorboard
+    package alone, so the same logs come from either backend."""
+
+    def __init__(self, folder):
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self.event_pb2, self.summary_pb2 = event_pb2, summary_pb2
+        self.writer = EventFileWriter(str(folder))
+
+    def _add(self, step, values):
+        summary = self.summary_pb2.Summary(value=values)
+        self.writer.add_event(self.event_pb2.Event(wall_time=time.time(), step=step,
+                                                   summary=summary))
+
+    def scalars(self, step, values):
+        Value = self.summary_pb2.Summary.Value
+        self._add(step, [Value(tag=k, simple_value=float(v)) for k, v in values.items()])
+
+    def image(self, step, grid):
+        image = self.summary_pb2.Summary.Image(height=grid.shape[0], width=grid.shape[1],
+                                               colorspace=3,
+                                               encoded_image_string=images.png_bytes(grid))
+        self._add(step, [self.summary_pb2.Summary.Value(tag="samples", image=image)])
+        self.writer.flush()
+
+    def close(self):
+        self.writer.close()
+
+
+def read_jsonl(path) -> list[dict]:
+    """Rows of a metrics file; a line cut short by a crash is skipped."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+    except FileNotFoundError:
+        pass
+    return rows
