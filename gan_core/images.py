@@ -41,5 +41,5 @@ def png_bytes(image: np.ndarray, scale: int = 1, text: dict | None = None) -> by
         for key, value in text.items():
             info.add_text(key, str(value))
     buffer = io.BytesIO()
-    img.save(buffer, format="PNG", pnginfo=info)
+    img.save(buffer, format="PNG", pnginfo=info, compress_level=1)  # speed over a few bytes
     return buffer.getvalue()

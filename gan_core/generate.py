@@ -1,0 +1,85 @@
+"""Loading a generator and calling it fast and thread-safely, for the CLI, the pages and the
+benchmark. `model.predict` is neither fast for one image nor thread-safe; a compiled inference
+function behind a lock is both."""
+
+from __future__ import annotations
+
+import os
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import files, images
+
+
+def load_generator(path) -> keras.Model:
+    """A generator .keras file, loaded with safe_mode (no arbitrary code)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such model file: {path}")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many kinds for a bad file
+        raise ValueError(f"{path.name} is not a loadable generator: {error}") from None
+    shape = tuple(model.input_shape)
+    if len(shape) != 2 or tuple(model.output_shape[1:]) != (64, 64, 3):
+        raise ValueError(f"{path.name} is not a generator of 64x64 RGB images from a flat z "
+                         f"(input {shape}, output {model.output_shape})")
+    return model
+
+
+class Generator:
+    """z (n, latent) -> uint8 images (n, 64, 64, 3), compiled once, one call at a time."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.latent_dim = int(model.input_shape[-1])
+        self._lock = threading.Lock()
+        if keras.backend.backend() == "jax":
+            import jax
+
+            state = ([v.value for v in model.trainable_variables],
+                     [v.value for v in model.non_trainable_variables])
+            fn = jax.jit(lambda t, n, z: model.stateless_call(t, n, z, training=False)[0])
+            self._call = lambda z: fn(*state, z)
+        else:
+            import tensorflow as tf
+
+            self._call = tf.function(lambda z: model(z, training=False), reduce_retracing=True)
+
+    @classmethod
+    def load(cls, path) -> Generator:
+        return cls(load_generator(path))
+
+    def __call__(self, z) -> np.ndarray:
+        z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+        with self._lock:
+            out = keras.ops.convert_to_numpy(self._call(z))
+        return images.to_uint8(out)
+
+    def batches(self, z, batch=256):
+        for i in range(0, len(z), batch):
+            yield i, self(z[i:i + batch])
+
+
+def write_pngs(gen: Generator, z, names, out, batch=256) -> int:
+    """Generate one PNG per row of z: into a folder (name.png) or a .zip. PNG encoding runs in
+    threads (zlib releases the GIL) while the next batch is generated."""
+    out = Path(out)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        if out.suffix == ".zip":
+            with files.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+                for i, imgs in gen.batches(z, batch):
+                    for name, data in zip(names[i:], pool.map(images.png_bytes, imgs)):
+                        zf.writestr(f"{name}.png", data)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            for i, imgs in gen.batches(z, batch):
+                encoded = pool.map(images.png_bytes, imgs)
+                list(pool.map(lambda nd: files.write_bytes(out / f"{nd[0]}.png", nd[1]),
+                              zip(names[i:], encoded)))
+    return len(z)

@@ -1,0 +1,173 @@
+"""The training loop: its events, files, resume, pause/stop, divergence and precision."""
+
+import json
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from gan_core import data, dcgan, generate, steps, train
+
+TINY = dict(batch_size=8, latent_dim=16)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return data.load("builtin:96", seed=1)
+
+
+def run(trainer):
+    return list(trainer.run())
+
+
+def test_events_and_run_folder(faces, tmp_path):
+    config = dcgan.preset("dcgan", **TINY)
+    events = run(train.Trainer(config, faces, tmp_path, steps=4, checkpoint_every=2,
+                               sample_every=2, seed=3))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("end") == 1
+    assert events[-1].data["status"] == "finished" and events[-1].step == 4
+    assert kinds[1] == "samples" and events[1].step == 0       # the untrained generator
+    metrics = [e for e in events if e.kind == "metrics"]
+    assert [e.step for e in metrics] == [1, 2, 3, 4]
+    samples = [e for e in events if e.kind == "samples"]
+    assert samples[-1].data["images"].shape == (64, 64, 64, 3)
+    assert samples[-1].data["scores"].shape == (64,)
+    assert ((0 <= samples[-1].data["scores"]) & (samples[-1].data["scores"] <= 1)).all()
+    assert not np.array_equal(samples[0].data["images"], samples[-1].data["images"])
+
+    rows = train.read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert set(rows[0]) == {"step", "g_loss", "d_loss", "d_real", "d_fake", "img_per_s"}
+    assert all(np.isfinite(list(r.values())).all() for r in rows)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == \
+        ["ckpt-00000002.npz", "ckpt-00000004.npz"]
+    assert (tmp_path / "samples" / "step-00000004.png").exists()
+    assert list((tmp_path / "tensorboard").iterdir())
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]    # no temp files left
+    gen = generate.Generator.load(tmp_path / "generator.keras")
+    out = gen(np.zeros((3, 16), np.float32))
+    assert out.shape == (3, 64, 64, 3) and out.dtype == np.uint8
+
+
+def test_same_seed_same_run(faces, tmp_path):
+    config = dcgan.preset("dcgan", **TINY)
+    a = run(train.Trainer(config, faces, tmp_path / "a", steps=3, seed=5))
+    b = run(train.Trainer(config, faces, tmp_path / "b", steps=3, seed=5))
+    la = [e.data["g_loss"] for e in a if e.kind == "metrics"]
+    lb = [e.data["g_loss"] for e in b if e.kind == "metrics"]
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+
+
+def weights(path):
+    with np.load(path) as saved:
+        return {k: saved[k] for k in saved.files if k != "meta"}
+
+
+def test_resume_continues_exactly(faces, tmp_path):
+    config = dcgan.preset("dcgan", **TINY)
+    run(train.Trainer(config, faces, tmp_path / "whole", steps=4, seed=2))
+    control = train.Control()
+    for event in train.Trainer(config, faces, tmp_path / "cut", steps=4, seed=2,
+                               control=control).run():
+        if event.kind == "metrics" and event.step == 2:
+            control.stop()
+    events = run(train.Trainer(config, faces, tmp_path / "cut", steps=4, resume=True))
+    assert events[0].data["resumed_from"].endswith("ckpt-00000002.npz")
+    assert events[-1].data["status"] == "finished"
+    whole = weights(tmp_path / "whole" / "checkpoints" / "ckpt-00000004.npz")
+    resumed = weights(tmp_path / "cut" / "checkpoints" / "ckpt-00000004.npz")
+    assert whole.keys() == resumed.keys() and any(k.startswith("g_opt/") for k in whole)
+    for key in whole:
+        np.testing.assert_allclose(resumed[key], whole[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    steps_logged = [r["step"] for r in train.read_jsonl(tmp_path / "cut" / "metrics.jsonl")]
+    assert steps_logged == [1, 2, 3, 4]
+
+
+def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
+    config = dcgan.preset("dcgan", **TINY)
+    run(train.Trainer(config, faces, tmp_path, steps=4, checkpoint_every=2))
+    newest = tmp_path / "checkpoints" / "ckpt-00000004.npz"
+    newest.write_bytes(b"half a checkpoint")
+    events = run(train.Trainer(config, faces, tmp_path, steps=6, resume=True))
+    assert events[0].data["resumed_from"].endswith("ckpt-00000002.npz")
+    assert events[0].step == 2 and events[-1].data["status"] == "finished"
+
+
+def test_stop_and_pause_take_effect_within_a_step(faces, tmp_path):
+    control = train.Control()
+    trainer = train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=50,
+                            control=control)
+    seen = []
+    for event in trainer.run():
+        seen.append(event)
+        if event.kind == "metrics" and event.step == 1:
+            control.pause()
+            threading.Timer(0.3, control.resume).start()
+        if event.kind == "resumed":
+            control.stop()
+    kinds = [e.kind for e in seen]
+    assert kinds.index("paused") < kinds.index("resumed")
+    end = seen[-1]
+    assert end.data["status"] == "stopped" and end.step == 1
+    assert end.data["last_checkpoint"].endswith("ckpt-00000001.npz")
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, monkeypatch):
+    real_make_step = steps.make_step
+
+    def poisoned(*args):
+        step = real_make_step(*args)
+        calls = {"n": 0}
+
+        def call(indices, z):
+            calls["n"] += 1
+            out = step(indices, z)
+            return {**out, "d_loss": float("nan")} if calls["n"] >= 3 else out
+        call.sync = step.sync
+        return call
+    monkeypatch.setattr(train, "make_step", poisoned)
+    events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=10,
+                               checkpoint_every=2))
+    end = events[-1]
+    assert end.data["status"] == "diverged" and end.step == 3
+    assert "NaN" in end.data["message"]
+    assert end.data["last_checkpoint"].endswith("ckpt-00000002.npz")
+    assert [r["step"] for r in train.read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_mixed_float16_scales_both_losses(faces, tmp_path):
+    config = dcgan.preset("dcgan", precision="mixed_float16", **TINY)
+    g_opt, d_opt = train.make_optimizers(config)
+    assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(d_opt, keras.optimizers.LossScaleOptimizer)
+    events = run(train.Trainer(config, faces, tmp_path, steps=2))
+    assert events[-1].data["status"] == "finished"
+    assert all(np.isfinite(e.data["g_loss"]) for e in events if e.kind == "metrics")
+
+
+def test_quality_on_held_out_images(faces, tmp_path):
+    events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=2,
+                               quality_every=2, holdout=32))
+    start = events[0]
+    assert start.data["held_out"] == 32 and start.data["images"] == 64
+    quality = [e for e in events if e.kind == "quality"][0].data
+    assert quality["swd"] > quality["real_swd"]         # untrained G is far from the data
+    assert train.read_jsonl(tmp_path / "quality.jsonl")[0]["step"] == 2
+
+
+def test_too_little_data_is_a_clear_error(tmp_path):
+    small = data.load("builtin:4")
+    with pytest.raises(ValueError, match="fewer than the batch size"):
+        train.Trainer(dcgan.preset("dcgan", **TINY), small, tmp_path, steps=1)
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train.Trainer(dcgan.preset("dcgan", **TINY), small, tmp_path / "new", steps=1,
+                      resume=True)
+
+
+def test_config_is_saved_for_resume(faces, tmp_path):
+    config = dcgan.preset("course", **TINY)
+    run(train.Trainer(config, faces, tmp_path, steps=1, seed=9))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert dcgan.GANConfig(**saved["config"]) == config and saved["seed"] == 9
