@@ -104,8 +104,9 @@ def _folder_entries(root: Path):
             yield str(path.relative_to(root)), st.st_size, st.st_mtime_ns, path.read_bytes
 
 
-def check_zip(archive: zipfile.ZipFile, max_unpacked: int = MAX_UNPACKED_BYTES):
+def check_zip(archive: zipfile.ZipFile, max_unpacked: int | None = None):
     """Refuse archives that could write outside a target folder or unpack past a size."""
+    max_unpacked = max_unpacked or MAX_UNPACKED_BYTES
     total = 0
     for info in archive.infolist():
         name = info.filename.replace("\\", "/")

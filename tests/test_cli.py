@@ -1,0 +1,121 @@
+"""The command line, as a user runs it: train, resume after SIGKILL, generate, evaluate,
+bad input; and the JAX backend."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, backend="tensorflow", **kwargs):
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gan_core", *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, **kwargs)
+
+
+TINY = ["--data", "builtin:64", "--batch", "8", "--latent", "16", "--log-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = cli("train", *TINY, "--steps", "3", "--out", out, "--json",
+                 "--checkpoint-every", "2")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+def test_train_writes_the_run(trained):
+    out, summary = trained
+    assert summary["status"] == "finished" and summary["step"] == 3
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert set(rows[0]) == {"step", "g_loss", "d_loss", "d_real", "d_fake", "img_per_s"}
+    assert (out / "generator.keras").exists()
+
+
+def test_generate_pngs_zip_npy_and_ids(trained, tmp_path):
+    model = trained[0] / "generator.keras"
+    assert cli("generate", "--model", model, "--n", 5, "--out", tmp_path / "pngs").returncode == 0
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == 5
+    assert cli("generate", "--model", model, "--n", 4, "--out", tmp_path / "a.zip").returncode == 0
+    assert len(zipfile.ZipFile(tmp_path / "a.zip").namelist()) == 4
+    assert cli("generate", "--model", model, "--n", 6, "--seed", 1,
+               "--out", tmp_path / "a.npy").returncode == 0
+    arr = np.load(tmp_path / "a.npy")
+    assert arr.shape == (6, 64, 64, 3) and arr.dtype == np.uint8
+    (tmp_path / "ids.txt").write_text("alice\nbob\nbob/evil\n")
+    for folder in ("one", "two"):
+        result = cli("generate", "--model", model, "--ids", tmp_path / "ids.txt",
+                     "--out", tmp_path / folder)
+        assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names[:2] == ["alice.png", "bob.png"] and names[2].startswith("bob_evil-")
+    for name in names:     # the same id gives the same picture, run after run
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert (tmp_path / "one" / "alice.png").read_bytes() != \
+        (tmp_path / "one" / "bob.png").read_bytes()
+
+
+def test_evaluate(trained, tmp_path):
+    result = cli("evaluate", "--model", trained[0] / "generator.keras", "--data", "builtin:64",
+                 "--n", 16, "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["n"] == 16 and out["swd"] > out["real_swd"] and "ms_ssim" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "/no/such/folder", "--steps", "1", "--out", "x"], "no such folder"),
+    (["train", "--data", "builtin:64", "--out", "x"], "exactly one of --steps and --epochs"),
+    (["train", *TINY, "--steps", "1", "--batch", "500", "--out", "x"], "fewer than the batch"),
+    (["generate", "--model", "/no/model.keras", "--out", "x"], "no such model file"),
+])
+def test_bad_input_exits_2_with_the_reason(args, message, tmp_path):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sigkill_then_resume(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", *TINY, "--steps", "400",
+                             "--checkpoint-every", "2", "--out", str(tmp_path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((tmp_path / "checkpoints").glob("ckpt-*.npz")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = sorted((tmp_path / "checkpoints").glob("ckpt-*.npz"))
+    assert saved, "no checkpoint before the kill"
+    step = int(saved[-1].stem.split("-")[1])
+    assert step < 400
+    result = cli("train", *TINY, "--steps", str(step + 2), "--out", tmp_path, "--resume",
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    assert f"step {step}" in result.stderr
+    assert json.loads(result.stdout)["step"] == step + 2
+
+
+def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_path):
+    pytest.importorskip("jax", reason="JAX is not installed (requirements-dev.txt has it)")
+    result = cli("train", *TINY, "--steps", "2", "--out", tmp_path / "run", "--json",
+                 backend="jax")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "finished"
+    for model in (tmp_path / "run" / "generator.keras", trained[0] / "generator.keras"):
+        result = cli("generate", "--model", model, "--n", 3, "--out", tmp_path / "g.npy",
+                     backend="jax")
+        assert result.returncode == 0, result.stderr
+        assert np.load(tmp_path / "g.npy").shape == (3, 64, 64, 3)
