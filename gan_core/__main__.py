@@ -105,9 +105,8 @@ def cmd_generate(args) -> dict:
     start = time.perf_counter()
     if args.out.endswith(".npy"):
         from . import files
-        arr = np.concatenate([imgs for _, imgs in gen.batches(z)])
         with files.atomic_path(args.out) as tmp:
-            np.save(tmp, arr)
+            np.save(tmp, gen(z))
     else:
         generate.write_pngs(gen, z, names, args.out)
     return {"n": len(z), "out": args.out, "img_per_s": len(z) / (time.perf_counter() - start)}
@@ -131,10 +130,9 @@ def cmd_evaluate(args) -> dict:
     n = min(args.n, len(real) // 2)
     if n < 8:
         raise ValueError(f"{args.data} has {len(real)} images; evaluate needs at least 16")
-    pick = np.sort(np.random.default_rng(args.seed).choice(len(real), 2 * n, replace=False))
-    real = np.asarray(real[pick])[np.random.default_rng(args.seed).permutation(2 * n)]
-    fakes = np.concatenate([imgs for _, imgs in gen.batches(
-        train.noise(args.seed, 0, n, gen.latent_dim, train.QUALITY_NOISE))])
+    real = np.asarray(real[np.random.default_rng(args.seed).choice(len(real), 2 * n,
+                                                                   replace=False)])
+    fakes = gen(train.noise(args.seed, 0, n, gen.latent_dim, train.QUALITY_NOISE))
     return quality.compare(fakes, real, seed=args.seed)
 
 

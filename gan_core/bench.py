@@ -22,13 +22,9 @@ BATCH = 128
 
 def fast_precision() -> str:
     """mixed_bfloat16 where the hardware computes in bfloat16, else float32."""
-    if system.gpu_names(keras.backend.backend()):
+    if system.gpu_names(keras.backend.backend()) or system.cpu_has_bfloat16():
         return "mixed_bfloat16"
-    try:
-        flags = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError:
-        return "float32"
-    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+    return "float32"
 
 
 def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:

@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import urllib.request
 import warnings
 import zipfile
@@ -152,17 +151,15 @@ def _download(url: str, cache_dir: Path) -> Path:
     target = cache_dir / "downloads" / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".zip")
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=30) as response, \
-                tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                files.atomic_path(target) as tmp, open(tmp, "wb") as f:
             copied = 0
             while chunk := response.read(2**20):
                 copied += len(chunk)
                 if copied > MAX_UNPACKED_BYTES:
                     raise ValueError("download larger than the size limit")
-                tmp.write(chunk)
-        os.replace(tmp.name, target)
+                f.write(chunk)
     except (OSError, ValueError) as error:
         raise ValueError(f"could not download {url}: {error}") from None
     return target
@@ -219,18 +216,13 @@ def _decode_all(entries, where, name, cache_dir, progress):
     key = hashlib.sha256(json.dumps(
         [CACHE_VERSION, SIZE, where, [e[:3] for e in entries]]).encode()).hexdigest()[:24]
     npy, meta = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
-    if npy.exists() and meta.exists():
-        try:
-            skipped = [tuple(s) for s in json.loads(meta.read_text())["skipped"]]
-            return ImageSet(np.load(npy, mmap_mode="r"), name, skipped, cached=True)
-        except (OSError, ValueError, KeyError):
-            pass   # a damaged cache entry is decoded again
+    cached = _open_cache(npy, meta, name)
+    if cached:
+        return cached
     if not entries:
         raise ValueError(f"{name} has no files")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npy.tmp")
-    os.close(fd)
-    try:
+    # One row per file; rows of skipped files stay unused at the end (meta has the count).
+    with files.atomic_path(npy) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                         shape=(len(entries), SIZE, SIZE, 3))
         kept, skipped = 0, []
@@ -247,34 +239,18 @@ def _decode_all(entries, where, name, cache_dir, progress):
                              f"e.g. {skipped[0][0]}: {skipped[0][1]})")
         out.flush()
         del out
-        _truncate_npy(tmp, kept)
-        os.replace(tmp, npy)
-        files.write_text(meta, json.dumps({"source": where, "count": kept, "skipped": skipped}))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return ImageSet(np.load(npy, mmap_mode="r"), name, skipped)
+    files.write_text(meta, json.dumps({"source": where, "count": kept, "skipped": skipped}))
+    return _open_cache(npy, meta, name, cached=False)
 
 
-def _truncate_npy(path, rows):
-    """Shrink a .npy of shape (N, ...) to its first `rows` rows, in place."""
-    full = np.load(path, mmap_mode="r")
-    shape, offset = full.shape, full.offset
-    del full
-    if rows == shape[0]:
-        return
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "|u1", "fortran_order": False, "shape": (rows, *shape[1:])})
-    head = header.getvalue()
-    if len(head) != offset:    # header length changed: rewrite the file
-        kept = np.array(np.load(path, mmap_mode="r")[:rows])
-        with open(path, "wb") as f:
-            np.save(f, kept)
-        return
-    with open(path, "r+b") as f:
-        f.write(head)
-        f.truncate(offset + rows * int(np.prod(shape[1:])))
+def _open_cache(npy: Path, meta: Path, name: str, cached: bool = True) -> ImageSet | None:
+    """The decoded images, memory-mapped, or None when there is no readable cache entry."""
+    try:
+        info = json.loads(meta.read_text())
+        images = np.load(npy, mmap_mode="r")[:info["count"]]
+        return ImageSet(images, name, [tuple(s) for s in info["skipped"]], cached)
+    except (OSError, ValueError, KeyError):
+        return None   # missing or damaged: decode again
 
 
 def split(n: int, holdout: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,6 @@ FACTORS: dict[str, tuple[str, ...]] = {
     "background": ("white", "cream", "peach", "pink", "lavender", "sky", "mint", "grey",
                    "navy", "charcoal"),
 }
-JITTER = ("dx", "dy", "scale")  # continuous, also returned with the labels
 # Accessories are rarer than the other values; every other factor is uniform.
 PROBABILITIES = {"glasses": (0.7, 0.3), "ribbon": (0.7, 0.3)}
 
@@ -139,8 +138,8 @@ class _Canvas:
         self.Y = np.arange(SIZE, dtype=np.float32)[None, :, None] + 0.5
 
     def band(self, top, bottom):
-        """(view of img rows, X, Y) for rows [top, bottom)."""
-        return self.img[:, :, top:bottom], self.X, self.Y[:, top:bottom]
+        """(view of img rows, Y) for rows [top, bottom)."""
+        return self.img[:, :, top:bottom], self.Y[:, top:bottom]
 
     @contextlib.contextmanager
     def only(self, mask, top, bottom):
@@ -186,14 +185,14 @@ def _render_chunk(L):
     c.img[:] = bg.T[:, :, None, None] * (0.9 + 0.1 * (1 - c.Y / SIZE))
 
     # Shoulders and neck.
-    img, _, Y = c.band(40, 64)
+    img, Y = c.band(40, 64)
     _paint(img, _cover(_ellipse(X, Y, cx, cy + 36 * s, 26 * s, 12 * s)), CLOTHES[L["clothes"]])
     neck = np.maximum(np.abs(X - cx) - 5 * s, Y - (cy + 26 * s))
     _paint(img, _cover(np.maximum(neck, cy + 10 - Y)), skin * 0.86)
 
     # Hair behind the head, widening a little downwards: medium reaches the chin, long runs off
     # the bottom. A rounded box, so the ends are soft.
-    img, _, Y = c.band(28, 64)
+    img, Y = c.band(28, 64)
     length = _col(L["hair_length"])
     half = head_r + 1.0 + 0.12 * np.maximum(Y - head_cy, 0.0) * (length == 2)
     bottom = np.where(length == 2, 90.0, 58.0) + _col(L["dy"])
@@ -203,7 +202,7 @@ def _render_chunk(L):
     _paint(img, _cover(back) * (length > 0), hair_dark * 1.1)
 
     # The face: an ellipse whose lower half narrows to a chin.
-    img, _, Y = c.band(14, 60)
+    img, Y = c.band(14, 60)
     rx = 15.0 * s * _col(np.array([1.04, 0.97, 0.94], np.float32)[shape])
     ry = 17.5 * s
     chin = _col(np.array([0.22, 0.38, 0.55], np.float32)[shape])
@@ -214,7 +213,7 @@ def _render_chunk(L):
 
     # Eyes: lash line, white, iris with a darker top, pupil, two highlights.
     iris = EYES[L["eye_colour"]]
-    img, _, Y = c.band(26, 48)
+    img, Y = c.band(26, 48)
     for side in (-1.0, 1.0):
         ex = cx + side * gap
         lash = _ellipse(X, Y, ex, ey - 0.6, erx + 1.2, ery + 0.6)
@@ -233,7 +232,7 @@ def _render_chunk(L):
                WHITE, 0.85)
 
     # A nose and the mouth; blush under the eyes.
-    img, _, Y = c.band(38, 56)
+    img, Y = c.band(38, 56)
     _paint(img, _cover(_ellipse(X, Y, cx, ey + ery + 1.5, 0.5, 0.7)), skin * 0.7)
     my = cy + 11.0 * s
     mouth = _col(L["mouth"])
@@ -252,7 +251,7 @@ def _render_chunk(L):
             _paint(img, _cover(blush), _rgb((246, 110, 130))[0], 0.45)
 
     # Front hair: a cap over the head, cut by a hairline that depends on the bangs.
-    img, _, Y = c.band(7, 60)
+    img, Y = c.band(7, 60)
     bangs = _col(L["bangs"])
     base = ey - ery - 2.5 * s
     zig = 2.2 * np.abs(((X - cx) / (3.6 * s)) % 2.0 - 1.0)           # points between strands
@@ -283,7 +282,7 @@ def _render_chunk(L):
     # Eyebrows, drawn over the bangs as anime does: level, raised, or frowning.
     tilt = _col(np.array([0.0, 0.25, -0.35], np.float32)[L["eyebrows"]])
     raised = 1.2 * _col(L["eyebrows"] == 1)
-    img, _, Y = c.band(18, 35)
+    img, Y = c.band(18, 35)
     for side in (-1.0, 1.0):
         bx = cx + side * gap
         by = ey - ery - 3.2 * s - raised

@@ -15,6 +15,8 @@ import numpy as np
 
 from . import files, images
 
+BATCH = 256   # images per generator call: bounded memory for any n
+
 
 def load_generator(path) -> keras.Model:
     """A generator .keras file, loaded with safe_mode (no arbitrary code)."""
@@ -56,17 +58,19 @@ class Generator:
         return cls(load_generator(path))
 
     def __call__(self, z) -> np.ndarray:
+        """All of z, in batches of at most BATCH."""
+        return np.concatenate([imgs for _, imgs in self.batches(z)])
+
+    def batches(self, z, batch=BATCH):
+        """(offset, uint8 images) for each batch of z: one compiled call each."""
         z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
-        with self._lock:
-            out = keras.ops.convert_to_numpy(self._call(z))
-        return images.to_uint8(out)
-
-    def batches(self, z, batch=256):
         for i in range(0, len(z), batch):
-            yield i, self(z[i:i + batch])
+            with self._lock:
+                out = keras.ops.convert_to_numpy(self._call(z[i:i + batch]))
+            yield i, images.to_uint8(out)
 
 
-def write_pngs(gen: Generator, z, names, out, batch=256) -> int:
+def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:
     """Generate one PNG per row of z: into a folder (name.png) or a .zip. PNG encoding runs in
     threads (zlib releases the GIL) while the next batch is generated."""
     out = Path(out)

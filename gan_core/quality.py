@@ -152,21 +152,27 @@ def mean_pair_ms_ssim(images: np.ndarray, pairs: int = 512, seed: int = 0) -> fl
 # Both, with the real-vs-real floor beside them
 # ---------------------------------------------------------------------------------------------
 
-def compare(fakes: np.ndarray, real: np.ndarray, seed: int = 0) -> dict[str, float]:
+def real_floor(real: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """The real-vs-real figures for `compare`: the second half of `real` against the first."""
+    n = len(real) // 2
+    floor = {f"real_{k}": v for k, v in swd(real[n:2 * n], real[:n], seed).items()}
+    floor["real_ms_ssim"] = mean_pair_ms_ssim(real[:n], seed=seed)
+    return floor
+
+
+def compare(fakes: np.ndarray, real: np.ndarray, seed: int = 0,
+            floor: dict | None = None) -> dict[str, float]:
     """Quality of generated images against real ones.
 
     Uses n = min(len(fakes), len(real) // 2) images: fakes vs the first n real, and, as the
-    floor, the next n real vs the first n.
+    floor, the next n real vs the first n (pass `floor` from `real_floor` to reuse it).
     """
     n = min(len(fakes), len(real) // 2)
     if n < 8:
         raise ValueError(f"quality needs at least 8 generated and 16 real images, got "
                          f"{len(fakes)} and {len(real)}")
-    fakes, real_a, real_b = fakes[:n], real[:n], real[n:2 * n]
-    out = swd(fakes, real_a, seed)
-    floor = swd(real_b, real_a, seed)
-    out.update({f"real_{k}": v for k, v in floor.items()})
-    out["ms_ssim"] = mean_pair_ms_ssim(fakes, seed=seed)
-    out["real_ms_ssim"] = mean_pair_ms_ssim(real_a, seed=seed)
+    out = swd(fakes[:n], real[:n], seed)
+    out.update(floor if floor is not None else real_floor(real[:2 * n], seed))
+    out["ms_ssim"] = mean_pair_ms_ssim(fakes[:n], seed=seed)
     out["n"] = n
     return out

@@ -85,8 +85,6 @@ class _TensorFlowStep:
     def sync(self):
         """Nothing to do: TensorFlow updates the Keras variables in place."""
 
-    reload = sync
-
 
 class _JaxStep:
     def __init__(self, config, G, D, g_opt, d_opt, data):
@@ -127,13 +125,14 @@ class _JaxStep:
 
         self._step = step
 
-    def _read(self):
+    def _groups(self):
+        """The Keras variables, in the order of the step's state tuple."""
         (G, D), (g_opt, d_opt) = self.models, self.opts
-        return ([v.value for v in G.trainable_variables],
-                [v.value for v in G.non_trainable_variables],
-                [v.value for v in D.trainable_variables],
-                [v.value for v in D.non_trainable_variables],
-                [v.value for v in g_opt.variables], [v.value for v in d_opt.variables])
+        return (G.trainable_variables, G.non_trainable_variables, D.trainable_variables,
+                D.non_trainable_variables, g_opt.variables, d_opt.variables)
+
+    def _read(self):
+        return tuple([v.value for v in group] for group in self._groups())
 
     def __call__(self, indices, z):
         self.state, metrics = self._step(self.state, self.data, indices, z)
@@ -141,13 +140,6 @@ class _JaxStep:
 
     def sync(self):
         """Write the step's state back into the Keras variables."""
-        (G, D), (g_opt, d_opt) = self.models, self.opts
-        groups = (G.trainable_variables, G.non_trainable_variables, D.trainable_variables,
-                  D.non_trainable_variables, g_opt.variables, d_opt.variables)
-        for variables, values in zip(groups, self.state):
+        for variables, values in zip(self._groups(), self.state):
             for variable, value in zip(variables, values):
                 variable.assign(value)
-
-    def reload(self):
-        """Take the Keras variables' values (after a checkpoint was loaded into them)."""
-        self.state = self._read()

@@ -5,15 +5,30 @@ from __future__ import annotations
 import platform
 
 
-def cpu_name() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields from /proc/cpuinfo ({} where there is none)."""
+    info = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return f"CPU: {line.split(':', 1)[1].strip()}"
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                info[key.strip()] = value.strip()
     except OSError:
         pass
-    return f"CPU: {platform.processor() or platform.machine()}"
+    return info
+
+
+def cpu_name() -> str:
+    name = _cpuinfo().get("model name")
+    return f"CPU: {name or platform.processor() or platform.machine()}"
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether the CPU computes in bfloat16 (AVX-512 BF16 or AMX)."""
+    flags = _cpuinfo().get("flags", "").split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def gpu_names(backend: str) -> list[str]:

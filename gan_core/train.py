@@ -99,7 +99,9 @@ class Trainer:
                  holdout: int = 0, resume: bool = False, control: Control | None = None):
         self.out = Path(out_dir)
         self.control = control or Control()
-        self.resume_from = None
+        self.resume = resume
+        self.resume_from = None    # the checkpoint actually loaded, once run() has started
+        self._order_epoch, self._quality_floor = None, None
         if resume:
             saved = self.out / "config.json"
             if not saved.exists():
@@ -107,7 +109,8 @@ class Trainer:
             meta = json.loads(saved.read_text())
             config, seed = GANConfig(**meta["config"]), meta["seed"]
             holdout = meta.get("holdout", holdout)
-            self.resume_from = self._latest_checkpoint()
+            if not self.checkpoints():
+                raise ValueError(f"nothing to resume in {self.out}: no checkpoint yet")
         self.config, self.seed = config, seed
         self.source = source if isinstance(source, data_mod.ImageSet) \
             else data_mod.ImageSet(np.asarray(source), "array")
@@ -139,8 +142,8 @@ class Trainer:
             self.g_opt, self.d_opt = make_optimizers(cfg)
             self.g_opt.build(self.G.trainable_variables)
             self.d_opt.build(self.D.trainable_variables)
-            if self.resume_from:
-                step = self._load_checkpoint(self.resume_from)
+            if self.resume:
+                step = self._load_checkpoint()
             else:
                 self._prepare_run_dir()
             # uint8 on the device: the train split only (a memory-map is read once, here)
@@ -155,7 +158,10 @@ class Trainer:
                 str(self.resume_from), "config": json.loads(cfg.to_json())})
             if step == 0:
                 yield self._samples(0)
-            yield from self._loop(step)
+            try:
+                yield from self._loop(step)
+            finally:
+                self.board.close()
         except Exception as error:  # OOM, a full disk, a bad checkpoint: say so, keep what was
             message = f"{type(error).__name__}: {error}"
             logging.getLogger(__name__).debug("training failed", exc_info=True)
@@ -213,7 +219,7 @@ class Trainer:
             "last_checkpoint": saved.data["path"]})
 
     def _epoch_order(self, epoch):
-        if getattr(self, "_order_epoch", None) != epoch:
+        if self._order_epoch != epoch:
             rng = np.random.default_rng([self.seed, EPOCH_ORDER, epoch])
             self._order, self._order_epoch = rng.permutation(len(self.train_idx)), epoch
         return self._order
@@ -232,22 +238,26 @@ class Trainer:
     def _samples(self, step):
         fakes, scores = self.generate(self.fixed_z)
         path = self.out / "samples" / f"step-{step:08d}.png"
-        files.write_bytes(path, images.png_bytes(images.grid(fakes, 8)))
-        self.board.image(step, images.grid(fakes, 8))
+        grid = images.grid(fakes, 8)
+        files.write_bytes(path, images.png_bytes(grid))
+        self.board.image(step, grid)
         return Event("samples", step, step // self.steps_per_epoch,
                      {"images": fakes, "scores": scores, "path": str(path)})
 
     def _quality(self, step):
         from . import quality
 
-        n = len(self.held_idx)
-        if n < 16:
+        if len(self.held_idx) < 16:
             raise ValueError("quality needs at least 16 held-out images")
+        if self._quality_floor is None:   # the held-out images and their floor never change
+            real = np.asarray(self.source.images[self.held_idx])
+            self._quality_floor = real, quality.real_floor(real, seed=self.seed)
+        real, floor = self._quality_floor
+        n = len(real) // 2                # compare() uses this many generated images
         fakes = np.concatenate([self.generate(noise(self.seed, i, min(256, n - i),
                                                     self.config.latent_dim, QUALITY_NOISE))[0]
                                 for i in range(0, n, 256)])
-        real = np.asarray(self.source.images[self.held_idx])
-        values = quality.compare(fakes, real, seed=self.seed)
+        values = quality.compare(fakes, real, seed=self.seed, floor=floor)
         self._append("quality.jsonl", {"step": step, **values})
         self.board.scalars(step, {f"quality/{k}": v for k, v in values.items()})
         return Event("quality", step, step // self.steps_per_epoch, values)
@@ -291,33 +301,26 @@ class Trainer:
     def checkpoints(self):
         return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
 
-    def _latest_checkpoint(self):
-        found = self.checkpoints()
-        if not found:
-            raise ValueError(f"nothing to resume in {self.out}: no checkpoint yet")
-        return found[-1]
-
     def _last_saved(self):
         found = self.checkpoints()
         return str(found[-1]) if found else None
 
-    def _load_checkpoint(self, path):
-        """Load the newest readable checkpoint, starting at `path`; returns its step."""
-        candidates = [p for p in self.checkpoints() if p <= path][::-1]
+    def _load_checkpoint(self):
+        """Load the newest readable checkpoint; returns its step."""
         errors = []
-        for candidate in candidates:
+        for candidate in self.checkpoints()[::-1]:
             try:
                 with np.load(candidate) as saved:
                     step = json.loads(bytes(saved["meta"]).decode())["step"]
-                    for group, variables in self._variables().items():
-                        values = [saved[f"{group}/{i}"] for i in range(len(variables))]
-                        for v, value in zip(variables, values):
-                            if tuple(v.shape) != value.shape:
-                                raise ValueError(f"{v.path} has shape {value.shape}, "
-                                                 f"expected {tuple(v.shape)}")
-                    for group, variables in self._variables().items():
-                        for i, v in enumerate(variables):
-                            v.assign(saved[f"{group}/{i}"])
+                    pairs = [(v, saved[f"{group}/{i}"])
+                             for group, variables in self._variables().items()
+                             for i, v in enumerate(variables)]
+                    for v, value in pairs:     # check all before changing any
+                        if tuple(v.shape) != value.shape:
+                            raise ValueError(f"{v.path} has shape {value.shape}, "
+                                             f"expected {tuple(v.shape)}")
+                    for v, value in pairs:
+                        v.assign(value)
                 self.resume_from = candidate
                 return int(step)
             except (OSError, ValueError, KeyError, EOFError) as error:
