@@ -321,6 +321,11 @@ class Trainer:
                                              f"expected {tuple(v.shape)}")
                     for v, value in pairs:
                         v.assign(value)
+                # Rows logged after this checkpoint (a run killed later) will be logged again.
+                for name in ("metrics.jsonl", "quality.jsonl"):
+                    rows = [r for r in read_jsonl(self.out / name) if r["step"] <= step]
+                    files.write_text(self.out / name, "".join(json.dumps(r) + "\n"
+                                                              for r in rows))
                 self.resume_from = candidate
                 return int(step)
             except (OSError, ValueError, KeyError, EOFError) as error:

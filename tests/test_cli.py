@@ -106,6 +106,9 @@ def test_sigkill_then_resume(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"step {step}" in result.stderr
     assert json.loads(result.stdout)["step"] == step + 2
+    logged = [json.loads(line)["step"]
+              for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, step + 3))      # no step twice, none missing
 
 
 def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_path):
