@@ -57,7 +57,7 @@ def cmd_train(args) -> dict:
 
     config = dcgan.preset(args.preset, batch_size=args.batch, latent_dim=args.latent,
                           g_lr=args.g_lr, d_lr=args.d_lr, precision=args.precision,
-                          label_smoothing=args.label_smoothing)
+                          label_smoothing=args.label_smoothing, ema=args.ema)
     if (args.steps is None) == (args.epochs is None):
         raise ValueError("give exactly one of --steps and --epochs")
     source = data.load(args.data, cache_dir=args.cache, seed=args.seed)
@@ -166,6 +166,8 @@ def main(argv=None) -> int:
     p.add_argument("--g-lr", type=float)
     p.add_argument("--d-lr", type=float)
     p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--ema", type=float,
+                   help="keep an average of G's weights with this decay, e.g. 0.999 (0: off)")
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--seed", type=int, default=0)

@@ -53,6 +53,10 @@ class GANConfig:
     bn_epsilon: float = 1e-5
     d_dropout: float = 0.0
     data_dtype: str = "float32"       # scenario2 feeds its images as float16
+    # An exponential moving average of G's weights, kept beside G; samples and the exported
+    # generator use it. Averaging smooths the step-to-step wobble of adversarial training.
+    # The weight kept on the average each step; 0 turns it off.
+    ema: float = 0.0
 
     def __post_init__(self):
         def check(ok, message):
@@ -70,6 +74,7 @@ class GANConfig:
         check(self.precision in PRECISIONS,
               f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         check(0 <= self.d_dropout < 1, "dropout must be in [0, 1)")
+        check(0 <= self.ema < 1, "the generator average (ema) must be in [0, 1)")
 
     def replace(self, **changes) -> GANConfig:
         return dataclasses.replace(self, **changes)
@@ -192,12 +197,17 @@ def build_discriminator(config: GANConfig) -> keras.Model:
     return keras.Model(image, score, name="discriminator")
 
 
-def build(config: GANConfig) -> tuple[keras.Model, keras.Model]:
-    """(generator, discriminator) in the config's precision."""
+def build(config: GANConfig) -> tuple[keras.Model, keras.Model, keras.Model | None]:
+    """(generator, discriminator, average generator or None) in the config's precision."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        return build_generator(config), build_discriminator(config)
+        G, D = build_generator(config), build_discriminator(config)
+        G_ema = None
+        if config.ema:
+            G_ema = build_generator(config)
+            G_ema.set_weights(G.get_weights())
+        return G, D, G_ema
     finally:
         keras.config.set_dtype_policy(previous)
 

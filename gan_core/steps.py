@@ -42,22 +42,29 @@ def scale_images(batch, dtype="float32"):
     return ops.cast(ops.cast(batch, "float32") / 127.5 - 1.0, dtype)
 
 
-def make_step(config, generator, discriminator, g_opt, d_opt, data):
+def average(decay, ema, value):
+    """One step of the generator's exponential moving average."""
+    return decay * ema + (1.0 - decay) * value
+
+
+def make_step(config, generator, discriminator, g_opt, d_opt, data, g_ema=None):
     """A function step(indices, z) -> dict of scalar tensors (METRICS) that trains one batch.
 
-    `data` is the uint8 dataset (N, 64, 64, 3). JAX keeps the variables in the returned step's
-    own state; call `step.sync()` before reading or saving the Keras models.
+    `data` is the uint8 dataset (N, 64, 64, 3). `g_ema`, when given, is a second generator that
+    each step moves toward G's new weights (`config.ema`) and takes G's BatchNorm statistics.
+    JAX keeps the variables in the returned step's own state; call `step.sync()` before
+    reading or saving the Keras models.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        return _TensorFlowStep(config, generator, discriminator, g_opt, d_opt, data)
+        return _TensorFlowStep(config, generator, discriminator, g_opt, d_opt, data, g_ema)
     if backend == "jax":
-        return _JaxStep(config, generator, discriminator, g_opt, d_opt, data)
+        return _JaxStep(config, generator, discriminator, g_opt, d_opt, data, g_ema)
     raise RuntimeError(f"training needs the tensorflow or jax backend, not {backend}")
 
 
 class _TensorFlowStep:
-    def __init__(self, config, G, D, g_opt, d_opt, data):
+    def __init__(self, config, G, D, g_opt, d_opt, data, g_ema):
         import tensorflow as tf
 
         self.data = tf.constant(data)  # uint8, on the GPU when there is one
@@ -75,6 +82,11 @@ class _TensorFlowStep:
                 g_scaled, d_scaled = g_opt.scale_loss(g_loss), d_opt.scale_loss(d_loss)
             g_opt.apply(g_tape.gradient(g_scaled, G.trainable_variables), G.trainable_variables)
             d_opt.apply(d_tape.gradient(d_scaled, D.trainable_variables), D.trainable_variables)
+            if g_ema is not None:
+                for e, v in zip(g_ema.trainable_variables, G.trainable_variables):
+                    e.assign(average(config.ema, e, v))
+                for e, v in zip(g_ema.non_trainable_variables, G.non_trainable_variables):
+                    e.assign(v)
             return {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
 
         self._step = step
@@ -87,11 +99,11 @@ class _TensorFlowStep:
 
 
 class _JaxStep:
-    def __init__(self, config, G, D, g_opt, d_opt, data):
+    def __init__(self, config, G, D, g_opt, d_opt, data, g_ema):
         import jax
         import jax.numpy as jnp
 
-        self.models, self.opts = (G, D), (g_opt, d_opt)
+        self.models, self.opts, self.g_ema = (G, D), (g_opt, d_opt), g_ema
         self.data = jnp.asarray(data)  # uint8, on the GPU when there is one
         self.state = self._read()
 
@@ -109,7 +121,7 @@ class _JaxStep:
 
         @jax.jit
         def step(state, data, indices, z):
-            g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov = state
+            g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov, ema_tv = state
             real = scale_images(jnp.take(data, indices, axis=0), config.data_dtype)
             (g_loss, d_loss), vjp, (g_ntv, d_ntv, d_real, d_fake) = jax.vjp(
                 lambda a, b: forward(a, b, g_ntv, d_ntv, real, z), g_tv, d_tv, has_aux=True)
@@ -120,8 +132,9 @@ class _JaxStep:
             _, d_grads = vjp((zero, loss_scale(d_opt, d_ov)))
             g_tv, g_ov = g_opt.stateless_apply(g_ov, g_grads, g_tv)
             d_tv, d_ov = d_opt.stateless_apply(d_ov, d_grads, d_tv)
+            ema_tv = [average(config.ema, e, v) for e, v in zip(ema_tv, g_tv)]
             metrics = {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
-            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), metrics
+            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov, ema_tv), metrics
 
         self._step = step
 
@@ -129,7 +142,8 @@ class _JaxStep:
         """The Keras variables, in the order of the step's state tuple."""
         (G, D), (g_opt, d_opt) = self.models, self.opts
         return (G.trainable_variables, G.non_trainable_variables, D.trainable_variables,
-                D.non_trainable_variables, g_opt.variables, d_opt.variables)
+                D.non_trainable_variables, g_opt.variables, d_opt.variables,
+                self.g_ema.trainable_variables if self.g_ema is not None else [])
 
     def _read(self):
         return tuple([v.value for v in group] for group in self._groups())
@@ -143,3 +157,7 @@ class _JaxStep:
         for variables, values in zip(self._groups(), self.state):
             for variable, value in zip(variables, values):
                 variable.assign(value)
+        if self.g_ema is not None:    # the average generator uses G's BatchNorm statistics
+            G = self.models[0]
+            for e, v in zip(self.g_ema.non_trainable_variables, G.non_trainable_variables):
+                e.assign(v.value)

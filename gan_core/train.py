@@ -138,7 +138,7 @@ class Trainer:
         try:
             cfg = self.config
             keras.utils.set_random_seed(self.seed)
-            self.G, self.D = build(cfg)
+            self.G, self.D, self.G_ema = build(cfg)
             self.g_opt, self.d_opt = make_optimizers(cfg)
             self.g_opt.build(self.G.trainable_variables)
             self.d_opt.build(self.D.trainable_variables)
@@ -148,7 +148,7 @@ class Trainer:
                 self._prepare_run_dir()
             # uint8 on the device: the train split only (a memory-map is read once, here)
             self.step_fn = make_step(cfg, self.G, self.D, self.g_opt, self.d_opt,
-                                     np.asarray(self.source.images[self.train_idx]))
+                                     np.asarray(self.source.images[self.train_idx]), self.G_ema)
             self.fixed_z = noise(self.seed, 0, N_SAMPLES, cfg.latent_dim, FIXED_NOISE)
             self.board = _TensorBoard(self.out / "tensorboard")
             yield Event("start", step, step // self.steps_per_epoch, {
@@ -226,11 +226,16 @@ class Trainer:
 
     # -- samples, quality -------------------------------------------------------------------
 
+    @property
+    def generator(self):
+        """The generator that samples and exports use: the average one when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
     def generate(self, z):
         """uint8 images from the current generator (inference mode), and D's probability of
         each being real."""
         self.step_fn.sync()
-        fake = self.G(z, training=False)
+        fake = self.generator(z, training=False)
         score = keras.ops.convert_to_numpy(self.D(fake, training=False)).reshape(len(z), -1)
         prob = score.mean(1) if self.config.d_sigmoid_output else 1 / (1 + np.exp(-score.mean(1)))
         return images.to_uint8(keras.ops.convert_to_numpy(fake)), prob
@@ -278,8 +283,11 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
 
     def _variables(self):
-        return {"g": self.G.variables, "d": self.D.variables,
-                "g_opt": self.g_opt.variables, "d_opt": self.d_opt.variables}
+        groups = {"g": self.G.variables, "d": self.D.variables,
+                  "g_opt": self.g_opt.variables, "d_opt": self.d_opt.variables}
+        if self.G_ema is not None:
+            groups["g_ema"] = self.G_ema.variables
+        return groups
 
     def _checkpoint(self, step):
         self.step_fn.sync()
@@ -292,7 +300,7 @@ class Trainer:
             np.savez(tmp, **arrays)
         generator = self.out / "generator.keras"
         with files.atomic_path(generator) as tmp:
-            self.G.save(tmp)
+            self.generator.save(tmp)
         for old in sorted(path.parent.glob("ckpt-*.npz"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return Event("checkpoint", step, step // self.steps_per_epoch,

@@ -113,10 +113,13 @@ def test_sigkill_then_resume(tmp_path):
 
 def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_path):
     pytest.importorskip("jax", reason="JAX is not installed (requirements-dev.txt has it)")
+    from test_train import assert_generator_average
+
     result = cli("train", *TINY, "--steps", "2", "--out", tmp_path / "run", "--json",
-                 backend="jax")
+                 "--ema", "0.5", "--checkpoint-every", "1", backend="jax")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "finished"
+    assert_generator_average(tmp_path / "run", 0.5)
     for model in (tmp_path / "run" / "generator.keras", trained[0] / "generator.keras"):
         result = cli("generate", "--model", model, "--n", 3, "--out", tmp_path / "g.npy",
                      backend="jax")

@@ -85,6 +85,30 @@ def test_resume_continues_exactly(faces, tmp_path):
     assert steps_logged == [1, 2, 3, 4]
 
 
+def assert_generator_average(run_dir, decay):
+    """Checkpoints 1 and 2 of a run with `ema=decay`: each averaged weight moved toward G's by
+    (1 - decay); BatchNorm statistics are G's own; the exported generator is the average."""
+    (g1, e1), (g2, e2) = [
+        ({k[2:]: v for k, v in w.items() if k.startswith("g/")},
+         {k[6:]: v for k, v in w.items() if k.startswith("g_ema/")})
+        for w in (weights(run_dir / "checkpoints" / f"ckpt-{s:08d}.npz") for s in (1, 2))]
+    assert e2.keys() == g2.keys() and len(g2) > 2
+    averaged = [k for k in g2 if not np.allclose(e2[k], g2[k])]
+    copied = [k for k in g2 if k not in averaged]
+    assert averaged and copied       # kernels and gammas averaged; moving statistics copied
+    for k in averaged:
+        np.testing.assert_allclose(e2[k], decay * e1[k] + (1 - decay) * g2[k], atol=1e-6)
+    exported = keras.saving.load_model(run_dir / "generator.keras").get_weights()
+    for value, k in zip(exported, sorted(e2, key=int)):
+        np.testing.assert_array_equal(value, e2[k])
+
+
+def test_the_generator_average(faces, tmp_path):
+    config = dcgan.preset("dcgan", **TINY, ema=0.5)
+    run(train.Trainer(config, faces, tmp_path, steps=2, checkpoint_every=1))
+    assert_generator_average(tmp_path, 0.5)
+
+
 def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
     config = dcgan.preset("dcgan", **TINY)
     run(train.Trainer(config, faces, tmp_path, steps=4, checkpoint_every=2))
