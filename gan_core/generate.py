@@ -4,6 +4,7 @@ function behind a lock is both."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import zipfile
@@ -18,11 +19,62 @@ from . import files, images
 BATCH = 256   # images per generator call: bounded memory for any n
 
 
+# A .keras file is a program: its config names the classes Keras will build. safe_mode stops
+# pickled lambdas, but it has been bypassed by several CVEs since 2024, so a file from outside
+# is first checked against the only classes a GAN Studio generator is made of.
+ALLOWED_CLASSES = {
+    "keras.layers": {"InputLayer", "Reshape", "Dense", "Conv2D", "Conv2DTranspose",
+                     "BatchNormalization", "ReLU", "LeakyReLU", "Activation", "Flatten",
+                     "Dropout"},
+    "keras.initializers": {"Ones", "Zeros", "Constant", "RandomNormal", "TruncatedNormal",
+                           "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform"},
+    "keras": {"DTypePolicy", "FloatDTypePolicy"},
+    "keras.src.models.functional": {"Functional"},
+    "keras.src.models.sequential": {"Sequential"},
+    None: {"__keras_tensor__"},
+}
+ALLOWED_ACTIVATIONS = {"tanh", "sigmoid", "relu", "linear", "leaky_relu"}
+
+
+def check_config(path):
+    """Refuse a .keras file whose config names anything but known layer types."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise ValueError(f"{Path(path).name} is not a Keras model file (.keras)") from None
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "class_name" in node:
+                module, name = node.get("module"), node["class_name"]
+                known = ALLOWED_CLASSES.get(module, ()) if isinstance(module, (str, type(None))) \
+                    else ()
+                if not isinstance(name, str) or name not in known:
+                    raise ValueError(f"{Path(path).name} contains {name!r} "
+                                     f"({module or 'no module'}), which a generator never "
+                                     "holds; it was not loaded")
+            activation = node.get("activation")
+            if activation is not None and (not isinstance(activation, str)
+                                           or activation not in ALLOWED_ACTIVATIONS):
+                raise ValueError(f"{Path(path).name} uses the activation {activation!r}, "
+                                 "which a generator never holds; it was not loaded")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+
+
 def load_generator(path) -> keras.Model:
-    """A generator .keras file, loaded with safe_mode (no arbitrary code)."""
+    """A generator .keras file: its config checked (`check_config`), then loaded with
+    safe_mode (no arbitrary code)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such model file: {path}")
+    check_config(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a bad file

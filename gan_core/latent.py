@@ -1,0 +1,450 @@
+"""The latent space of a generator: everything the latent explorer computes.
+
+- Typicality: where ‖z‖ falls in the chi distribution of a standard normal z.
+- Recipes: the course's exercises as short NumPy programs that build z, run by a small safe
+  interpreter (a learner edits them in a shared server's page; `exec` would run anything).
+- Directions: SeFa (closed form, from the first layer's weights) and GANSpace (PCA of an early
+  activation, regressed back to z), in units of sigma.
+- Moves: interpolation (linear, spherical) and the neighbours of a face.
+- Faces as files: a PNG that carries its z and its model, and the explorer's URL state.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import images
+
+# ---------------------------------------------------------------------------------------------
+# Typicality: a random z ~ N(0, I_d) has ‖z‖ close to sqrt(d); z = -0.4·ones has ‖z‖ = 4.
+# ---------------------------------------------------------------------------------------------
+
+
+def chi_mean(d: int) -> float:
+    """E‖z‖ for z ~ N(0, I_d): sqrt(2) Γ((d+1)/2) / Γ(d/2); 9.95 for d = 100."""
+    return math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
+
+
+def chi_cdf(r: float, d: int) -> float:
+    """P(‖z‖ <= r), by integrating the chi density (log-space, so large d does not overflow)."""
+    if r <= 0:
+        return 0.0
+    top = max(r, chi_mean(d) + 12.0)
+    x = np.linspace(1e-9, top, 20001)
+    log_pdf = ((d - 1) * np.log(x) - x * x / 2 - (d / 2 - 1) * math.log(2)
+               - math.lgamma(d / 2))
+    pdf = np.exp(log_pdf)
+    cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(x))])
+    return float(np.clip(np.interp(r, x, cdf), 0.0, 1.0))
+
+
+def typicality(z) -> dict:
+    """‖z‖, the chi mean for its size, and the share of random z with a smaller norm."""
+    z = np.asarray(z, np.float64).ravel()
+    norm = float(np.linalg.norm(z))
+    return {"norm": norm, "mean": chi_mean(z.size), "percentile": 100 * chi_cdf(norm, z.size)}
+
+
+def snap_to_typical(z) -> np.ndarray:
+    """The same direction, at the typical length (an all-zero z becomes ones, scaled)."""
+    z = np.asarray(z, np.float32)
+    norm = float(np.linalg.norm(z))
+    if norm == 0:
+        z, norm = np.ones_like(z), math.sqrt(z.size)
+    return (z * (chi_mean(z.size) / norm)).astype(np.float32)
+
+
+def random_z(seed: int, latent_dim: int, n: int | None = None) -> np.ndarray:
+    """The explorer's z for a seed: float32 (latent_dim,), or (n, latent_dim)."""
+    rng = np.random.default_rng(seed)
+    shape = (latent_dim,) if n is None else (n, latent_dim)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes: the course's exercises. Each builds `z`, one row per face.
+# ---------------------------------------------------------------------------------------------
+
+RECIPES = {
+    "exercise1": """\
+# Exercise 1: every component of z set to the same value c.
+cs = [1, 0.8, 0.6, 0.4, -0.4, -0.6, -0.8, -1]
+z = np.ones((8, 100))
+for i, c in enumerate(cs):
+    z[i] = c
+""",
+    "exercise2": """\
+# Exercise 2: start from ones, then set the first 20n components to -0.5n.
+z = np.ones((5, 100))
+for n in range(5):
+    z[n, 0:20 * n] = -0.5 * n
+""",
+    "exercise3": """\
+# Exercise 3: ten random faces, with the first 35 components fixed at -1.
+z = np.random.normal(0, 1, (10, 100))
+z[:, 0:35] = -1
+""",
+    "hair_colour": """\
+# Demo: the first 10n components at -1, for n = 0..9: the hair colour shifts.
+z = np.ones((10, 100))
+for n in range(10):
+    z[n, 0:10 * n] = -1
+""",
+    "light_hair": """\
+# Demo: the first 20 components at 1, the rest random: the hair stays light.
+z = np.random.normal(0, 1, (10, 100))
+z[:, 0:20] = 1
+""",
+}
+
+MAX_FACES = 64
+MAX_ELEMENTS = 1_000_000
+MAX_ITERATIONS = 10_000
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run, with the line it failed on."""
+
+
+class _Interpreter:
+    """Runs a tiny subset of Python on NumPy values: assignments (to names and slices), for
+    loops over range/enumerate/lists, arithmetic, indexing, and a few NumPy calls. Nothing
+    else exists inside it: no imports, attributes, builtins or files, and sizes are bounded."""
+
+    _OPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
+            ast.Div: np.divide, ast.FloorDiv: np.floor_divide, ast.Mod: np.mod}
+
+    def __init__(self, seed):
+        rng = np.random.default_rng(seed)
+
+        def shape_of(*args):
+            shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+            shape = tuple(int(s) for s in np.atleast_1d(shape))
+            if any(s < 0 for s in shape) or math.prod(shape) > MAX_ELEMENTS:
+                raise RecipeError(f"an array of shape {shape} is too large")
+            return shape
+
+        self.functions = {
+            "np.ones": lambda shape: np.ones(shape_of(shape)),
+            "np.zeros": lambda shape: np.zeros(shape_of(shape)),
+            "np.full": lambda shape, value: np.full(shape_of(shape), float(value)),
+            "np.array": lambda values: self._checked(np.array(values, np.float64)),
+            "np.linspace": lambda a, b, n: np.linspace(float(a), float(b), shape_of(n)[0]),
+            "np.random.normal": lambda loc=0.0, scale=1.0, size=None:
+                rng.normal(loc, scale, shape_of(size) if size is not None else None),
+            "np.random.randn": lambda *shape: rng.standard_normal(shape_of(*shape)),
+            "range": lambda *args: range(*(int(a) for a in args)),
+            "enumerate": enumerate, "len": len, "abs": abs,
+        }
+        self.names = {}
+        self.iterations = 0
+
+    @staticmethod
+    def _checked(value):
+        if isinstance(value, np.ndarray) and value.size > MAX_ELEMENTS:
+            raise RecipeError(f"an array of {value.size:,} numbers is too large")
+        return value
+
+    def run(self, tree):
+        for statement in tree.body:
+            self.statement(statement)
+
+    def statement(self, node):
+        try:
+            if isinstance(node, ast.Assign):
+                value = self.expr(node.value)
+                for target in node.targets:
+                    self.assign(target, value)
+            elif isinstance(node, ast.AugAssign):
+                current = self.expr(node.target)
+                self.assign(node.target, self.binop(node.op, current, self.expr(node.value)))
+            elif isinstance(node, ast.For) and not node.orelse:
+                for item in self.expr(node.iter):
+                    self.iterations += 1
+                    if self.iterations > MAX_ITERATIONS:
+                        raise RecipeError(f"more than {MAX_ITERATIONS:,} loop iterations")
+                    self.assign(node.target, item)
+                    for inner in node.body:
+                        self.statement(inner)
+            elif isinstance(node, ast.Expr):
+                self.expr(node.value)
+            else:
+                raise RecipeError(f"{type(node).__name__} statements are not supported")
+        except RecipeError as error:
+            if "line" in str(error):
+                raise
+            raise RecipeError(f"line {node.lineno}: {error}") from None
+        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as error:
+            raise RecipeError(f"line {node.lineno}: {error}") from None
+
+    def assign(self, target, value):
+        if isinstance(target, ast.Name):
+            self.names[target.id] = value
+        elif isinstance(target, ast.Tuple):
+            values = list(value)
+            if len(values) != len(target.elts):
+                raise RecipeError("wrong number of values to unpack")
+            for t, v in zip(target.elts, values):
+                self.assign(t, v)
+        elif isinstance(target, ast.Subscript):
+            array = self.expr(target.value)
+            if not isinstance(array, np.ndarray):
+                raise RecipeError("only arrays can be assigned into")
+            array[self.index(target.slice)] = value
+        else:
+            raise RecipeError("you can assign to names and array slices only")
+
+    def index(self, node):
+        if isinstance(node, ast.Slice):
+            part = [None if p is None else int(self.expr(p))
+                    for p in (node.lower, node.upper, node.step)]
+            return slice(*part)
+        if isinstance(node, ast.Tuple):
+            return tuple(self.index(e) for e in node.elts)
+        value = self.expr(node)
+        if not isinstance(value, (int, float, np.number)):    # no fancy indexing: bounded
+            raise RecipeError("index with numbers and slices only")
+        return int(value)
+
+    def binop(self, op, a, b):
+        if type(op) not in self._OPS:
+            raise RecipeError(f"the operator {type(op).__name__} is not supported")
+        # NumPy arithmetic, so `[1] * 10**9` is a multiplication, not a billion-item list;
+        # the result's size is checked before it is made.
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if math.prod(np.broadcast_shapes(a.shape, b.shape)) > MAX_ELEMENTS:
+            raise RecipeError("that result would be too large")
+        return self._OPS[type(op)](a, b)
+
+    def dotted(self, node):
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Attribute):
+            return f"{self.dotted(node.value)}.{node.attr}"
+        raise RecipeError("unsupported call")
+
+    def expr(self, node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in self.names:
+                raise RecipeError(f"{node.id!r} is not defined")
+            return self.names[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = self.expr(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp):
+            return self.binop(node.op, self.expr(node.left), self.expr(node.right))
+        if isinstance(node, (ast.List, ast.Tuple)):
+            if len(node.elts) > MAX_ELEMENTS:
+                raise RecipeError("that list is too long")
+            return [self.expr(e) for e in node.elts]
+        if isinstance(node, ast.Subscript):
+            return self._checked(np.asarray(self.expr(node.value))[self.index(node.slice)])
+        if isinstance(node, ast.Call):
+            name = self.dotted(node.func)
+            if name not in self.functions:
+                raise RecipeError(f"{name}() is not available; recipes may use "
+                                  + ", ".join(sorted(self.functions)))
+            args = [self.expr(a) for a in node.args]
+            kwargs = {k.arg: self.expr(k.value) for k in node.keywords if k.arg}
+            return self.functions[name](*args, **kwargs)
+        raise RecipeError(f"{type(node).__name__} is not supported in recipes")
+
+
+def run_recipe(code: str, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """Run a recipe; its `z` as float32 (n, latent_dim). Any shape (..., latent_dim) works, so
+    the course's (n, 1, 1, 100) does too. Raises RecipeError with a learner-readable reason."""
+    if len(code) > 10_000:
+        raise RecipeError("the recipe is too long (10,000 characters at most)")
+    interpreter = _Interpreter(seed)
+    try:
+        interpreter.run(ast.parse(code))
+    except SyntaxError as error:
+        raise RecipeError(f"line {error.lineno}: {error.msg}") from None
+    except (RecursionError, MemoryError):
+        raise RecipeError("the recipe is nested too deeply") from None
+    if "z" not in interpreter.names:
+        raise RecipeError("the recipe must set z")
+    z = np.asarray(interpreter.names["z"], np.float64)
+    if z.ndim == 0 or z.shape[-1] != latent_dim:
+        raise RecipeError(f"z must end in {latent_dim} components; it has shape {z.shape}")
+    z = z.reshape(-1, latent_dim)
+    if not 1 <= len(z) <= MAX_FACES:
+        raise RecipeError(f"z must hold 1 to {MAX_FACES} faces; it holds {len(z)}")
+    if not np.isfinite(z).all():
+        raise RecipeError("z holds NaN or infinite values")
+    return z.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Directions: unit vectors u in z space. Moving z by a·u shifts z's component along u by a
+# standard deviations, so strengths are in sigma.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Direction:
+    name: str
+    vector: np.ndarray      # unit float32 (latent_dim,)
+
+
+def _first_kernel(model):
+    """The z -> features weights of the first layer, as a matrix A (features, latent)."""
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        w = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel, np.float64)
+        kind = type(layer).__name__
+        if kind == "Dense":                    # (latent, features)
+            return w.T
+        if kind == "Conv2DTranspose":          # (kh, kw, filters, latent)
+            return w.reshape(-1, w.shape[-1])
+        raise ValueError(f"SeFa needs a Dense or Conv2DTranspose first layer, not {kind}")
+    raise ValueError("the model has no layer with weights")
+
+
+def sefa(model, k: int = 8) -> list[Direction]:
+    """SeFa (Shen & Zhou 2021): the directions the first layer stretches most are the top
+    right singular vectors of its weight matrix. No sampling, no training."""
+    _, _, vt = np.linalg.svd(_first_kernel(model), full_matrices=False)
+    return [Direction(f"SeFa {i + 1}", vt[i].astype(np.float32)) for i in range(min(k, len(vt)))]
+
+
+def ganspace(generator, k: int = 8, n: int = 1000, seed: int = 0,
+             layer: str | None = None) -> list[Direction]:
+    """GANSpace (Härkönen et al. 2020): PCA of an early activation over n random z, each
+    principal component regressed back to a direction in z. `generator` is a Generator;
+    `layer` defaults to the output of the first block (after its activation)."""
+    import keras
+
+    model = generator.model
+    if layer is None:
+        layer = next(l.name for l in model.layers if type(l).__name__ in ("ReLU", "LeakyReLU"))
+    features = keras.Model(model.inputs[0], model.get_layer(layer).output)
+    z = random_z(seed, generator.latent_dim, n)
+    with generator._lock:
+        acts = keras.ops.convert_to_numpy(features(z, training=False)).reshape(n, -1)
+    acts = acts.astype(np.float64) - acts.mean(0)
+    _, _, vt = np.linalg.svd(acts, full_matrices=False)
+    coords = acts @ vt[:k].T                                   # (n, k)
+    coords /= coords.std(0)
+    weights, *_ = np.linalg.lstsq(coords, z.astype(np.float64), rcond=None)   # (k, latent)
+    return [Direction(f"GANSpace {i + 1}", (w / np.linalg.norm(w)).astype(np.float32))
+            for i, w in enumerate(weights)]
+
+
+def move(z, directions: list[Direction], strengths) -> np.ndarray:
+    """z plus each direction times its strength (in sigma)."""
+    z = np.asarray(z, np.float32).copy()
+    for d, s in zip(directions, strengths):
+        z += np.float32(s) * d.vector
+    return z
+
+
+def contact_sheet(generator, directions, strengths=(-3, -1.5, 0, 1.5, 3), seeds=(0, 1, 2)):
+    """What each direction does, how consistently: rows are (direction, seed), columns the
+    strengths. Returns the uint8 grid and the row labels."""
+    zs, labels = [], []
+    for d in directions:
+        for seed in seeds:
+            base = random_z(seed, generator.latent_dim)
+            zs += [move(base, [d], [s]) for s in strengths]
+            labels.append(f"{d.name} · seed {seed}")
+    faces = generator(np.stack(zs))
+    return images.grid(faces, len(strengths)), labels
+
+
+def neighbours(z, directions: list[Direction], step: float):
+    """A 3x3 grid around z: z in the middle, and ±step along the first four directions.
+    Returns (9 z's, 9 labels)."""
+    z = np.asarray(z, np.float32)
+    moves = [(d, s) for d in directions[:4] for s in (-step, step)]
+    zs = [move(z, [d], [s]) for d, s in moves]
+    labels = [f"{d.name} {s:+.2f}σ" for d, s in moves]
+    zs.insert(4, z)
+    labels.insert(4, "●")
+    return np.stack(zs), labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpolation
+# ---------------------------------------------------------------------------------------------
+
+def lerp(a, b, n: int) -> np.ndarray:
+    t = np.linspace(0, 1, n, dtype=np.float32)[:, None]
+    return (1 - t) * np.asarray(a, np.float32) + t * np.asarray(b, np.float32)
+
+
+def slerp(a, b, n: int) -> np.ndarray:
+    """Along the great circle, with the norm interpolated linearly: midpoints keep a typical
+    length, where a straight line between two random z passes through atypically short ones."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    ua, ub = a / na, b / nb
+    omega = math.acos(float(np.clip(ua @ ub, -1, 1)))
+    t = np.linspace(0, 1, n)[:, None]
+    if omega < 1e-6:
+        unit = ua * np.ones_like(t)
+    else:
+        unit = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / math.sin(omega)
+    return (unit * ((1 - t) * na + t * nb)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faces as files, and as URLs
+# ---------------------------------------------------------------------------------------------
+
+PNG_Z, PNG_MODEL = "gan-studio-z", "gan-studio-model"
+
+
+def face_png(image: np.ndarray, z, model: str, scale: int = 4) -> bytes:
+    """A PNG of the face that carries its z and its model, so it can be made again."""
+    z = [float(v) for v in np.asarray(z, np.float32).ravel()]
+    return images.png_bytes(image, scale=scale, text={PNG_Z: json.dumps(z), PNG_MODEL: model})
+
+
+def read_face_png(data: bytes) -> tuple[np.ndarray, str]:
+    """(z, model) back from a PNG that `face_png` wrote."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            text = dict(getattr(img, "text", {}))
+    except Exception:  # PIL raises many kinds for a file that is not an image
+        raise ValueError("this file is not a PNG image") from None
+    if PNG_Z not in text:
+        raise ValueError("this PNG holds no z: only faces saved by GAN Studio can be restored")
+    try:
+        z = np.array(json.loads(text[PNG_Z]), np.float32)
+    except (ValueError, TypeError):
+        raise ValueError("this PNG's z is damaged") from None
+    if z.ndim != 1 or not np.isfinite(z).all():
+        raise ValueError("this PNG's z is damaged")
+    return z, text.get(PNG_MODEL, "")
+
+
+def encode_edits(edits: dict[int, float]) -> str:
+    """The explorer's component edits for a URL: "3:0.5,17:-1.25"."""
+    return ",".join(f"{i}:{v:g}" for i, v in sorted(edits.items()))
+
+
+def decode_edits(text: str, latent_dim: int) -> dict[int, float]:
+    """The inverse of encode_edits; anything malformed is a ValueError."""
+    edits = {}
+    for part in filter(None, (text or "").split(",")):
+        try:
+            i, v = part.split(":")
+            i, v = int(i), float(v)
+        except ValueError:
+            raise ValueError(f"{part!r} is not component:value") from None
+        if not 0 <= i < latent_dim or not math.isfinite(v):
+            raise ValueError(f"{part!r} is out of range")
+        edits[i] = v
+    return edits
