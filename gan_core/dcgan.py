@@ -212,6 +212,19 @@ def build(config: GANConfig) -> tuple[keras.Model, keras.Model, keras.Model | No
         keras.config.set_dtype_policy(previous)
 
 
+def portable_copy(generator: keras.Model, config: GANConfig) -> keras.Model:
+    """The generator in float32, whatever it trained in: the file it is saved to then runs on
+    any CPU or backend (bfloat16 is slow where the CPU lacks it)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = build_generator(config.replace(precision="float32"))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
 def layer_table(model: keras.Model) -> list[dict]:
     """The model summary as rows (name, type, output shape, parameters), for pages and CLI."""
     return [{"name": layer.name, "type": type(layer).__name__,

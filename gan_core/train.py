@@ -31,7 +31,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import files, images
-from .dcgan import GANConfig, build
+from .dcgan import GANConfig, build, portable_copy
 from .steps import METRICS, make_step
 
 N_SAMPLES = 64
@@ -300,7 +300,7 @@ class Trainer:
             np.savez(tmp, **arrays)
         generator = self.out / "generator.keras"
         with files.atomic_path(generator) as tmp:
-            self.generator.save(tmp)
+            portable_copy(self.generator, self.config).save(tmp)
         for old in sorted(path.parent.glob("ckpt-*.npz"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return Event("checkpoint", step, step // self.steps_per_epoch,
