@@ -87,7 +87,7 @@ def cmd_train(args) -> dict:
 
 
 def cmd_generate(args) -> dict:
-    from . import avatars, generate, train
+    from . import avatars, files, generate, train
 
     gen = generate.Generator.load(args.model)
     if args.ids:
@@ -96,7 +96,7 @@ def cmd_generate(args) -> dict:
             raise ValueError(f"{args.ids} has no ids")
         ns = avatars.namespace(args.model)
         z = np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids])
-        names = [_safe_name(i) for i in ids]
+        names = [files.safe_name(i) for i in ids]
     else:
         if args.n < 1:
             raise ValueError("--n must be at least 1")
@@ -104,22 +104,12 @@ def cmd_generate(args) -> dict:
         names = [f"{i:06d}" for i in range(args.n)]
     start = time.perf_counter()
     if args.out.endswith(".npy"):
-        from . import files
         with files.atomic_path(args.out) as tmp:
             np.save(tmp, gen(z))
     else:
         generate.write_pngs(gen, z, names, args.out)
     return {"n": len(z), "out": args.out, "img_per_s": len(z) / (time.perf_counter() - start)}
 
-
-def _safe_name(player_id: str) -> str:
-    """An id as a file name: ids with other characters get a hash suffix, so none collide."""
-    import hashlib
-    import re
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", player_id)[:80]
-    if safe != player_id or safe.startswith("."):
-        safe = f"{safe}-{hashlib.sha256(player_id.encode()).hexdigest()[:8]}"
-    return safe
 
 
 def cmd_evaluate(args) -> dict:

@@ -7,6 +7,7 @@ English and Bahasa Indonesia charts and tests can call it with any labels.
 from __future__ import annotations
 
 import copy
+import math
 import functools
 import json
 
@@ -188,4 +189,25 @@ def warmup_figure(x, x_hat, labels: dict) -> go.Figure:
     fig.add_histogram(x=_r(x), nbinsx=50, marker_color=REAL, name="x", row=1, col=1)
     fig.add_histogram(x=_r(x_hat), nbinsx=50, marker_color=FAKE, name="x̂", row=1, col=2)
     fig.update_layout(height=300, showlegend=False, margin=dict(l=40, r=20, t=50, b=30))
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Latent explorer
+# ---------------------------------------------------------------------------------------------
+
+def typicality_figure(norm: float, d: int, labels: dict) -> go.Figure:
+    """The chi density of ‖z‖ for a random z in d dimensions, with this z's norm marked."""
+    from .latent import chi_mean
+
+    top = max(norm, chi_mean(d) + 4) * 1.05
+    r = np.linspace(0, top, 300)
+    log_pdf = ((d - 1) * np.log(np.maximum(r, 1e-9)) - r * r / 2 - (d / 2 - 1) * np.log(2)
+               - math.lgamma(d / 2))
+    fig = go.Figure(go.Scatter(x=_r(r, 3), y=_r(np.exp(log_pdf)), fill="tozeroy",
+                               line=dict(color=REAL), name=labels["random"]))
+    fig.add_vline(x=norm, line=dict(color=FAKE, width=3),
+                  annotation_text=labels["this"], annotation_position="top")
+    fig.update_layout(height=160, margin=dict(l=10, r=10, t=20, b=30), showlegend=False,
+                      xaxis_title=labels["x"], yaxis=dict(visible=False))
     return fig

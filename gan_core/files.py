@@ -4,7 +4,9 @@ leaves half a file (os.replace is atomic on one filesystem)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -32,3 +34,12 @@ def write_bytes(path, data: bytes):
 
 def write_text(path, text: str):
     write_bytes(path, text.encode("utf-8"))
+
+
+def safe_name(name: str) -> str:
+    """Any text as a file name: names with other characters get a hash suffix, so none
+    collide."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+    if safe != name or safe.startswith("."):
+        safe = f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return safe

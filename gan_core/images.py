@@ -43,3 +43,14 @@ def png_bytes(image: np.ndarray, scale: int = 1, text: dict | None = None) -> by
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", pnginfo=info, compress_level=1)  # speed over a few bytes
     return buffer.getvalue()
+
+
+def gif_bytes(frames: np.ndarray, scale: int = 1, fps: float = 8, bounce: bool = True) -> bytes:
+    """uint8 (n, h, w, 3) -> an animated GIF that loops (there and back when `bounce`)."""
+    frames = list(frames) + (list(frames[-2:0:-1]) if bounce else [])
+    pictures = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale),
+                                          Image.NEAREST) for f in frames]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=int(1000 / fps), loop=0)
+    return buffer.getvalue()

@@ -1,9 +1,434 @@
-"""latent explorer: filled in by its own issue; until then it says so."""
+"""Latent explorer: a face from z, and every way to move z.
 
+The face and its controls live in a fragment, so moving a slider reruns only that part. The
+state of the face (seed, component edits, direction strengths) is small, lives in the session,
+and is mirrored in the URL, so a link reproduces the face. The generator is loaded once per
+server (st.cache_resource) and called behind its lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
+from gan_core import avatars, figures, files, generate, images, latent, settings
 from pages import ui
 
-st.title(ui.t("nav.explorer"))
-st.info(ui.t("soon.body"))
-st.page_link("pages/toy_gan.py", label=ui.t("nav.toy"), icon=":material/show_chart:")
+t = ui.t
+GROUP = 10              # sliders per group of components
+N_DIRECTIONS = 5        # direction sliders shown
+FACE_SCALE = 6          # 64 px -> 384 px, nearest neighbour: crisp, not blurred
+SETTINGS = settings.Settings.from_env()
+
+
+# --- The model: loaded once per server --------------------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_model(path: str, mtime: float):
+    """(Generator, namespace for player ids, SeFa directions) for a model file."""
+    gen = generate.Generator.load(path)
+    return gen, avatars.namespace(path), latent.sefa(gen.model, k=N_DIRECTIONS)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def ganspace_directions(path: str, mtime: float):
+    gen, _, _ = load_model(path, mtime)
+    return latent.ganspace(gen, k=N_DIRECTIONS, n=1000, seed=0)
+
+
+def model_choices() -> dict[str, Path]:
+    choices = {}
+    if settings.SHIPPED_GENERATOR.exists():
+        choices[t("explorer.model.shipped")] = settings.SHIPPED_GENERATOR
+    for path in settings.run_generators(SETTINGS.runs):
+        choices[t("explorer.model.run", run=path.parent.name)] = path
+    return choices
+
+
+# --- The state of one face --------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    seed: int = 0
+    edits: tuple = ()          # ((component, value), ...): values set by hand
+    strengths: tuple = ()      # ((direction index, sigma), ...)
+    method: str = "sefa"
+
+    def z(self, latent_dim, directions):
+        z = latent.random_z(self.seed, latent_dim)
+        for i, v in self.edits:
+            z[i] = v
+        moves = dict(self.strengths)
+        return latent.move(z, [directions[i] for i in moves], list(moves.values()))
+
+    def with_z(self, z, latent_dim):
+        """This face set to z (to the sliders' 0.01), direction moves folded into the edits:
+        only components that differ from the seed's are stored, so links stay short."""
+        base = latent.random_z(self.seed, latent_dim)
+        z = np.asarray(z, np.float64)
+        return dataclasses.replace(self, strengths=(), edits=tuple(
+            (i, round(float(v), 2)) for i, v in enumerate(z) if abs(v - base[i]) >= 0.005))
+
+
+@dataclasses.dataclass
+class Explorer:
+    face: Face = Face()
+    undo: list = dataclasses.field(default_factory=list)
+    redo: list = dataclasses.field(default_factory=list)
+    favourites: list = dataclasses.field(default_factory=list)   # (name, z)
+    step: float = 1.0          # the neighbours' step, in sigma
+    names: dict = dataclasses.field(default_factory=dict)   # method -> {index: a user's name}
+    model: str = ""
+
+    def set(self, face: Face):
+        if face != self.face:
+            self.undo.append(self.face)
+            del self.undo[:-100]
+            self.redo.clear()
+            self.face = face
+
+
+def face_from_url(latent_dim) -> Face:
+    q = st.query_params
+    try:
+        return Face(seed=int(q.get("seed", 0)),
+                    edits=tuple(latent.decode_edits(q.get("z", ""), latent_dim).items()),
+                    strengths=tuple(latent.decode_edits(q.get("d", ""), N_DIRECTIONS).items()),
+                    method=q.get("m", "sefa") if q.get("m") in ("sefa", "ganspace") else "sefa")
+    except ValueError as error:
+        st.warning(t("explorer.bad_link", error=error))
+        return Face()
+
+
+def face_to_url(face: Face):
+    st.query_params.update({"seed": str(face.seed), "z": latent.encode_edits(dict(face.edits)),
+                            "d": latent.encode_edits(dict(face.strengths)), "m": face.method})
+
+
+# --- The page ---------------------------------------------------------------------------------
+
+st.title(t("explorer.title"))
+st.markdown(t("explorer.intro"))
+
+choices = model_choices()
+with st.sidebar:
+    st.header(t("explorer.model"))
+    picked = st.selectbox(t("explorer.model.pick"), list(choices), key="explorer_model") \
+        if choices else None
+    uploaded = None
+    if SETTINGS.allow_model_upload:
+        uploaded = st.file_uploader(t("explorer.model.upload"), type=["keras"])
+    else:
+        st.caption(t("explorer.model.upload_off"))
+
+model_path = choices.get(picked) if picked else None
+if uploaded is not None:
+    data = uploaded.getvalue()
+    if len(data) > SETTINGS.max_upload_mb * 2**20:
+        st.error(t("explorer.model.too_big", mb=SETTINGS.max_upload_mb))
+    else:   # stored by content, so the per-server cache holds each upload once
+        model_path = SETTINGS.runs / "uploads" / f"{hashlib.sha256(data).hexdigest()[:16]}.keras"
+        if not model_path.exists():
+            files.write_bytes(model_path, data)
+if model_path is None:
+    st.warning(t("explorer.no_model"))
+    st.stop()
+
+try:
+    with st.spinner(t("explorer.loading")):
+        gen, namespace, sefa_dirs = load_model(str(model_path), model_path.stat().st_mtime)
+except (ValueError, OSError) as error:
+    st.error(t("explorer.model.bad", error=error))
+    st.stop()
+D = gen.latent_dim
+state: Explorer = st.session_state.setdefault("explorer", Explorer())
+if state.model != str(model_path):      # a new model: start from the link's face
+    state.model = str(model_path)
+    state.face = face_from_url(D)
+    state.undo.clear()
+    state.redo.clear()
+
+
+def directions(method):
+    if method == "ganspace":
+        return ganspace_directions(str(model_path), model_path.stat().st_mtime)
+    return sefa_dirs
+
+
+def current_z():
+    return state.face.z(D, directions(state.face.method))
+
+
+def render(z) -> np.ndarray:
+    return gen(np.asarray(z, np.float32).reshape(-1, D))
+
+
+# Widget callbacks: they run before the rerun, so the face below is already the new one.
+
+def on_component(i):
+    z = current_z()
+    z[i] = st.session_state[f"z_{i}"]
+    state.set(state.face.with_z(z, D))
+
+
+def on_strength(k):
+    strengths = dict(state.face.strengths)
+    strengths[k] = round(float(st.session_state[f"dir_{k}"]), 2)
+    strengths = {i: s for i, s in strengths.items() if s}
+    state.set(dataclasses.replace(state.face, strengths=tuple(sorted(strengths.items()))))
+
+
+def on_method():
+    z = current_z()
+    state.set(dataclasses.replace(state.face.with_z(z, D), method=st.session_state.dir_method))
+
+
+def on_seed():
+    state.set(Face(seed=int(st.session_state.explorer_seed), method=state.face.method))
+
+
+def randomise():
+    st.session_state.explorer_seed = int(np.random.default_rng().integers(0, 10**6))
+    on_seed()
+
+
+def reset():
+    state.set(Face(seed=state.face.seed, method=state.face.method))
+
+
+def undo():
+    if state.undo:
+        state.redo.append(state.face)
+        state.face = state.undo.pop()
+
+
+def redo():
+    if state.redo:
+        state.undo.append(state.face)
+        state.face = state.redo.pop()
+
+
+def snap():
+    state.set(state.face.with_z(latent.snap_to_typical(current_z()), D))
+
+
+def go_to(z):
+    state.set(state.face.with_z(z, D))
+
+
+def add_favourite(z, name=None):
+    name = name or t("explorer.fav.name", n=len(state.favourites) + 1)
+    state.favourites.append((name, np.asarray(z, np.float32).copy()))
+
+
+@st.fragment
+def editor():
+    """The face, its meter and its controls: a slider move reruns only this."""
+    face = state.face
+    z = current_z()
+    face_to_url(face)
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        image = render(z)[0]
+        st.image(images.png_bytes(image, scale=FACE_SCALE), width=64 * FACE_SCALE,
+                 output_format="PNG")
+        meter = latent.typicality(z)
+        st.progress(min(meter["norm"] / (2 * meter["mean"]), 1.0),
+                    text=t("explorer.meter", norm=meter["norm"], mean=meter["mean"],
+                           pct=meter["percentile"]))
+        b = st.columns([1, 1, 2], vertical_alignment="bottom")
+        b[0].button("", on_click=undo, disabled=not state.undo, key="explorer_undo",
+                    icon=":material/undo:", help=t("explorer.undo"), width="stretch")
+        b[1].button("", on_click=redo, disabled=not state.redo, key="explorer_redo",
+                    icon=":material/redo:", help=t("explorer.redo"), width="stretch")
+        b[2].button(t("explorer.reset"), on_click=reset, key="explorer_reset",
+                    icon=":material/restart_alt:", width="stretch")
+        c = st.columns([1, 1, 2], vertical_alignment="bottom")
+        st.session_state.explorer_seed = face.seed
+        c[0].number_input(t("explorer.seed"), 0, 10**9, key="explorer_seed", on_change=on_seed)
+        c[1].button("", on_click=randomise, key="explorer_random", icon=":material/casino:",
+                    help=t("explorer.randomise"), width="stretch")
+        c[2].button(t("explorer.snap"), on_click=snap, key="explorer_snap",
+                    help=t("explorer.snap_help"), width="stretch")
+        st.button(t("explorer.fav.add"), on_click=add_favourite, args=(z,), key="explorer_fav",
+                  icon=":material/favorite:", type="primary", width="stretch")
+        # The chart costs a plotly figure per move, so it is drawn only when asked for.
+        if st.toggle(t("explorer.meter_why"), key="explorer_meter_why"):
+            st.markdown(t("explorer.meter_body"))
+            st.plotly_chart(figures.typicality_figure(meter["norm"], D,
+                                                      ui.i18n.section("explorer.fig.", ui.lang())),
+                            key="explorer_meter_fig")
+
+    with right:
+        # One panel at a time (tabs would compute all three on every move).
+        view = st.segmented_control(t("explorer.view"), ["components", "directions", "neighbours"],
+                                    format_func=lambda v: t(f"explorer.tab.{v}"),
+                                    default="components", key="explorer_view",
+                                    label_visibility="collapsed") or "components"
+        if view == "components":
+            groups = [f"{g + 1}–{min(g + GROUP, D)}" for g in range(0, D, GROUP)]
+            group = st.radio(t("explorer.group"), range(len(groups)), horizontal=True,
+                             format_func=groups.__getitem__, key="explorer_group")
+            cols = st.columns(2)
+            for n, i in enumerate(range(group * GROUP, min(D, (group + 1) * GROUP))):
+                st.session_state[f"z_{i}"] = float(np.clip(round(float(z[i]), 2), -4, 4))
+                cols[n % 2].slider(f"z[{i}]", -4.0, 4.0, step=0.01, key=f"z_{i}",
+                                   on_change=on_component, args=(i,))
+            st.caption(t("explorer.components_help"))
+        elif view == "directions":
+            st.session_state.dir_method = face.method
+            st.radio(t("explorer.dir.method"), ["sefa", "ganspace"], horizontal=True,
+                     key="dir_method", on_change=on_method,
+                     format_func=lambda m: t(f"explorer.dir.{m}"))
+            st.caption(t(f"explorer.dir.{face.method}_help"))
+            strengths = dict(face.strengths)
+            names = state.names.setdefault(face.method, {})
+            for k, d in enumerate(directions(face.method)):
+                name = names.get(k) or d.name
+                st.session_state[f"dir_{k}"] = float(strengths.get(k, 0.0))
+                st.slider(f"{name} (σ)", -3.0, 3.0, step=0.1, key=f"dir_{k}",
+                          on_change=on_strength, args=(k,))
+            with st.popover(t("explorer.dir.rename")):
+                for k, d in enumerate(directions(face.method)):
+                    key = f"dir_name_{face.method}_{k}"
+                    st.session_state[key] = names.get(k, "")
+                    st.text_input(d.name, key=key, max_chars=40, on_change=lambda k=k, key=key:
+                                  names.__setitem__(k, st.session_state[key].strip()))
+        else:
+            st.caption(t("explorer.near.help"))
+            zs, labels = latent.neighbours(z, directions(face.method), state.step)
+            tiles = render(zs)
+            for row in range(3):
+                cols = st.columns(3)
+                for k in range(row * 3, row * 3 + 3):
+                    cols[k % 3].image(images.png_bytes(tiles[k], scale=2), caption=labels[k],
+                                      output_format="PNG")
+                    if k != 4:
+                        cols[k % 3].button(t("explorer.near.go"), key=f"near_{k}",
+                                           on_click=lambda z=zs[k]: (go_to(z), shrink()))
+            st.caption(t("explorer.near.step", step=state.step))
+
+
+def shrink():
+    state.step = max(0.1, round(state.step * 0.7, 2))
+
+
+editor()
+
+# --- The course's exercises, as recipes -------------------------------------------------------
+
+st.header(t("explorer.recipes"))
+st.markdown(t("explorer.recipes_intro"))
+recipe = st.selectbox(t("explorer.recipe"), list(latent.RECIPES), key="recipe_pick",
+                      format_func=lambda r: t(f"explorer.recipe.{r}"))
+if st.session_state.get("recipe_shown") != recipe:
+    st.session_state.recipe_code = latent.RECIPES[recipe]
+    st.session_state.recipe_shown = recipe
+code = st.text_area(t("explorer.recipe.code"), key="recipe_code", height=170)
+rc = st.columns([1, 1, 4])
+recipe_seed = rc[0].number_input(t("explorer.seed"), 0, 10**9, 0, key="recipe_seed")
+if rc[1].button(t("explorer.recipe.run"), key="recipe_run", type="primary"):
+    try:
+        zs = latent.run_recipe(code, D, seed=int(recipe_seed))
+        st.session_state.recipe_result = (zs, recipe)
+    except latent.RecipeError as error:
+        st.session_state.recipe_result = None
+        st.error(t("explorer.recipe.error", error=error))
+if st.session_state.get("recipe_result"):
+    zs, ran = st.session_state.recipe_result
+    st.image(images.png_bytes(images.grid(render(zs), min(len(zs), 10)), scale=2),
+             output_format="PNG")
+    st.markdown(t(f"explorer.recipe.{ran}.why"))
+    for k, zk in enumerate(zs[:10]):
+        meter = latent.typicality(zk)
+        st.caption(t("explorer.recipe.row", k=k + 1, norm=meter["norm"], pct=meter["percentile"]))
+    pick = st.selectbox(t("explorer.recipe.open"), range(1, len(zs) + 1), key="recipe_open")
+    st.button(t("explorer.recipe.open_button"), key="recipe_open_go",
+              on_click=lambda: go_to(zs[pick - 1]))
+
+# --- Contact sheet ----------------------------------------------------------------------------
+
+st.header(t("explorer.sheet"))
+st.markdown(t("explorer.sheet_intro"))
+if st.button(t("explorer.sheet.make"), key="sheet_make"):
+    sheet, rows = latent.contact_sheet(gen, directions(state.face.method)[:4])
+    st.session_state.sheet = (images.png_bytes(sheet, scale=2), rows)
+if st.session_state.get("sheet"):
+    png, rows = st.session_state.sheet
+    st.image(png, caption=" · ".join(rows[::3]), output_format="PNG")
+
+# --- Interpolation ----------------------------------------------------------------------------
+
+st.header(t("explorer.interp"))
+endpoints = {t("explorer.interp.current"): current_z()}
+endpoints.update({name: z for name, z in state.favourites})
+for s in (1, 2, 3):
+    endpoints.setdefault(t("explorer.interp.seed", seed=s), latent.random_z(s, D))
+ic = st.columns(4)
+a_name = ic[0].selectbox("A", list(endpoints), index=0, key="interp_a")
+b_name = ic[1].selectbox("B", list(endpoints), index=min(1, len(endpoints) - 1), key="interp_b")
+how = ic[2].radio(t("explorer.interp.how"), ["slerp", "lerp"], key="interp_how",
+                  format_func=lambda m: t(f"explorer.interp.{m}"))
+frames = ic[3].slider(t("explorer.interp.frames"), 3, 24, 10, key="interp_n")
+path = (latent.slerp if how == "slerp" else latent.lerp)(endpoints[a_name], endpoints[b_name],
+                                                          frames)
+strip = render(path)
+st.image(images.png_bytes(images.grid(strip, frames), scale=2), output_format="PNG")
+st.download_button(t("explorer.interp.gif"), images.gif_bytes(strip, scale=4),
+                   "interpolation.gif", "image/gif", key="interp_gif")
+st.caption(t("explorer.interp.why"))
+
+# --- An avatar for each player ----------------------------------------------------------------
+
+st.header(t("explorer.ids"))
+st.markdown(t("explorer.ids_intro"))
+player = st.text_input(t("explorer.ids.input"), key="player_id", max_chars=200)
+if player.strip():
+    zp = avatars.z_for_id(player, D, namespace)
+    pc = st.columns([1, 3])
+    pc[0].image(images.png_bytes(render(zp)[0], scale=3), output_format="PNG")
+    pc[1].code(f"namespace = {namespace!r}\nid = {player!r}", language="python")
+    pc[1].button(t("explorer.ids.use"), key="player_use", on_click=lambda: go_to(zp))
+    pc[1].caption(t("explorer.ids.cli"))
+
+# --- Favourites -------------------------------------------------------------------------------
+
+st.header(t("explorer.fav"))
+if not state.favourites:
+    st.caption(t("explorer.fav.empty"))
+else:
+    faces = render(np.stack([z for _, z in state.favourites]))
+    cols = st.columns(6)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for k, ((name, z), img) in enumerate(zip(state.favourites, faces)):
+            png = latent.face_png(img, z, namespace)
+            zf.writestr(f"{k + 1:02d}-{files.safe_name(name)}.png", png)
+            with cols[k % 6]:
+                st.image(images.png_bytes(img, scale=2), caption=name, output_format="PNG")
+                st.download_button("PNG", png, f"{files.safe_name(name)}.png", "image/png",
+                                   key=f"fav_png_{k}", icon=":material/download:")
+                st.button(t("explorer.fav.open"), key=f"fav_open_{k}",
+                          on_click=lambda z=z: go_to(z))
+    st.download_button(t("explorer.fav.zip"), zipped.getvalue(), "favourites.zip",
+                       "application/zip", key="fav_zip")
+restore = st.file_uploader(t("explorer.fav.restore"), type=["png"], key="fav_restore")
+if restore is not None and st.session_state.get("fav_restored") != restore.file_id:
+    try:
+        z, model = latent.read_face_png(restore.getvalue())
+        if len(z) != D:
+            raise ValueError(t("explorer.fav.wrong_size", n=len(z), d=D))
+        if model and model != namespace:
+            st.info(t("explorer.fav.other_model"))
+        st.session_state.fav_restored = restore.file_id
+        add_favourite(z, Path(restore.name).stem)
+        go_to(z)
+        st.rerun()
+    except ValueError as error:
+        st.error(t("explorer.fav.bad", error=error))

@@ -13,11 +13,28 @@ from pathlib import Path
 import plotly
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.runtime.scriptrunner import script_runner
 
 from gan_core import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("gan_studio")
+
+
+# --- Keras must keep its state between script runs --------------------------------------------
+# After every script run (every slider move) Streamlit calls keras.backend.clear_session(),
+# a workaround for TF1 graphs. In Keras 3 that is a full gc.collect() (measured: ~0.5 s of
+# held GIL per slider move) and it resets Keras' global state under a training job that runs
+# in another thread. Our models are cached objects that need none of it; matplotlib figures
+# are still closed as before.
+def _close_figures_only():
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+script_runner._clean_problem_modules = _close_figures_only
 
 
 # --- Language ---------------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""Server settings, from environment variables, so a teacher sets them once per server.
+
+    GAN_STUDIO_RUNS                 where training runs live (default: runs/ in the app folder)
+    GAN_STUDIO_DATA_ROOT            the only folder the training page may read data from
+                                    (default: data/ in the app folder)
+    GAN_STUDIO_ALLOW_MODEL_UPLOAD   1 lets users upload .keras generators (default 0: a model
+                                    file is a program; leave it off on a shared server)
+    GAN_STUDIO_MAX_UPLOAD_MB        the largest upload (default 200)
+    GAN_STUDIO_MAX_UPLOAD_FILES     the most images in an uploaded .zip (default 100000)
+    GAN_STUDIO_WATCH_OTHERS         1 lets every session watch (not control) others' jobs
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_GENERATOR = ROOT / "assets" / "generator" / "generator.keras"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    runs: Path
+    data_root: Path
+    allow_model_upload: bool
+    max_upload_mb: int
+    max_upload_files: int
+    watch_others: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(runs=Path(os.environ.get("GAN_STUDIO_RUNS", ROOT / "runs")),
+                   data_root=Path(os.environ.get("GAN_STUDIO_DATA_ROOT", ROOT / "data")),
+                   allow_model_upload=_flag("GAN_STUDIO_ALLOW_MODEL_UPLOAD"),
+                   max_upload_mb=int(os.environ.get("GAN_STUDIO_MAX_UPLOAD_MB", 200)),
+                   max_upload_files=int(os.environ.get("GAN_STUDIO_MAX_UPLOAD_FILES", 100_000)),
+                   watch_others=_flag("GAN_STUDIO_WATCH_OTHERS"))
+
+
+def run_generators(runs: Path) -> list[Path]:
+    """The generators that training runs on this server have exported, newest first."""
+    if not runs.is_dir():
+        return []
+    found = [p for p in runs.glob("*/generator.keras") if p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
