@@ -15,7 +15,8 @@ import ast
 import io
 import json
 import math
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -397,6 +398,65 @@ def slerp(a, b, n: int) -> np.ndarray:
     else:
         unit = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / math.sin(omega)
     return (unit * ((1 - t) * na + t * nb)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The explorer's state: one face as (seed, edits, direction moves), and its history
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Face:
+    """A face as the explorer holds it: the seed's z, components set by hand, and moves along
+    directions. Small, hashable, and all of it fits in a URL."""
+    seed: int = 0
+    edits: tuple = ()          # ((component, value), ...): values set by hand
+    strengths: tuple = ()      # ((direction index, sigma), ...)
+    method: str = "sefa"
+
+    def z(self, latent_dim, directions):
+        z = random_z(self.seed, latent_dim)
+        for i, v in self.edits:
+            z[i] = v
+        moves = dict(self.strengths)
+        return move(z, [directions[i] for i in moves], list(moves.values()))
+
+    def with_z(self, z, latent_dim):
+        """This face set to z (to the sliders' 0.01), direction moves folded into the edits:
+        only components that differ from the seed's are stored, so links stay short."""
+        base = random_z(self.seed, latent_dim)
+        z = np.asarray(z, np.float64)
+        return dataclasses.replace(self, strengths=(), edits=tuple(
+            (i, round(float(v), 2)) for i, v in enumerate(z) if abs(v - base[i]) >= 0.005))
+
+
+@dataclass
+class Explorer:
+    """One session's explorer: the face, its undo/redo history, favourites, names given to
+    directions, and the neighbours' step."""
+    face: Face = Face()
+    undo: list = field(default_factory=list)
+    redo: list = field(default_factory=list)
+    favourites: list = field(default_factory=list)   # (name, z)
+    step: float = 1.0          # the neighbours' step, in sigma
+    names: dict = field(default_factory=dict)   # method -> {index: a user's name}
+    model: str = ""
+
+    def set(self, face: Face):
+        if face != self.face:
+            self.undo.append(self.face)
+            del self.undo[:-100]
+            self.redo.clear()
+            self.face = face
+
+    def back(self):
+        if self.undo:
+            self.redo.append(self.face)
+            self.face = self.undo.pop()
+
+    def forward(self):
+        if self.redo:
+            self.undo.append(self.face)
+            self.face = self.redo.pop()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,60 +53,19 @@ def model_choices() -> dict[str, Path]:
 
 # --- The state of one face --------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Face:
-    seed: int = 0
-    edits: tuple = ()          # ((component, value), ...): values set by hand
-    strengths: tuple = ()      # ((direction index, sigma), ...)
-    method: str = "sefa"
-
-    def z(self, latent_dim, directions):
-        z = latent.random_z(self.seed, latent_dim)
-        for i, v in self.edits:
-            z[i] = v
-        moves = dict(self.strengths)
-        return latent.move(z, [directions[i] for i in moves], list(moves.values()))
-
-    def with_z(self, z, latent_dim):
-        """This face set to z (to the sliders' 0.01), direction moves folded into the edits:
-        only components that differ from the seed's are stored, so links stay short."""
-        base = latent.random_z(self.seed, latent_dim)
-        z = np.asarray(z, np.float64)
-        return dataclasses.replace(self, strengths=(), edits=tuple(
-            (i, round(float(v), 2)) for i, v in enumerate(z) if abs(v - base[i]) >= 0.005))
-
-
-@dataclasses.dataclass
-class Explorer:
-    face: Face = Face()
-    undo: list = dataclasses.field(default_factory=list)
-    redo: list = dataclasses.field(default_factory=list)
-    favourites: list = dataclasses.field(default_factory=list)   # (name, z)
-    step: float = 1.0          # the neighbours' step, in sigma
-    names: dict = dataclasses.field(default_factory=dict)   # method -> {index: a user's name}
-    model: str = ""
-
-    def set(self, face: Face):
-        if face != self.face:
-            self.undo.append(self.face)
-            del self.undo[:-100]
-            self.redo.clear()
-            self.face = face
-
-
-def face_from_url(latent_dim) -> Face:
+def face_from_url(latent_dim) -> latent.Face:
     q = st.query_params
     try:
-        return Face(seed=int(q.get("seed", 0)),
+        return latent.Face(seed=int(q.get("seed", 0)),
                     edits=tuple(latent.decode_edits(q.get("z", ""), latent_dim).items()),
                     strengths=tuple(latent.decode_edits(q.get("d", ""), N_DIRECTIONS).items()),
                     method=q.get("m", "sefa") if q.get("m") in ("sefa", "ganspace") else "sefa")
     except ValueError as error:
         st.warning(t("explorer.bad_link", error=error))
-        return Face()
+        return latent.Face()
 
 
-def face_to_url(face: Face):
+def face_to_url(face: latent.Face):
     st.query_params.update({"seed": str(face.seed), "z": latent.encode_edits(dict(face.edits)),
                             "d": latent.encode_edits(dict(face.strengths)), "m": face.method})
 
@@ -147,7 +106,7 @@ except (ValueError, OSError) as error:
     st.error(t("explorer.model.bad", error=error))
     st.stop()
 D = gen.latent_dim
-state: Explorer = st.session_state.setdefault("explorer", Explorer())
+state: latent.Explorer = st.session_state.setdefault("explorer", latent.Explorer())
 if state.model != str(model_path):      # a new model: start from the link's face
     state.model = str(model_path)
     state.face = face_from_url(D)
@@ -190,7 +149,7 @@ def on_method():
 
 
 def on_seed():
-    state.set(Face(seed=int(st.session_state.explorer_seed), method=state.face.method))
+    state.set(latent.Face(seed=int(st.session_state.explorer_seed), method=state.face.method))
 
 
 def randomise():
@@ -199,19 +158,7 @@ def randomise():
 
 
 def reset():
-    state.set(Face(seed=state.face.seed, method=state.face.method))
-
-
-def undo():
-    if state.undo:
-        state.redo.append(state.face)
-        state.face = state.undo.pop()
-
-
-def redo():
-    if state.redo:
-        state.undo.append(state.face)
-        state.face = state.redo.pop()
+    state.set(latent.Face(seed=state.face.seed, method=state.face.method))
 
 
 def snap():
@@ -243,9 +190,9 @@ def editor():
                     text=t("explorer.meter", norm=meter["norm"], mean=meter["mean"],
                            pct=meter["percentile"]))
         b = st.columns([1, 1, 2], vertical_alignment="bottom")
-        b[0].button("", on_click=undo, disabled=not state.undo, key="explorer_undo",
+        b[0].button("", on_click=state.back, disabled=not state.undo, key="explorer_undo",
                     icon=":material/undo:", help=t("explorer.undo"), width="stretch")
-        b[1].button("", on_click=redo, disabled=not state.redo, key="explorer_redo",
+        b[1].button("", on_click=state.forward, disabled=not state.redo, key="explorer_redo",
                     icon=":material/redo:", help=t("explorer.redo"), width="stretch")
         b[2].button(t("explorer.reset"), on_click=reset, key="explorer_reset",
                     icon=":material/restart_alt:", width="stretch")

@@ -1,0 +1,89 @@
+"""The latent explorer page through Streamlit's AppTest: sliders, undo/redo, the URL, recipes,
+player ids and favourites. Uses the shipped generator."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core import avatars, latent, settings
+from test_pages import ROOT
+
+if not settings.SHIPPED_GENERATOR.exists():
+    pytest.skip("assets/generator/generator.keras is missing", allow_module_level=True)
+
+
+def explorer(**query):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["lang"] = "en"
+    at.run()
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page("pages/latent_explorer.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def face(at):
+    return at.session_state["explorer"].face
+
+
+def test_a_slider_edits_z_and_the_url_and_undo_redo_walk_back():
+    at = explorer()
+    assert at.slider(key="z_3").value == pytest.approx(latent.random_z(0, 100)[3], abs=0.005)
+    at.slider(key="z_3").set_value(2.5).run()
+    assert dict(face(at).edits) == {3: 2.5}
+    assert at.query_params["z"] == "3:2.5" and at.query_params["seed"] == "0"
+    at.slider(key="z_4").set_value(-1.0).run()
+    assert dict(face(at).edits) == {3: 2.5, 4: -1.0}
+    at.button(key="explorer_undo").click().run()
+    assert dict(face(at).edits) == {3: 2.5}
+    at.button(key="explorer_redo").click().run()
+    assert dict(face(at).edits) == {3: 2.5, 4: -1.0}
+    at.button(key="explorer_reset").click().run()
+    assert face(at).edits == () and not at.exception
+
+
+def test_a_link_reproduces_the_face_and_a_bad_link_is_a_warning():
+    at = explorer(seed="7", z="3:1.5,10:-2", d="0:1.5", m="sefa")
+    assert face(at).seed == 7 and dict(face(at).edits) == {3: 1.5, 10: -2.0}
+    assert dict(face(at).strengths) == {0: 1.5}
+    at = explorer(seed="7", z="3:oops")
+    assert len(at.warning) == 1 and face(at) == latent.Face()    # a random face, no crash
+
+
+def test_directions_and_typical_length():
+    at = explorer()
+    at.session_state["explorer_view"] = "directions"
+    at.run()
+    at.slider(key="dir_0").set_value(2.0).run()
+    assert dict(face(at).strengths) == {0: 2.0}
+    at.button(key="explorer_snap").click().run()
+    state = at.session_state["explorer"]
+    z = face(at).z(100, [])
+    assert np.linalg.norm(z) == pytest.approx(latent.chi_mean(100), abs=0.1)
+    assert face(at).strengths == () and state.undo
+
+
+def test_recipes_run_and_a_bad_recipe_says_why():
+    at = explorer()
+    at.button(key="recipe_run").click().run()
+    zs, name = at.session_state["recipe_result"]
+    assert name == "exercise1" and zs.shape == (8, 100) and (zs[3] == np.float32(0.4)).all()
+    at.text_area(key="recipe_code").set_value("import os").run()
+    at.button(key="recipe_run").click().run()
+    assert not at.exception and "Import" in at.error[0].value
+
+
+def test_player_ids_and_favourites():
+    at = explorer()
+    at.text_input(key="player_id").set_value("player-42").run()
+    ns = avatars.namespace(settings.SHIPPED_GENERATOR)
+    at.button(key="player_use").click().run()
+    z = face(at).z(100, [])
+    np.testing.assert_allclose(z, avatars.z_for_id("player-42", 100, ns), atol=0.006)
+    at.button(key="explorer_fav").click().run()
+    favourites = at.session_state["explorer"].favourites
+    assert len(favourites) == 1
+    np.testing.assert_allclose(favourites[0][1], z, atol=1e-6)
+    assert not at.exception
