@@ -203,8 +203,10 @@ def editor():
                     help=t("explorer.randomise"), width="stretch")
         c[2].button(t("explorer.snap"), on_click=snap, key="explorer_snap",
                     help=t("explorer.snap_help"), width="stretch")
-        st.button(t("explorer.fav.add"), on_click=add_favourite, args=(z,), key="explorer_fav",
-                  icon=":material/favorite:", type="primary", width="stretch")
+        if st.button(t("explorer.fav.add"), key="explorer_fav", icon=":material/favorite:",
+                     type="primary", width="stretch"):
+            add_favourite(z)
+            st.rerun()     # the gallery is outside this fragment
         # The chart costs a plotly figure per move, so it is drawn only when asked for.
         if st.toggle(t("explorer.meter_why"), key="explorer_meter_why"):
             st.markdown(t("explorer.meter_body"))

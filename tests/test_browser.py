@@ -73,3 +73,51 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     assert read(stats, "title") == "Step 0"
     assert page.locator("text=Traceback").count() == 0
     page.close()
+
+
+FACE = "[data-testid='stImage'] img"
+
+
+def face_src(page):
+    return page.locator(FACE).first.get_attribute("src")
+
+
+def wait_new_face(page, before, timeout=30_000):
+    page.wait_for_function(
+        "(s) => { const i = document.querySelector(\"" + FACE.replace('"', '\\"') + "\");"
+        " return i && i.getAttribute('src') !== s && i.complete; }", arg=before, timeout=timeout)
+
+
+def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tmp_path):
+    from gan_core import latent, settings
+
+    if not settings.SHIPPED_GENERATOR.exists():
+        pytest.skip("assets/generator/generator.keras is missing")
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    page.goto(app_url)
+    page.get_by_role("link", name="Latent explorer").first.click()
+    slider = page.get_by_role("slider").first
+    slider.wait_for(timeout=60_000)
+    before = face_src(page)
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    wait_new_face(page, before)                               # the face follows the slider
+    page.wait_for_function("() => location.search.includes('z=0%3A')")   # and the URL too
+    page.screenshot(path=str(tmp_path / "explorer.png"))
+
+    images_before = page.locator(FACE).count()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_function(f"() => document.querySelectorAll(\"{FACE}\").length > "
+                           f"{images_before}", timeout=30_000)
+    assert page.get_by_text("All components equal").count() == 1   # the exercise's explanation
+
+    page.get_by_role("button", name="Keep").click()
+    button = page.get_by_role("button", name="PNG")
+    button.wait_for(timeout=30_000)
+    with page.expect_download() as download:
+        button.click()
+    z, model = latent.read_face_png(open(download.value.path(), "rb").read())
+    assert z.shape == (100,) and model.startswith("gan-studio/v1/")
+    assert z[0] == pytest.approx(latent.random_z(0, 100)[0] + 0.01, abs=0.006)
+    assert page.locator("text=Traceback").count() == 0
+    page.close()
