@@ -329,8 +329,14 @@ path = (latent.slerp if how == "slerp" else latent.lerp)(endpoints[a_name], endp
                                                           frames)
 strip = render(path)
 st.image(images.png_bytes(images.grid(strip, frames), scale=2), output_format="PNG")
-st.download_button(t("explorer.interp.gif"), images.gif_bytes(strip, scale=4),
-                   "interpolation.gif", "image/gif", key="interp_gif")
+# A GIF takes a while to encode: only on request, and for the path it was made from.
+path_id = (a_name, b_name, how, frames, state.face)
+if st.button(t("explorer.interp.make_gif"), key="interp_make_gif"):
+    st.session_state.interp_gif = (path_id, images.gif_bytes(strip, scale=4))
+gif = st.session_state.get("interp_gif")
+if gif and gif[0] == path_id:
+    st.download_button(t("explorer.interp.gif"), gif[1], "interpolation.gif", "image/gif",
+                       key="interp_gif", icon=":material/download:")
 st.caption(t("explorer.interp.why"))
 
 # --- An avatar for each player ----------------------------------------------------------------
