@@ -1,0 +1,274 @@
+"""Training jobs that live in the server, not in a page: they outlive reloads, tab closes and
+navigation, and pages attach to them by id.
+
+One JobManager per server. It runs one job at a time per device (one GPU or the CPU: a
+classroom shares it) and queues the rest. Each job runs `train.Trainer` in a worker thread and
+records its events, so any page can draw the whole history at any time. Only the session that
+started a job (its owner token) may pause, resume or stop it.
+
+A job's folder is the trainer's run folder plus job.json (owner, settings, status), so a
+restarted server still lists finished runs.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import threading
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import data, dcgan, files, train
+
+ACTIVE = ("queued", "running", "paused")
+
+
+@dataclass
+class JobSpec:
+    """What to train: everything the page's form holds."""
+    data: str = "builtin:2000"
+    preset: str = "dcgan"
+    overrides: dict = field(default_factory=dict)     # GANConfig fields
+    steps: int = 500
+    seed: int = 0
+    sample_every: int = 20
+    checkpoint_every: int = 100
+    quality_every: int = 0
+    resume: bool = False
+
+    def config(self) -> dcgan.GANConfig:
+        return dcgan.preset(self.preset, **self.overrides)
+
+
+class Job:
+    def __init__(self, job_id: str, owner: str, spec: JobSpec, out: Path):
+        self.id, self.owner, self.spec, self.out = job_id, owner, spec, out
+        self.status, self.message = "queued", ""
+        self.control = train.Control()
+        self.created = time.time()
+        self.info: dict = {}          # the trainer's start event
+        self.metrics: list[dict] = train.read_jsonl(out / "metrics.jsonl")
+        self.quality: list[dict] = train.read_jsonl(out / "quality.jsonl")
+        self.samples: list[tuple[int, str]] = _saved_samples(out)
+        self.latest: dict | None = None    # the newest samples event's images and scores
+        self.step = self.metrics[-1]["step"] if self.metrics else 0
+        self.version = 0                   # bumped on every change: pages redraw on change
+        self._lock = threading.Lock()
+
+    # -- what pages read ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"id": self.id, "status": self.status, "message": self.message,
+                    "step": self.step, "total": self.spec.steps, "info": dict(self.info),
+                    "metrics": list(self.metrics), "quality": list(self.quality),
+                    "samples": list(self.samples), "latest": self.latest,
+                    "version": self.version, "spec": asdict(self.spec)}
+
+    def checkpoints(self) -> list[Path]:
+        return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
+
+    @property
+    def generator(self) -> Path | None:
+        path = self.out / "generator.keras"
+        return path if path.exists() else None
+
+    # -- what the worker writes --------------------------------------------------------------
+
+    def record(self, event: train.Event):
+        with self._lock:
+            if event.kind == "start":
+                self.info = event.data
+                self.step = event.step
+            elif event.kind == "metrics":
+                self.metrics.append({"step": event.step, **event.data})
+                self.step = event.step
+            elif event.kind == "quality":
+                self.quality.append({"step": event.step, **event.data})
+            elif event.kind == "samples":
+                self.samples.append((event.step, event.data["path"]))
+                self.latest = {"step": event.step, "images": event.data["images"],
+                               "scores": event.data["scores"]}
+            elif event.kind == "paused":
+                self.status = "paused"
+            elif event.kind == "resumed":
+                self.status = "running"
+            elif event.kind == "end":
+                self.status = event.data["status"]
+                self.message = event.data.get("message", "")
+            self.version += 1
+        if event.kind in ("start", "end", "paused", "resumed"):
+            self.save()
+
+    def set_status(self, status, message=""):
+        with self._lock:
+            self.status, self.message = status, message
+            self.version += 1
+        self.save()
+
+    def save(self):
+        files.write_text(self.out / "job.json", json.dumps({
+            "id": self.id, "owner": self.owner, "spec": asdict(self.spec),
+            "status": self.status, "message": self.message, "created": self.created}))
+
+
+def _saved_samples(out: Path) -> list[tuple[int, str]]:
+    return [(int(p.stem.split("-")[1]), str(p)) for p in sorted(out.glob("samples/step-*.png"))]
+
+
+class JobManager:
+    """All the jobs of one server, and the worker that runs them one at a time."""
+
+    def __init__(self, runs: Path, data_root: Path, cache_dir: Path | None = None):
+        self.runs, self.data_root, self.cache_dir = Path(runs), Path(data_root), cache_dir
+        self._jobs: dict[str, Job] = {}
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._waiting: list[str] = []
+        self._lock = threading.Lock()
+        self._load_past_runs()
+        threading.Thread(target=self._work, name="gan-studio-trainer", daemon=True).start()
+
+    # -- the pages' side ---------------------------------------------------------------------
+
+    def submit(self, owner: str, spec: JobSpec, resume_id: str | None = None) -> Job:
+        """Queue a job (validated now, so a bad form is an error on the page, not in the
+        worker). With resume_id, the job continues that run from its last checkpoint."""
+        spec.config()                         # raises ValueError for bad settings
+        if spec.steps < 1:
+            raise ValueError("train for at least one step")
+        self.resolve_data(spec.data)
+        with self._lock:
+            if resume_id:
+                old = self._jobs[resume_id]
+                if old.status in ACTIVE:
+                    raise ValueError("this run is still going")
+                if old.owner != owner:
+                    raise PermissionError("only the session that started a run can resume it")
+                if not old.checkpoints():
+                    raise ValueError("this run has no checkpoint to resume from")
+                job_id, out = old.id, old.out
+                spec.resume = True
+            else:
+                job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+                out = self.runs / job_id
+                out.mkdir(parents=True, exist_ok=True)
+            job = Job(job_id, owner, spec, out)
+            self._jobs[job_id] = job
+            self._waiting.append(job_id)
+            job.save()
+        self._queue.put(job)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def jobs(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def position(self, job: Job) -> int | None:
+        """1 for the next job to run, None when not waiting."""
+        with self._lock:
+            return self._waiting.index(job.id) + 1 if job.id in self._waiting else None
+
+    def act(self, job_id: str, owner: str, action: str):
+        """pause, resume or stop a job; only its owner may."""
+        job = self._jobs[job_id]
+        if job.owner != owner:
+            raise PermissionError("only the session that started this job can control it")
+        if action == "pause":
+            job.control.pause()
+        elif action == "resume":
+            job.control.resume()
+        elif action == "stop":
+            job.control.stop()
+            with self._lock:
+                if job.id in self._waiting:          # never started: just leave the queue
+                    self._waiting.remove(job.id)
+                    job.set_status("stopped", "stopped before it started")
+        else:
+            raise ValueError(f"unknown action {action!r}")
+
+    def resolve_data(self, spec: str) -> str:
+        """A data choice as data.load takes it. Folders and zips must lie inside the data root
+        or the runs' uploads; nothing typed into a page reaches outside them."""
+        if spec.startswith("builtin") or spec == "kaggle":
+            return spec
+        path = Path(spec).resolve()
+        allowed = [self.data_root.resolve(), (self.runs / "uploads").resolve()]
+        if not any(path.is_relative_to(root) for root in allowed):
+            raise ValueError("data must come from the data folder or an upload")
+        if not path.exists():
+            raise ValueError(f"{path.name} does not exist")
+        return str(path)
+
+    def data_folders(self) -> list[str]:
+        """The folders a page may offer: the data root's subfolders."""
+        if not self.data_root.is_dir():
+            return []
+        return sorted(p.name for p in self.data_root.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
+
+    def store_upload(self, name: str, content: bytes, max_bytes: int, max_files: int) -> str:
+        """Keep an uploaded .zip of images (checked: size, entries, zip-slip, unpacked size);
+        returns its data spec."""
+        if len(content) > max_bytes:
+            raise ValueError(f"{name} is {len(content) / 2**20:.0f} MB; the limit is "
+                             f"{max_bytes / 2**20:.0f} MB")
+        path = self.runs / "uploads" / f"{secrets.token_hex(8)}.zip"
+        files.write_bytes(path, content)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                data.check_zip(archive)
+                count = sum(1 for i in archive.infolist() if not i.is_dir())
+                if count > max_files:
+                    raise ValueError(f"{name} holds {count:,} files; the limit is {max_files:,}")
+        except zipfile.BadZipFile:
+            path.unlink()
+            raise ValueError(f"{name} is not a zip archive") from None
+        except ValueError:
+            path.unlink()
+            raise
+        return str(path)
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def _work(self):
+        while True:
+            job = self._queue.get()
+            with self._lock:
+                if job.id not in self._waiting:      # stopped while it waited
+                    continue
+                self._waiting.remove(job.id)
+            self._run(job)
+
+    def _run(self, job: Job):
+        job.set_status("running")
+        try:
+            source = data.load(self.resolve_data(job.spec.data), cache_dir=self.cache_dir,
+                               seed=job.spec.seed)
+            trainer = train.Trainer(
+                job.spec.config(), source, job.out, steps=job.spec.steps, seed=job.spec.seed,
+                checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,
+                quality_every=job.spec.quality_every, resume=job.spec.resume,
+                control=job.control)
+            for event in trainer.run():
+                job.record(event)
+        except Exception as error:  # bad data, a full disk: the job says so, the server lives
+            job.set_status("error", f"{type(error).__name__}: {error}")
+        if job.status in ("running", "paused"):          # the loop ended without an end event
+            job.set_status("error", "training ended unexpectedly")
+
+    def _load_past_runs(self):
+        for path in sorted(self.runs.glob("*/job.json")) if self.runs.is_dir() else []:
+            try:
+                saved = json.loads(path.read_text())
+                job = Job(saved["id"], saved["owner"], JobSpec(**saved["spec"]), path.parent)
+                job.created, job.message = saved["created"], saved.get("message", "")
+                # A job that was going when the server stopped is not going any more.
+                job.status = saved["status"] if saved["status"] not in ACTIVE else "stopped"
+                self._jobs[job.id] = job
+            except (OSError, ValueError, KeyError, TypeError):
+                continue                               # a damaged job.json hides one run

@@ -1,0 +1,132 @@
+"""Server-side training jobs: the queue, owners, attaching from a new session (or a new
+server), and the data choices a page may make."""
+
+import io
+import time
+import zipfile
+
+import pytest
+
+from gan_core import jobs
+
+TINY = dict(batch_size=8, latent_dim=16)
+
+
+def spec(steps=4, **kw):
+    return jobs.JobSpec(data="builtin:64", overrides=dict(TINY), steps=steps, sample_every=2,
+                        checkpoint_every=2, **kw)
+
+
+def wait(job, statuses=("finished", "stopped", "error", "diverged"), timeout=120):
+    deadline = time.time() + timeout
+    while job.status not in statuses:
+        assert time.time() < deadline, f"job stuck in {job.status}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def manager(tmp_path):
+    (tmp_path / "data" / "faces").mkdir(parents=True)
+    return jobs.JobManager(tmp_path / "runs", tmp_path / "data")
+
+
+def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(manager,
+                                                                               tmp_path):
+    job = manager.submit("alice", spec())
+    wait(job)
+    snap = manager.get(job.id).snapshot()          # another session attaches by id
+    assert snap["status"] == "finished" and snap["step"] == 4
+    assert [m["step"] for m in snap["metrics"]] == [1, 2, 3, 4]
+    assert [s for s, _ in snap["samples"]] == [0, 2, 4]
+    assert snap["latest"]["images"].shape == (64, 64, 64, 3)
+    assert job.generator and job.checkpoints()
+    restarted = jobs.JobManager(tmp_path / "runs", tmp_path / "data")   # the server restarts
+    again = restarted.get(job.id).snapshot()
+    assert again["status"] == "finished" and len(again["metrics"]) == 4
+    assert len(again["samples"]) == 3 and restarted.get(job.id).owner == "alice"
+
+
+def test_one_job_at_a_time_the_rest_queue_and_only_owners_control(manager):
+    first = manager.submit("alice", spec(steps=400))
+    second = manager.submit("bob", spec())
+    deadline = time.time() + 60
+    while first.status != "running":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert manager.position(second) == 1 and second.status == "queued"
+    with pytest.raises(PermissionError):
+        manager.act(first.id, "bob", "stop")
+    manager.act(first.id, "alice", "pause")
+    wait(first, ("paused",))
+    manager.act(first.id, "alice", "resume")
+    wait(first, ("running",))
+    manager.act(first.id, "alice", "stop")
+    wait(first)
+    assert first.status == "stopped" and first.step < 400
+    wait(second)
+    assert second.status == "finished" and manager.position(second) is None
+
+
+def test_a_queued_job_can_be_stopped_before_it_starts(manager):
+    first = manager.submit("alice", spec(steps=400))
+    second = manager.submit("alice", spec())
+    manager.act(second.id, "alice", "stop")
+    assert second.status == "stopped" and manager.position(second) is None
+    manager.act(first.id, "alice", "stop")
+    wait(first)
+    assert second.step == 0 and not second.metrics
+
+
+def test_resume_continues_a_stopped_run(manager):
+    job = manager.submit("alice", spec(steps=400))
+    while job.step < 3:
+        time.sleep(0.05)
+    manager.act(job.id, "alice", "stop")
+    wait(job)
+    stopped_at = job.step
+    with pytest.raises(PermissionError):
+        manager.submit("bob", spec(steps=stopped_at + 2), resume_id=job.id)
+    again = manager.submit("alice", spec(steps=stopped_at + 2), resume_id=job.id)
+    wait(again)
+    assert again.id == job.id and again.status == "finished"
+    assert [m["step"] for m in again.metrics] == list(range(1, stopped_at + 3))
+
+
+def test_bad_data_is_an_error_in_the_job_not_the_server(manager, tmp_path):
+    job = manager.submit("alice", jobs.JobSpec(data=str(tmp_path / "data" / "faces"),
+                                               overrides=dict(TINY), steps=2))
+    wait(job)
+    assert job.status == "error" and "has no files" in job.message
+    assert manager.submit("alice", spec()).id        # the worker still takes jobs
+
+
+def test_data_choices_stay_inside_the_data_root(manager, tmp_path):
+    assert manager.data_folders() == ["faces"]
+    assert manager.resolve_data(str(tmp_path / "data" / "faces")).endswith("faces")
+    for outside in ("/etc", str(tmp_path / "data" / ".." / "runs"), "../../etc/passwd"):
+        with pytest.raises(ValueError):
+            manager.resolve_data(outside)
+    with pytest.raises(ValueError, match="settings|batch|preset"):
+        manager.submit("alice", jobs.JobSpec(preset="nope"))
+
+
+def zip_bytes(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name in entries:
+            zf.writestr(name, b"x")
+    return buffer.getvalue()
+
+
+def test_uploads_have_limits_and_refuse_zip_slip(manager):
+    ok = manager.store_upload("faces.zip", zip_bytes(["a.png", "b.png"]), 2**20, 10)
+    assert manager.resolve_data(ok) == ok
+    with pytest.raises(ValueError, match="escape"):
+        manager.store_upload("evil.zip", zip_bytes(["../evil.png"]), 2**20, 10)
+    with pytest.raises(ValueError, match="limit is 1"):
+        manager.store_upload("many.zip", zip_bytes(["a.png", "b.png"]), 2**20, 1)
+    with pytest.raises(ValueError, match="MB"):
+        manager.store_upload("big.zip", zip_bytes(["a.png"]), 10, 10)
+    with pytest.raises(ValueError, match="not a zip"):
+        manager.store_upload("junk.zip", b"junk", 2**20, 10)
+    assert len(list((manager.runs / "uploads").iterdir())) == 1     # refused ones are gone
