@@ -211,3 +211,36 @@ def typicality_figure(norm: float, d: int, labels: dict) -> go.Figure:
     fig.update_layout(height=160, margin=dict(l=10, r=10, t=20, b=30), showlegend=False,
                       xaxis_title=labels["x"], yaxis=dict(visible=False))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# DCGAN training
+# ---------------------------------------------------------------------------------------------
+
+def training_figure(metrics: list[dict], quality: list[dict], labels: dict) -> go.Figure:
+    """Losses, D's mean scores and (when measured) SWD against held-out images, by step. Long runs are thinned to HISTORY_POINTS points per curve."""
+    panels = 3 if quality else 2
+    fig = make_subplots(rows=1, cols=panels, horizontal_spacing=0.07,
+                        subplot_titles=[labels["losses"], labels["scores"],
+                                        labels["quality"]][:panels])
+    rows = metrics[::max(1, len(metrics) // HISTORY_POINTS)]
+    steps = [r["step"] for r in rows]
+    for key, colour, col in (("g_loss", FAKE, 1), ("d_loss", DISC, 1),
+                             ("d_real", REAL, 2), ("d_fake", FAKE, 2)):
+        fig.add_trace(go.Scatter(x=steps, y=_r([r[key] for r in rows]), name=labels[key],
+                                 line=dict(color=colour, width=1.5), mode="lines"),
+                      row=1, col=col)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    if quality:
+        q_steps = [r["step"] for r in quality]
+        fig.add_trace(go.Scatter(x=q_steps, y=_r([r["swd"] for r in quality]),
+                                 name=labels["swd"], mode="lines+markers",
+                                 line=dict(color="#9467bd")), row=1, col=3)
+        floor = quality[-1].get("real_swd")
+        if floor is not None:      # what two real samples score: the best a GAN can reach
+            fig.add_hline(y=floor, line=dict(color=OPTIMAL, dash="dash"), row=1, col=3,
+                          annotation_text=labels["floor"])
+    fig.update_xaxes(title_text=labels["step"])
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=40),
+                      legend=dict(orientation="h", y=-0.25), uirevision="training")
+    return fig

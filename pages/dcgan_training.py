@@ -1,31 +1,321 @@
-"""DCGAN training: the live training view comes with its own issue. For now the page shows the
-built-in dataset that training starts from, and says the rest is coming."""
+"""DCGAN training: choose data and a preset, start a job, watch it learn.
 
+Training runs in the server (gan_core.jobs), never in this script: a widget touch reruns the
+script, a reload starts a new session, and neither may stop a run. The page finds its run again
+from the URL (?job=...&owner=...) and polls it once a second in a fragment.
+"""
+
+import secrets
+
+import numpy as np
 import streamlit as st
 
-from gan_core import faces, images
+from gan_core import data, dcgan, faces, figures, images, jobs, settings, system, train
 from pages import ui
 
-
-@st.cache_data(max_entries=16)
-def builtin_grid(seed: int):
-    imgs, labels = faces.sample(32, seed)
-    first = {name: faces.FACTORS[name][labels[name][0]] for name in faces.FACTORS}
-    return images.png_bytes(images.grid(imgs, 8), scale=2), first
+t = ui.t
+SETTINGS = settings.Settings.from_env()
+PRESETS = list(dcgan.PRESETS)
 
 
-st.title(ui.t("nav.dcgan"))
-st.info(ui.t("soon.body"))
+@st.cache_resource(show_spinner=False)
+def manager() -> jobs.JobManager:
+    """One per server: every session sees the same jobs and the same queue."""
+    return jobs.JobManager(SETTINGS.runs, SETTINGS.data_root)
 
-st.header(ui.t("dcgan.builtin.title"))
-st.write(ui.t("dcgan.builtin.body", factors=len(faces.FACTORS),
-              combinations=f"{faces.combinations():,}"))
-seed = st.number_input(ui.t("dcgan.builtin.seed"), 0, 10**6, 0, key="builtin_seed")
-grid, first = builtin_grid(int(seed))
-st.image(grid)
-with st.expander(ui.t("dcgan.builtin.factors")):
-    st.table({"factor": list(first), "value": list(first.values())})
-st.write(ui.t("dcgan.builtin.cli"))
-st.code("python -m gan_core train --data builtin --preset dcgan --steps 700 --batch 64 "
-        "--out runs/builtin", language="bash")
-st.page_link("pages/toy_gan.py", label=ui.t("nav.toy"), icon=":material/show_chart:")
+
+@st.cache_resource(show_spinner=False)
+def device() -> dict:
+    return system.device_info()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def untrained(config_json: str, seed: int):
+    """The layer tables and what the untrained generator makes from noise (as the course
+    shows before training)."""
+    import keras
+
+    config = dcgan.GANConfig.from_json(config_json)
+    keras.utils.set_random_seed(seed)
+    G, D, _ = dcgan.build(config)
+    z = train.noise(seed, 0, 16, config.latent_dim, train.FIXED_NOISE)
+    fakes = images.to_uint8(keras.ops.convert_to_numpy(G(z, training=False)))
+    return (dcgan.layer_table(G), dcgan.layer_table(D), G.count_params(), D.count_params(),
+            images.png_bytes(images.grid(fakes, 8), scale=2))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def real_strip(spec: str):
+    """The course's first-five-images view, and what was skipped and why."""
+    source = data.load(spec) if not spec.startswith("builtin") else None
+    if source is None:
+        imgs = faces.sample(5, 0)[0]
+        return images.png_bytes(images.grid(imgs, 5), scale=2), [], None
+    return (images.png_bytes(images.grid(np.asarray(source.images[:5]), 5), scale=2),
+            list(source.skipped), len(source))
+
+
+# --- Who is this, and which run are they watching? ---------------------------------------------
+# The owner token and the job id live in the URL, so a reload or a reopened link finds the run.
+
+if "owner" not in st.query_params:
+    st.query_params["owner"] = secrets.token_urlsafe(12)
+owner = st.query_params["owner"]
+jm = manager()
+job = jm.get(st.query_params.get("job", ""))
+mine = job is not None and job.owner == owner
+if job is not None and not mine and not SETTINGS.watch_others:
+    st.warning(t("train.not_yours"))
+    job = None
+
+st.title(t("train.title"))
+st.markdown(t("train.intro"))
+with st.expander(t("train.explain")):
+    st.markdown(t("train.explain_body"))
+
+
+def watch(job_id):
+    st.query_params["job"] = job_id
+
+
+# --- A new run -------------------------------------------------------------------------------
+
+def new_run_form():
+    st.header(t("train.new"))
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.subheader(t("train.data"))
+        kind = st.radio(t("train.data"), ["builtin", "folder", "upload", "kaggle"],
+                        format_func=lambda k: t(f"train.data.{k}"), horizontal=True,
+                        key="train_data_kind", label_visibility="collapsed")
+        spec = None
+        if kind == "builtin":
+            n = st.number_input(t("train.data.count"), 256, 100_000, 2_000, step=256,
+                                key="train_builtin_n")
+            spec = f"builtin:{int(n)}"
+            st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
+                         combinations=f"{faces.combinations():,}"))
+        elif kind == "folder":
+            folders = jm.data_folders()
+            if not folders:
+                st.info(t("train.data.no_folders", root=SETTINGS.data_root))
+            else:
+                name = st.selectbox(t("train.data.folder"), folders, key="train_folder")
+                spec = str(SETTINGS.data_root / name)
+        elif kind == "upload":
+            upload = st.file_uploader(t("train.data.zip", mb=SETTINGS.max_upload_mb), type=["zip"],
+                                      key="train_upload")
+            if upload is not None:
+                stored = st.session_state.get("train_upload_stored")
+                if stored and stored[0] == upload.file_id:
+                    spec = stored[1]
+                else:
+                    try:
+                        spec = jm.store_upload(upload.name, upload.getvalue(),
+                                               SETTINGS.max_upload_mb * 2**20,
+                                               SETTINGS.max_upload_files)
+                        st.session_state.train_upload_stored = (upload.file_id, spec)
+                    except ValueError as error:
+                        st.error(t("train.data.bad", error=error))
+        else:
+            st.caption(t("train.data.kaggle_help"))
+            spec = "kaggle"
+        if spec:
+            try:
+                with st.spinner(t("train.data.loading")):
+                    strip, skipped, count = real_strip(spec)
+                st.image(strip, caption=t("train.data.first5"), output_format="PNG")
+                if count is not None:
+                    st.caption(t("train.data.count_found", n=f"{count:,}"))
+                if skipped:
+                    with st.expander(t("train.data.skipped", n=len(skipped))):
+                        st.table({"file": [s[0] for s in skipped[:200]],
+                                  "why": [s[1] for s in skipped[:200]]})
+            except (ValueError, OSError, RuntimeError) as error:
+                st.error(t("train.data.bad", error=error))
+                spec = None
+
+    with right:
+        st.subheader(t("train.model"))
+        name = st.selectbox(t("train.preset"), PRESETS, index=PRESETS.index("dcgan"),
+                            key="train_preset", help=t("train.preset_help"))
+        base = dcgan.PRESETS[name]
+        c = st.columns(3)
+        steps = c[0].number_input(t("train.steps"), 1, 1_000_000, 300, key="train_steps")
+        batch = c[1].number_input(t("train.batch"), 2, 1024, min(base.batch_size, 64),
+                                  key=f"train_batch_{name}")
+        seed = c[2].number_input(t("train.seed"), 0, 10**6, 0, key="train_seed")
+        c = st.columns(3)
+        g_lr = c[0].number_input("G lr", 1e-6, 0.5, base.g_lr, format="%.5f",
+                                 key=f"train_glr_{name}")
+        d_lr = c[1].number_input("D lr", 1e-6, 0.5, base.d_lr, format="%.5f",
+                                 key=f"train_dlr_{name}")
+        latent = c[2].number_input(t("train.latent"), 1, 1024, base.latent_dim,
+                                   key=f"train_latent_{name}")
+        c = st.columns(3)
+        precision = c[0].selectbox(t("train.precision"), dcgan.PRECISIONS,
+                                   key="train_precision")
+        smoothing = c[1].number_input(t("train.smoothing"), 0.0, 0.49, base.label_smoothing,
+                                      key=f"train_smooth_{name}")
+        quality_every = c[2].number_input(t("train.quality_every"), 0, 100_000, 0, step=100,
+                                          key="train_quality", help=t("train.quality_help"))
+        overrides = {"batch_size": int(batch), "g_lr": float(g_lr), "d_lr": float(d_lr),
+                     "latent_dim": int(latent), "precision": precision,
+                     "label_smoothing": float(smoothing)}
+        try:
+            config = dcgan.preset(name, **overrides)
+        except ValueError as error:
+            st.error(t("train.bad_settings", error=error))
+            return
+        g_table, d_table, g_params, d_params, noise_grid = untrained(config.to_json(), int(seed))
+        st.image(noise_grid, caption=t("train.untrained"), output_format="PNG")
+        with st.expander(t("train.layers", g=f"{g_params:,}", d=f"{d_params:,}")):
+            st.markdown("**G**")
+            st.dataframe(g_table, hide_index=True)
+            st.markdown("**D**")
+            st.dataframe(d_table, hide_index=True)
+
+    if st.button(t("train.start"), type="primary", disabled=spec is None, key="train_start",
+                 icon=":material/play_arrow:"):
+        try:
+            new = jm.submit(owner, jobs.JobSpec(
+                data=spec, preset=name, overrides=overrides, steps=int(steps), seed=int(seed),
+                quality_every=int(quality_every)))
+            watch(new.id)
+            st.rerun()
+        except (ValueError, PermissionError) as error:
+            st.error(t("train.bad_settings", error=error))
+
+
+# --- The run, live ---------------------------------------------------------------------------
+
+@st.fragment(run_every=1.0)
+def live(job: jobs.Job):
+    snap = job.snapshot()
+    status, info = snap["status"], snap["info"]
+    spec = snap["spec"]
+    dev = device()
+    st.markdown(t("train.status", status=t(f"train.status.{status}"), id=job.id,
+                  device=dev["device"], backend=dev["backend"],
+                  precision=spec["overrides"].get("precision", "float32")))
+    if status == "queued":
+        st.info(t("train.queued", place=jm.position(job) or "?"))
+    if snap["message"]:
+        (st.error if status in ("error", "diverged") else st.info)(snap["message"])
+
+    rows = snap["metrics"]
+    last = rows[-1] if rows else {}
+    done, total = snap["step"], snap["total"]
+    rate = last.get("img_per_s", 0.0)
+    batch = spec["overrides"].get("batch_size", 64)
+    eta = (total - done) * batch / rate if rate and status == "running" else None
+    per_epoch = info.get("steps_per_epoch") or 1
+    st.progress(min(done / total, 1.0), text=t(
+        "train.progress", step=done, total=total, epoch=done // per_epoch,
+        rate=f"{rate:,.0f}", eta="—" if eta is None else f"{eta / 60:,.1f} min"))
+
+    if mine:
+        c = st.columns([1, 1, 1, 4])
+        if status == "running":
+            c[0].button(t("train.pause"), key="train_pause", icon=":material/pause:",
+                        on_click=jm.act, args=(job.id, owner, "pause"))
+        if status == "paused":
+            c[0].button(t("train.resume"), key="train_resume", icon=":material/play_arrow:",
+                        on_click=jm.act, args=(job.id, owner, "resume"))
+        if status in jobs.ACTIVE:
+            c[1].button(t("train.stop"), key="train_stop", icon=":material/stop:",
+                        on_click=jm.act, args=(job.id, owner, "stop"))
+    else:
+        st.caption(t("train.watching"))
+
+    if rows:
+        m = st.columns(4)
+        m[0].metric("G loss", f"{last['g_loss']:.3f}")
+        m[1].metric("D loss", f"{last['d_loss']:.3f}")
+        m[2].metric("D(x)", f"{last['d_real']:.2f}", help=t("train.dx_help"))
+        m[3].metric("D(G(z))", f"{last['d_fake']:.2f}", help=t("train.dgz_help"))
+        st.plotly_chart(figures.training_figure(rows, snap["quality"],
+                                                ui.i18n.section("train.fig.", ui.lang())),
+                        key="train_curves")
+    if snap["quality"]:
+        q = snap["quality"][-1]
+        st.caption(t("train.quality_now", swd=q["swd"], floor=q.get("real_swd", float("nan")),
+                     ms=q["ms_ssim"], real_ms=q.get("real_ms_ssim", float("nan"))))
+    latest = snap["latest"]
+    if latest is not None:
+        grid_col, score_col = st.columns([3, 2])
+        grid_col.image(images.png_bytes(images.grid(latest["images"], 8), scale=1),
+                       caption=t("train.samples", step=latest["step"]), output_format="PNG")
+        score_col.markdown(t("train.scores_head"))
+        score_col.dataframe(np.round(latest["scores"].reshape(8, 8), 2), hide_index=True)
+
+
+def run_view(job: jobs.Job):
+    c = st.columns([4, 1])
+    c[0].header(t("train.run", id=job.id))
+    if c[1].button(t("train.new"), key="train_new_run", icon=":material/add:"):
+        del st.query_params["job"]
+        st.rerun()
+    live(job)
+
+    st.subheader(t("train.timeline"))
+    samples = job.snapshot()["samples"]
+    if samples:
+        steps = [s for s, _ in samples]
+        picked = st.select_slider(t("train.timeline.step"), steps, value=steps[-1],
+                                  key=f"timeline_{job.id}")
+        path = dict(samples)[picked]
+        st.image(path, output_format="PNG")
+        if st.button(t("train.timeline.gif"), key="timeline_make_gif"):
+            from PIL import Image
+
+            frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for _, p in samples])
+            st.session_state.timeline_gif = (job.id, len(samples),
+                                             images.gif_bytes(frames, fps=4, bounce=False))
+        gif = st.session_state.get("timeline_gif")
+        if gif and gif[:2] == (job.id, len(samples)):
+            st.download_button(t("train.timeline.download"), gif[2], f"{job.id}.gif",
+                               "image/gif", key="timeline_gif_download",
+                               icon=":material/download:")
+
+    st.subheader(t("train.checkpoints"))
+    checkpoints = job.checkpoints()
+    if checkpoints:
+        st.caption(", ".join(p.stem for p in checkpoints))
+    c = st.columns(3)
+    if job.generator is not None:
+        c[0].download_button(t("train.export"), job.generator.read_bytes(),
+                             f"generator-{job.id}.keras", key="train_export",
+                             icon=":material/download:")
+        if c[1].button(t("train.open_explorer"), key="train_open_explorer",
+                       icon=":material/tune:"):
+            st.switch_page("pages/latent_explorer.py", query_params={"model": job.id})
+    if mine and job.status not in jobs.ACTIVE and checkpoints:
+        more = c[2].number_input(t("train.more_steps"), 1, 1_000_000, 200, key="train_more")
+        if c[2].button(t("train.continue"), key="train_continue"):
+            try:
+                spec = jobs.JobSpec(**{**job.snapshot()["spec"],
+                                       "steps": job.step + int(more)})
+                jm.submit(owner, spec, resume_id=job.id)
+                st.rerun()
+            except (ValueError, PermissionError) as error:
+                st.error(t("train.bad_settings", error=error))
+
+
+if job is None:
+    new_run_form()
+else:
+    run_view(job)
+
+# --- Every run on this server ----------------------------------------------------------------
+
+st.header(t("train.all"))
+listed = [j for j in jm.jobs() if j.owner == owner or SETTINGS.watch_others]
+if not listed:
+    st.caption(t("train.none"))
+for j in listed[:30]:
+    c = st.columns([3, 2, 2, 1])
+    c[0].markdown(f"`{j.id}`" + (" " + t("train.yours") if j.owner == owner else ""))
+    c[1].markdown(t(f"train.status.{j.status}"))
+    c[2].markdown(t("train.step_of", step=j.step, total=j.spec.steps))
+    c[3].button(t("train.watch"), key=f"watch_{j.id}", on_click=watch, args=(j.id,))

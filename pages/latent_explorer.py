@@ -78,6 +78,10 @@ st.markdown(t("explorer.intro"))
 choices = model_choices()
 with st.sidebar:
     st.header(t("explorer.model"))
+    # ?model=<run id> (the training page's "open in the explorer") preselects that run.
+    wanted = [k for k, p in choices.items() if p.parent.name == st.query_params.get("model")]
+    if wanted and st.session_state.get("explorer_model_from") != wanted[0]:
+        st.session_state.explorer_model = st.session_state.explorer_model_from = wanted[0]
     picked = st.selectbox(t("explorer.model.pick"), list(choices), key="explorer_model") \
         if choices else None
     uploaded = None
