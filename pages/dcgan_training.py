@@ -6,6 +6,7 @@ from the URL (?job=...&owner=...) and polls it once a second in a fragment.
 """
 
 import secrets
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -19,9 +20,9 @@ PRESETS = list(dcgan.PRESETS)
 
 
 @st.cache_resource(show_spinner=False)
-def manager() -> jobs.JobManager:
+def manager(runs: str, data_root: str) -> jobs.JobManager:
     """One per server: every session sees the same jobs and the same queue."""
-    return jobs.JobManager(SETTINGS.runs, SETTINGS.data_root)
+    return jobs.JobManager(Path(runs), Path(data_root))
 
 
 @st.cache_resource(show_spinner=False)
@@ -61,7 +62,7 @@ def real_strip(spec: str):
 if "owner" not in st.query_params:
     st.query_params["owner"] = secrets.token_urlsafe(12)
 owner = st.query_params["owner"]
-jm = manager()
+jm = manager(str(SETTINGS.runs), str(SETTINGS.data_root))
 job = jm.get(st.query_params.get("job", ""))
 mine = job is not None and job.owner == owner
 if job is not None and not mine and not SETTINGS.watch_others:
@@ -262,8 +263,12 @@ def run_view(job: jobs.Job):
     samples = job.snapshot()["samples"]
     if samples:
         steps = [s for s, _ in samples]
-        picked = st.select_slider(t("train.timeline.step"), steps, value=steps[-1],
-                                  key=f"timeline_{job.id}")
+        # Follow the newest grid, unless the user has scrubbed back.
+        key = f"timeline_{job.id}"
+        if st.session_state.get(key) in (None, st.session_state.get(key + "_newest")):
+            st.session_state[key] = steps[-1]
+        st.session_state[key + "_newest"] = steps[-1]
+        picked = st.select_slider(t("train.timeline.step"), steps, key=key)
         path = dict(samples)[picked]
         st.image(path, output_format="PNG")
         if st.button(t("train.timeline.gif"), key="timeline_make_gif"):

@@ -121,3 +121,53 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
     assert z[0] == pytest.approx(latent.random_z(0, 100)[0] + 0.01, abs=0.006)
     assert page.locator("text=Traceback").count() == 0
     page.close()
+
+
+def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path / "runs"))
+    with serve_app() as (url, _):
+        page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+        page.goto(url)
+        page.get_by_role("link", name="DCGAN training").first.click()
+        page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+        for label, value in (("How many faces", "256"), ("Batch", "8"), ("Size of z", "16"),
+                             ("Steps", "2000")):
+            field = page.locator(f"input[aria-label='{label}']")
+            field.fill(value)
+            field.press("Enter")
+            page.wait_for_timeout(500)
+        page.get_by_role("button", name="Start training").click()
+        chart = page.locator("[data-testid='stPlotlyChart']").first
+        chart.wait_for(timeout=90_000)                      # the loss curves are live
+        progress = page.locator("[data-testid='stProgress']").first
+        first = progress.inner_text()
+        page.wait_for_function(
+            "(t) => document.querySelector(\"[data-testid='stProgress']\").innerText !== t",
+            arg=first, timeout=30_000)                      # and they keep moving
+        grid = page.locator("[data-testid='stImage'] img").first
+        before = grid.get_attribute("src")
+        page.wait_for_function(
+            "(s) => document.querySelector(\"[data-testid='stImage'] img\").src.indexOf(s) < 0",
+            arg=before.split("/")[-1], timeout=60_000)      # the sample grid changes
+        page.screenshot(path=str(tmp_path / "training.png"))
+
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
+        paused = page.locator("[data-testid='stProgress']").first.inner_text()
+        page.wait_for_timeout(2500)
+        assert page.locator("[data-testid='stProgress']").first.inner_text() == paused
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text("Stopped").first.wait_for(timeout=60_000)
+        page.reload()                                       # the run is still there
+        export = page.get_by_role("button", name="Download the generator")
+        export.wait_for(timeout=60_000)
+        with page.expect_download() as download:
+            export.click()
+        from gan_core import generate
+
+        assert download.value.suggested_filename.endswith(".keras")
+        download.value.save_as(tmp_path / "exported.keras")
+        model = generate.load_generator(tmp_path / "exported.keras")
+        assert model.output_shape == (None, 64, 64, 3)
+        assert page.locator("text=Traceback").count() == 0
+        page.close()

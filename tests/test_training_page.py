@@ -1,0 +1,106 @@
+"""The DCGAN training page through AppTest: its states (idle, running, paused, finished,
+error), a new session attaching to a running job, and sessions that cannot control each
+other's jobs."""
+
+import time
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from test_pages import ROOT
+
+TINY = {"train_builtin_n": 256, "train_batch_dcgan": 8, "train_latent_dcgan": 16}
+
+
+@pytest.fixture(autouse=True)
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_STUDIO_DATA_ROOT", str(tmp_path / "data"))
+    return tmp_path / "runs"
+
+
+def page(**query):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["lang"] = "en"
+    at.run()
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page("pages/dcgan_training.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def start(at, steps):
+    for key, value in TINY.items():
+        at.number_input(key=key).set_value(value)
+    at.number_input(key="train_steps").set_value(steps)
+    at.run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at.query_params["job"], at.query_params["owner"]
+
+
+def status_line(at):
+    return next(m.value for m in at.markdown if "· run `" in m.value)
+
+
+def wait_for(at, word, timeout=120):
+    deadline = time.time() + timeout
+    while word not in status_line(at):
+        assert time.time() < deadline, status_line(at)
+        time.sleep(0.3)
+        at.run()
+
+
+def test_idle_then_running_paused_finished_and_a_new_session_attaches():
+    at = page()
+    assert at.button(key="train_start").label == "Start training"          # idle: the form
+    job_id, owner = start(at, steps=400)
+    wait_for(at, "Training")
+    at.button(key="train_pause").click().run()
+    wait_for(at, "Paused")
+    other = page(job=job_id, owner=owner)           # a reload: a new session, same link
+    assert f"run `{job_id}`" in status_line(other) and "Paused" in status_line(other)
+    assert other.button(key="train_resume")
+    other.button(key="train_stop").click().run()
+    wait_for(other, "Stopped")
+    assert other.button(key="train_continue") and other.button(key="train_open_explorer")
+
+
+def test_someone_elses_job_cannot_be_controlled(monkeypatch):
+    at = page()
+    job_id, _ = start(at, steps=400)
+    stranger = page(job=job_id, owner="someone-else")
+    assert stranger.warning and "another session" in stranger.warning[0].value
+    assert not [b for b in stranger.button if b.key in ("train_pause", "train_stop")]
+    monkeypatch.setenv("GAN_STUDIO_WATCH_OTHERS", "1")        # the teacher allows watching
+    watcher = page(job=job_id, owner="someone-else")
+    assert "someone else's run" in " ".join(c.value for c in watcher.caption)
+    assert not [b for b in watcher.button if b.key in ("train_pause", "train_stop")]
+    at.button(key="train_stop").click().run()
+    wait_for(at, "Stopped")
+
+
+def test_finished_and_error_states(tmp_path):
+    at = page()
+    start(at, steps=3)
+    wait_for(at, "Finished")
+    assert at.select_slider(key=at.select_slider[0].key).value == 3     # the timeline
+    assert "Step 3 of 3" in at.get("progress")[0].proto.text
+    at.button(key="train_new_run").click().run()
+    at.radio(key="train_data_kind").set_value("folder").run()
+    assert "No folders" in at.info[0].value                  # an empty data root says so
+    (tmp_path / "data" / "empty").mkdir(parents=True)
+    at.run()
+    assert "has no files" in at.error[0].value                  # refused before it starts
+    assert at.button(key="train_start").disabled
+    one = tmp_path / "data" / "one"                            # one image: fewer than a batch
+    one.mkdir()
+    Image.new("RGB", (64, 64), "red").save(one / "face.png")
+    at.run()
+    at.selectbox(key="train_folder").set_value("one").run()
+    at.button(key="train_start").click().run()
+    wait_for(at, "Failed")
+    assert "batch size" in at.error[0].value and not at.exception
