@@ -126,6 +126,14 @@ def cmd_evaluate(args) -> dict:
     return quality.compare(fakes, real, seed=args.seed)
 
 
+def cmd_export(args) -> dict:
+    from . import train
+
+    trainer = train.Trainer.for_export(args.run_dir)
+    path = trainer.export(args.out)
+    return {"run": args.run_dir, "checkpoint": str(trainer.resume_from), "out": str(path)}
+
+
 def cmd_bench(args) -> dict:
     from . import bench
     return bench.run(steps=args.steps)
@@ -188,6 +196,12 @@ def main(argv=None) -> int:
     p.add_argument("--cache")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("export", help="a run's generator as a .keras file")
+    p.add_argument("--run", dest="run_dir", required=True, help="a training run folder")
+    p.add_argument("--out", required=True, help="the .keras file to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("bench", help="training and generation speed, one JSON object")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per trainer")

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import files, images
-from .dcgan import GANConfig, build, portable_copy
+from .dcgan import GANConfig, build, portable_copy, recalibrate_batchnorm
 from .steps import METRICS, make_step
 
 N_SAMPLES = 64
@@ -83,7 +83,8 @@ def make_optimizers(config: GANConfig):
 
 
 # Random streams: each draw is a function of (seed, stream, counter) alone.
-TRAIN_NOISE, EPOCH_ORDER, FIXED_NOISE, QUALITY_NOISE = 1, 2, 3, 4
+TRAIN_NOISE, EPOCH_ORDER, FIXED_NOISE, QUALITY_NOISE, BATCHNORM_NOISE = 1, 2, 3, 4, 5
+RECALIBRATION_BATCH = 1024
 
 
 def noise(seed: int, step: int, n: int, latent_dim: int, stream: int = TRAIN_NOISE):
@@ -228,8 +229,14 @@ class Trainer:
 
     @property
     def generator(self):
-        """The generator that samples and exports use: the average one when there is one."""
-        return self.G_ema if self.G_ema is not None else self.G
+        """The generator that samples and exports use: the average one (its BatchNorm
+        statistics recalibrated) when there is one."""
+        if self.G_ema is None:
+            return self.G
+        self.step_fn.sync()          # brings G's statistics in; replace them with its own
+        recalibrate_batchnorm(self.G_ema, noise(self.seed, 0, RECALIBRATION_BATCH,
+                                                self.config.latent_dim, BATCHNORM_NOISE))
+        return self.G_ema
 
     def generate(self, z):
         """uint8 images from the current generator (inference mode), and D's probability of
@@ -309,11 +316,37 @@ class Trainer:
     def checkpoints(self):
         return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
 
+    @classmethod
+    def for_export(cls, out_dir) -> Trainer:
+        """A trainer of a saved run that can only export (it has no data)."""
+        saved = Path(out_dir) / "config.json"
+        if not saved.exists():
+            raise ValueError(f"{out_dir} is not a training run: no config.json")
+        meta = json.loads(saved.read_text())
+        trainer = cls.__new__(cls)
+        trainer.out, trainer.resume_from = Path(out_dir), None
+        trainer.config, trainer.seed = GANConfig(**meta["config"]), meta["seed"]
+        return trainer
+
+    def export(self, path) -> Path:
+        """The run's generator from its newest readable checkpoint, as a float32 .keras file
+        (the average generator when the run kept one)."""
+        keras.utils.set_random_seed(self.seed)
+        self.G, self.D, self.G_ema = build(self.config)
+        self.g_opt, self.d_opt = make_optimizers(self.config)
+        self.g_opt.build(self.G.trainable_variables)
+        self.d_opt.build(self.D.trainable_variables)
+        self._load_checkpoint(keep_logs=True)
+        self.step_fn = _NoStep()
+        with files.atomic_path(path) as tmp:
+            portable_copy(self.generator, self.config).save(tmp)
+        return Path(path)
+
     def _last_saved(self):
         found = self.checkpoints()
         return str(found[-1]) if found else None
 
-    def _load_checkpoint(self):
+    def _load_checkpoint(self, keep_logs=False):
         """Load the newest readable checkpoint; returns its step."""
         errors = []
         for candidate in self.checkpoints()[::-1]:
@@ -330,7 +363,7 @@ class Trainer:
                     for v, value in pairs:
                         v.assign(value)
                 # Rows logged after this checkpoint (a run killed later) will be logged again.
-                for name in ("metrics.jsonl", "quality.jsonl"):
+                for name in ("metrics.jsonl", "quality.jsonl") if not keep_logs else ():
                     rows = [r for r in read_jsonl(self.out / name) if r["step"] <= step]
                     files.write_text(self.out / name, "".join(json.dumps(r) + "\n"
                                                               for r in rows))
@@ -339,6 +372,13 @@ class Trainer:
             except (OSError, ValueError, KeyError, EOFError) as error:
                 errors.append(f"{candidate.name}: {error}")
         raise ValueError("no readable checkpoint: " + "; ".join(errors))
+
+
+class _NoStep:
+    """The step function of a trainer that only exports: nothing to sync."""
+
+    def sync(self):
+        pass
 
 
 class _TensorBoard:
