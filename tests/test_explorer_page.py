@@ -3,23 +3,16 @@ player ids and favourites. Uses the shipped generator."""
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from gan_core import avatars, latent, settings
-from test_pages import ROOT
+from test_pages import open_app
 
 if not settings.SHIPPED_GENERATOR.exists():
     pytest.skip("assets/generator/generator.keras is missing", allow_module_level=True)
 
 
 def explorer(**query):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["lang"] = "en"
-    at.run()
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page("pages/latent_explorer.py")
-    at.run()
+    at = open_app("pages/latent_explorer.py", **query)
     assert not at.exception, at.exception
     return at
 

@@ -10,10 +10,13 @@ PAGES = ["pages/home.py", "pages/toy_gan.py", "pages/dcgan_training.py",
          "pages/latent_explorer.py"]
 
 
-def open_app(page=None, lang="en"):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+def open_app(page=None, lang="en", **query):
+    """The app in `lang`, switched to `page` with `query` in its URL."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["lang"] = lang
     at.run()
+    for key, value in query.items():
+        at.query_params[key] = value
     if page:
         at.switch_page(page)
         at.run()

@@ -6,9 +6,8 @@ import time
 
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from test_pages import ROOT
+from test_pages import open_app
 
 TINY = {"train_builtin_n": 256, "train_batch_dcgan": 8, "train_latent_dcgan": 16}
 
@@ -21,13 +20,7 @@ def runs(tmp_path, monkeypatch):
 
 
 def page(**query):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["lang"] = "en"
-    at.run()
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page("pages/dcgan_training.py")
-    at.run()
+    at = open_app("pages/dcgan_training.py", **query)
     assert not at.exception, at.exception
     return at
 
