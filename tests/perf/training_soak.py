@@ -1,6 +1,6 @@
 """Soak test of the training page: what watching costs the trainer, and the server's memory.
 
-    python tests/soak_training.py --minutes 10
+    python tests/perf/training_soak.py --minutes 10
 
 1. Headless: the trainer alone (train.Trainer, the CLI's loop) for --steps steps; its img/s.
 2. Served: the same run started from the DCGAN training page in headless Chromium, watched
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, serve_app  # noqa: E402
 
 from gan_core import data, dcgan, train  # noqa: E402

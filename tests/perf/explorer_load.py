@@ -1,6 +1,6 @@
 """Load test: N sessions move sliders in the latent explorer at once (a classroom).
 
-    python tests/load_explorer.py --sessions 30 --moves 10
+    python tests/perf/explorer_load.py --sessions 30 --moves 10
 
 In a classroom the browsers run on the students' machines; only the server runs here. So each
 session speaks Streamlit's own websocket protocol, as the browser does: it opens the page,
@@ -23,7 +23,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import serve_app  # noqa: E402
 
 PAGE = "latent-explorer"
