@@ -35,7 +35,7 @@ def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:
     import tensorflow as tf
 
     config = dcgan.PRESETS["course"]
-    generator, discriminator = dcgan.build(config)
+    generator, discriminator, _ = dcgan.build(config)
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
     discriminator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)

@@ -222,7 +222,8 @@ class _Interpreter:
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if math.prod(np.broadcast_shapes(a.shape, b.shape)) > MAX_ELEMENTS:
             raise RecipeError("that result would be too large")
-        return self._OPS[type(op)](a, b)
+        with np.errstate(all="ignore"):      # a NaN or inf z is refused at the end, by name
+            return self._OPS[type(op)](a, b)
 
     def dotted(self, node):
         if isinstance(node, ast.Name):

@@ -8,7 +8,7 @@ from gan_core import dcgan
 
 def test_course_networks_match_the_notebook():
     config = dcgan.PRESETS["course"]
-    G, D = dcgan.build(config)
+    G, D, _ = dcgan.build(config)
     assert G.count_params() == 3_578_624
     assert D.count_params() == 2_767_360
     assert tuple(G.output_shape) == (None, 64, 64, 3)
@@ -23,7 +23,7 @@ def test_course_networks_match_the_notebook():
 
 
 def test_dcgan_is_the_same_shapes_with_logits():
-    G, D = dcgan.build(dcgan.PRESETS["dcgan"])
+    G, D, _ = dcgan.build(dcgan.PRESETS["dcgan"])
     assert G.count_params() == 3_578_624 and D.count_params() == 2_767_360
     assert tuple(D.output_shape) == (None, 1)
     assert all(type(layer).__name__ != "Activation" for layer in D.layers)
@@ -32,12 +32,12 @@ def test_dcgan_is_the_same_shapes_with_logits():
 def test_student_presets():
     s2, pa = dcgan.PRESETS["scenario2"], dcgan.PRESETS["pytorch-anime"]
     assert (s2.batch_size, s2.data_dtype) == (64, "float16") and s2.d_dropout > 0
-    G, D = dcgan.build(s2)
+    G, D, _ = dcgan.build(s2)
     assert G.layers[1].name == "project" and G.layers[1].units == 4 * 4 * 256
     assert any(isinstance(layer, keras.layers.Dropout) for layer in D.layers)
     assert (pa.latent_dim, pa.leaky_slope, pa.g_lr, pa.beta_2, pa.batch_size) == \
         (128, 0.15, 1e-3, 0.9, 200)
-    G, D = dcgan.build(pa)
+    G, D, _ = dcgan.build(pa)
     assert G.input_shape == (None, 128)
     assert any(getattr(layer, "negative_slope", None) == pytest.approx(0.15) for layer in D.layers)
 
@@ -46,7 +46,7 @@ def test_overrides_and_precision():
     config = dcgan.preset("dcgan", latent_dim=64, batch_size=32, precision="mixed_bfloat16",
                           g_lr=None)
     assert (config.latent_dim, config.batch_size, config.g_lr) == (64, 32, 2e-4)
-    G, D = dcgan.build(config)
+    G, D, _ = dcgan.build(config)
     assert G.input_shape == (None, 64)
     assert G.layers[2].dtype_policy.compute_dtype == "bfloat16"
     assert G.output.dtype == "float32" and D.output.dtype == "float32"
@@ -63,7 +63,7 @@ def test_bad_settings_say_why(bad):
 
 
 def test_layer_table_adds_up():
-    G, _ = dcgan.build(dcgan.PRESETS["course"])
+    G, _, _ = dcgan.build(dcgan.PRESETS["course"])
     rows = dcgan.layer_table(G)
     assert sum(r["params"] for r in rows) == 3_578_624
     assert rows[-1]["output"] == "(None, 64, 64, 3)"
