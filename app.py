@@ -7,12 +7,15 @@ from pages import ui
 st.set_page_config(page_title="GAN Studio", page_icon=":material/palette:", layout="wide")
 ui.language_picker()
 
-# URL paths are the file names (/toy_gan, ...), the same as Streamlit's legacy pages/ router
-# would give them: see pages/ui.py for why that matters on the first request after a start.
+# URL paths use hyphens on purpose. Streamlit 1.67 routes the first run after a server start
+# through its legacy pages/ router, which would run pages/toy_gan.py on its own for a
+# /toy_gan link; a hyphenated path is unknown to that router and always reaches app.py.
 page = st.navigation([
     st.Page("pages/home.py", title=ui.t("nav.home"), icon=":material/home:", default=True),
-    st.Page("pages/toy_gan.py", title=ui.t("nav.toy"), icon=":material/show_chart:"),
-    st.Page("pages/dcgan_training.py", title=ui.t("nav.dcgan"), icon=":material/model_training:"),
-    st.Page("pages/latent_explorer.py", title=ui.t("nav.explorer"), icon=":material/tune:"),
+    st.Page("pages/toy_gan.py", title=ui.t("nav.toy"), icon=":material/show_chart:", url_path="toy-gan"),
+    st.Page("pages/dcgan_training.py", title=ui.t("nav.dcgan"), icon=":material/model_training:",
+            url_path="dcgan-training"),
+    st.Page("pages/latent_explorer.py", title=ui.t("nav.explorer"), icon=":material/tune:",
+            url_path="latent-explorer"),
 ])
 ui.run_guarded(page)

@@ -13,7 +13,6 @@ from pathlib import Path
 import plotly
 import streamlit as st
 import streamlit.components.v1 as components
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 
 from gan_core import i18n
@@ -36,17 +35,6 @@ def _close_figures_only():
 
 
 script_runner._clean_problem_modules = _close_figures_only
-
-
-# --- The first request after a server start ---------------------------------------------------
-# Because a pages/ folder sits beside app.py, Streamlit 1.67 runs the first script run of a
-# fresh server through its legacy router, which runs a page file without app.py (no language,
-# no navigation). Every page imports this module first, so that run lands here: switch the
-# legacy router off and run again, now through app.py's st.navigation. The URL paths match the
-# legacy ones, so a deep link resolves either way and never shows "Page not found".
-if PagesManager.uses_pages_directory:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 
 # --- Language ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import serve_app  # noqa: E402
 
-PAGE = "latent_explorer"
+PAGE = "latent-explorer"
 
 
 class Session:
