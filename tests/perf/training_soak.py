@@ -51,7 +51,7 @@ def rss_mb(pid):
     return float("nan")
 
 
-def served(minutes, runs):
+def served(minutes, runs, screenshot=None):
     import os
 
     os.environ["GAN_STUDIO_RUNS"] = str(runs)
@@ -73,6 +73,8 @@ def served(minutes, runs):
         while time.time() < end:
             memory.append(rss_mb(proc.pid))
             time.sleep(10)
+        if screenshot:
+            page.screenshot(path=screenshot, full_page=False)
         page.get_by_role("button", name="Stop").click()
         page.get_by_text("Stopped").first.wait_for(timeout=120_000)
         browser.close()
@@ -84,10 +86,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--screenshot", help="save the page as it looks at the end")
     args = parser.parse_args()
     alone = headless(args.steps)
     with tempfile.TemporaryDirectory() as runs:
-        watched, steps, memory = served(args.minutes, runs)
+        watched, steps, memory = served(args.minutes, runs, args.screenshot)
     print(json.dumps({
         "headless_img_per_s": round(alone, 1), "served_img_per_s": round(watched, 1),
         "slowdown_pct": round(100 * (1 - watched / alone), 1), "served_steps": steps,
