@@ -120,7 +120,8 @@ if state.model != str(model_path):      # a new model: start from the link's fac
 
 def directions(method):
     if method == "ganspace":
-        return ganspace_directions(str(model_path), model_path.stat().st_mtime)
+        with st.spinner(t("explorer.dir.computing")):   # ~3 s, once per model and server
+            return ganspace_directions(str(model_path), model_path.stat().st_mtime)
     return sefa_dirs
 
 
