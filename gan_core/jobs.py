@@ -83,6 +83,10 @@ class Job:
             if event.kind == "start":
                 self.info = event.data
                 self.step = event.step
+                # A resumed run has dropped the rows logged after its checkpoint: re-read.
+                self.metrics = train.read_jsonl(self.out / "metrics.jsonl")
+                self.quality = train.read_jsonl(self.out / "quality.jsonl")
+                self.samples = _saved_samples(self.out)
             elif event.kind == "metrics":
                 self.metrics.append({"step": event.step, **event.data})
                 self.step = event.step

@@ -17,7 +17,7 @@ def spec(steps=4, **kw):
                         checkpoint_every=2, **kw)
 
 
-def wait(job, statuses=("finished", "stopped", "error", "diverged"), timeout=120):
+def wait(job, statuses=("finished", "stopped", "error", "diverged"), timeout=300):
     deadline = time.time() + timeout
     while job.status not in statuses:
         assert time.time() < deadline, f"job stuck in {job.status}"
@@ -49,10 +49,7 @@ def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(m
 def test_one_job_at_a_time_the_rest_queue_and_only_owners_control(manager):
     first = manager.submit("alice", spec(steps=400))
     second = manager.submit("bob", spec())
-    deadline = time.time() + 60
-    while first.status != "running":
-        assert time.time() < deadline
-        time.sleep(0.05)
+    wait(first, ("running",))
     assert manager.position(second) == 1 and second.status == "queued"
     with pytest.raises(PermissionError):
         manager.act(first.id, "bob", "stop")
@@ -79,7 +76,9 @@ def test_a_queued_job_can_be_stopped_before_it_starts(manager):
 
 def test_resume_continues_a_stopped_run(manager):
     job = manager.submit("alice", spec(steps=400))
+    deadline = time.time() + 300
     while job.step < 3:
+        assert time.time() < deadline and job.status in jobs.ACTIVE, job.status
         time.sleep(0.05)
     manager.act(job.id, "alice", "stop")
     wait(job)
