@@ -12,6 +12,7 @@ restarted server still lists finished runs.
 
 from __future__ import annotations
 
+import atexit
 import json
 import queue
 import secrets
@@ -133,7 +134,12 @@ class JobManager:
         self._waiting: list[str] = []
         self._lock = threading.Lock()
         self._load_past_runs()
-        threading.Thread(target=self._work, name="gan-studio-trainer", daemon=True).start()
+        self._worker = threading.Thread(target=self._work, name="gan-studio-trainer",
+                                        daemon=True)
+        self._worker.start()
+        # A process that exits with a job inside TensorFlow on a daemon thread aborts
+        # ("terminate called without an active exception"): stop the job first.
+        atexit.register(self.shutdown)
 
     # -- the pages' side ---------------------------------------------------------------------
 
@@ -237,11 +243,23 @@ class JobManager:
             raise
         return str(path)
 
+    def shutdown(self, timeout: float = 60):
+        """Stop every job (each keeps its last checkpoint) and end the worker."""
+        with self._lock:
+            self._waiting.clear()
+        for job in self._jobs.values():
+            if job.status in ACTIVE:
+                job.control.stop()
+        self._queue.put(None)
+        self._worker.join(timeout)
+
     # -- the worker --------------------------------------------------------------------------
 
     def _work(self):
         while True:
             job = self._queue.get()
+            if job is None:
+                return
             with self._lock:
                 if job.id not in self._waiting:      # stopped while it waited
                     continue

@@ -27,7 +27,10 @@ def wait(job, statuses=("finished", "stopped", "error", "diverged"), timeout=300
 @pytest.fixture
 def manager(tmp_path):
     (tmp_path / "data" / "faces").mkdir(parents=True)
-    return jobs.JobManager(tmp_path / "runs", tmp_path / "data")
+    manager = jobs.JobManager(tmp_path / "runs", tmp_path / "data")
+    yield manager
+    manager.shutdown()
+    assert not manager._worker.is_alive()
 
 
 def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(manager,
@@ -40,10 +43,12 @@ def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(m
     assert [s for s, _ in snap["samples"]] == [0, 2, 4]
     assert snap["latest"]["images"].shape == (64, 64, 64, 3)
     assert job.generator and job.checkpoints()
+    manager.shutdown()
     restarted = jobs.JobManager(tmp_path / "runs", tmp_path / "data")   # the server restarts
     again = restarted.get(job.id).snapshot()
     assert again["status"] == "finished" and len(again["metrics"]) == 4
     assert len(again["samples"]) == 3 and restarted.get(job.id).owner == "alice"
+    restarted.shutdown()
 
 
 def test_one_job_at_a_time_the_rest_queue_and_only_owners_control(manager):
