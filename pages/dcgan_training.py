@@ -56,6 +56,12 @@ def real_strip(spec: str):
             list(source.skipped), len(source))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def grid_png(job_id: str, step: int, _faces) -> bytes:
+    """A run's sample grid as PNG, encoded once per step, not once per poll."""
+    return images.png_bytes(images.grid(_faces, 8))
+
+
 # --- Who is this, and which run are they watching? ---------------------------------------------
 # The owner token and the job id live in the URL, so a reload or a reopened link finds the run.
 
@@ -245,7 +251,7 @@ def live(job: jobs.Job):
     latest = snap["latest"]
     if latest is not None:
         grid_col, score_col = st.columns([3, 2])
-        grid_col.image(images.png_bytes(images.grid(latest["images"], 8), scale=1),
+        grid_col.image(grid_png(job.id, latest["step"], latest["images"]),
                        caption=t("train.samples", step=latest["step"]), output_format="PNG")
         score_col.markdown(t("train.scores_head"))
         score_col.dataframe(np.round(latest["scores"].reshape(8, 8), 2), hide_index=True)
