@@ -40,3 +40,13 @@ def serve_app(timeout_s=60):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def open_in_chromium(playwright, url, link, width=1400, height=1100):
+    """Headless Chromium on the app at `url`, moved to the page whose link says `link`.
+    Returns (browser, page); the caller closes the browser."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.get_by_role("link", name=link).first.click()
+    return browser, page

@@ -17,7 +17,7 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import CHROMIUM, CHROMIUM_FLAGS, serve_app  # noqa: E402
+from app_server import open_in_chromium, serve_app  # noqa: E402
 
 NEW_FACE = ("(s) => { const i = document.querySelector(\"[data-testid='stImage'] img\");"
             " return i && i.getAttribute('src') !== s && i.complete; }")
@@ -26,10 +26,7 @@ NEW_FACE = ("(s) => { const i = document.querySelector(\"[data-testid='stImage']
 def main(moves):
     latencies = []
     with serve_app() as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(url)
-        page.get_by_role("link", name="Latent explorer").first.click()
+        browser, page = open_in_chromium(p, url, "Latent explorer")
         slider = page.get_by_role("slider").first
         slider.wait_for(timeout=120_000)
         time.sleep(3)

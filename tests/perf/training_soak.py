@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app_server import CHROMIUM, CHROMIUM_FLAGS, serve_app  # noqa: E402
+from app_server import open_in_chromium, serve_app  # noqa: E402
 
 from gan_core import data, dcgan, train  # noqa: E402
 
@@ -57,10 +57,7 @@ def served(minutes, runs, screenshot=None):
     os.environ["GAN_STUDIO_RUNS"] = str(runs)
     memory = []
     with serve_app() as (url, proc), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(url)
-        page.get_by_role("link", name="DCGAN training").first.click()
+        browser, page = open_in_chromium(p, url, "DCGAN training")
         page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
         for label, value in SETTINGS.items():
             field = page.locator(f"input[aria-label='{label}']")
