@@ -36,15 +36,15 @@ def cmd_toy(args) -> dict:
     }
 
 
-def _progress(total):
+def _progress(total, batch_size):
     """A one-line progress bar on stderr, fed by the trainer's events."""
-    start = time.perf_counter()
+    from .train import eta_seconds
 
     def show(event):
         if event.kind != "metrics":
             return
         d, done = event.data, event.step / total
-        eta = (time.perf_counter() - start) / max(done, 1e-9) * (1 - done)
+        eta = eta_seconds(event.step, total, batch_size, d["img_per_s"]) or 0.0
         bar = "#" * int(30 * done)
         print(f"\r[{bar:<30}] {event.step}/{total} G {d['g_loss']:.3f} D {d['d_loss']:.3f} "
               f"D(x) {d['d_real']:.2f} D(G(z)) {d['d_fake']:.2f} {d['img_per_s']:.0f} img/s "
@@ -69,7 +69,7 @@ def cmd_train(args) -> dict:
                             seed=args.seed, checkpoint_every=args.checkpoint_every,
                             sample_every=args.sample_every, log_every=args.log_every,
                             quality_every=args.quality_every, resume=args.resume)
-    show = _progress(trainer.total)
+    show = _progress(trainer.total, config.batch_size)
     end = None
     for event in trainer.run():
         show(event)

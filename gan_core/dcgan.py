@@ -21,6 +21,7 @@ The course's quirks, kept in its preset on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -197,19 +198,26 @@ def build_discriminator(config: GANConfig) -> keras.Model:
     return keras.Model(image, score, name="discriminator")
 
 
+@contextlib.contextmanager
+def _policy(name: str):
+    """Layers built inside compute in this dtype policy; the global policy is restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def build(config: GANConfig) -> tuple[keras.Model, keras.Model, keras.Model | None]:
     """(generator, discriminator, average generator or None) in the config's precision."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)
-    try:
+    with _policy(config.precision):
         G, D = build_generator(config), build_discriminator(config)
         G_ema = None
         if config.ema:
             G_ema = build_generator(config)
             G_ema.set_weights(G.get_weights())
         return G, D, G_ema
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def recalibrate_batchnorm(generator: keras.Model, z) -> None:
@@ -233,12 +241,8 @@ def recalibrate_batchnorm(generator: keras.Model, z) -> None:
 def portable_copy(generator: keras.Model, config: GANConfig) -> keras.Model:
     """The generator in float32, whatever it trained in: the file it is saved to then runs on
     any CPU or backend (bfloat16 is slow where the CPU lacks it)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with _policy("float32"):
         copy = build_generator(config.replace(precision="float32"))
-    finally:
-        keras.config.set_dtype_policy(previous)
     copy.set_weights(generator.get_weights())
     return copy
 

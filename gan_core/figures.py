@@ -7,7 +7,6 @@ English and Bahasa Indonesia charts and tests can call it with any labels.
 from __future__ import annotations
 
 import copy
-import math
 import functools
 import json
 
@@ -198,13 +197,11 @@ def warmup_figure(x, x_hat, labels: dict) -> go.Figure:
 
 def typicality_figure(norm: float, d: int, labels: dict) -> go.Figure:
     """The chi density of ‖z‖ for a random z in d dimensions, with this z's norm marked."""
-    from .latent import chi_mean
+    from .latent import chi_mean, chi_pdf
 
     top = max(norm, chi_mean(d) + 4) * 1.05
     r = np.linspace(0, top, 300)
-    log_pdf = ((d - 1) * np.log(np.maximum(r, 1e-9)) - r * r / 2 - (d / 2 - 1) * np.log(2)
-               - math.lgamma(d / 2))
-    fig = go.Figure(go.Scatter(x=_r(r, 3), y=_r(np.exp(log_pdf)), fill="tozeroy",
+    fig = go.Figure(go.Scatter(x=_r(r, 3), y=_r(chi_pdf(r, d)), fill="tozeroy",
                                line=dict(color=REAL), name=labels["random"]))
     fig.add_vline(x=norm, line=dict(color=FAKE, width=3),
                   annotation_text=labels["this"], annotation_position="top")

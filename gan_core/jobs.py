@@ -22,7 +22,9 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import data, dcgan, files, train
+import numpy as np
+
+from . import data, dcgan, files, images, train
 
 ACTIVE = ("queued", "running", "paused")
 
@@ -51,13 +53,18 @@ class Job:
         self.control = train.Control()
         self.created = time.time()
         self.info: dict = {}          # the trainer's start event
-        self.metrics: list[dict] = train.read_jsonl(out / "metrics.jsonl")
-        self.quality: list[dict] = train.read_jsonl(out / "quality.jsonl")
-        self.samples: list[tuple[int, str]] = _saved_samples(out)
+        self._read_history()
         self.latest: dict | None = None    # the newest samples event's images and scores
         self.step = self.metrics[-1]["step"] if self.metrics else 0
         self.version = 0                   # bumped on every change: pages redraw on change
         self._lock = threading.Lock()
+
+    def _read_history(self):
+        """Metrics, quality rows and saved grids, as the run folder holds them."""
+        self.metrics: list[dict] = train.read_jsonl(self.out / "metrics.jsonl")
+        self.quality: list[dict] = train.read_jsonl(self.out / "quality.jsonl")
+        self.samples: list[tuple[int, str]] = sorted(
+            (int(p.stem.split("-")[1]), str(p)) for p in self.out.glob("samples/step-*.png"))
 
     # -- what pages read ---------------------------------------------------------------------
 
@@ -72,6 +79,14 @@ class Job:
     def checkpoints(self) -> list[Path]:
         return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
 
+    @staticmethod
+    def timeline_gif(samples: list[tuple[int, str]]) -> bytes:
+        """The saved sample grids, oldest first, as one animated GIF."""
+        from PIL import Image
+
+        frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for _, path in samples])
+        return images.gif_bytes(frames, fps=4, bounce=False)
+
     @property
     def generator(self) -> Path | None:
         path = self.out / "generator.keras"
@@ -85,9 +100,7 @@ class Job:
                 self.info = event.data
                 self.step = event.step
                 # A resumed run has dropped the rows logged after its checkpoint: re-read.
-                self.metrics = train.read_jsonl(self.out / "metrics.jsonl")
-                self.quality = train.read_jsonl(self.out / "quality.jsonl")
-                self.samples = _saved_samples(self.out)
+                self._read_history()
             elif event.kind == "metrics":
                 self.metrics.append({"step": event.step, **event.data})
                 self.step = event.step
@@ -118,10 +131,6 @@ class Job:
         files.write_text(self.out / "job.json", json.dumps({
             "id": self.id, "owner": self.owner, "spec": asdict(self.spec),
             "status": self.status, "message": self.message, "created": self.created}))
-
-
-def _saved_samples(out: Path) -> list[tuple[int, str]]:
-    return [(int(p.stem.split("-")[1]), str(p)) for p in sorted(out.glob("samples/step-*.png"))]
 
 
 class JobManager:

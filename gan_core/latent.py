@@ -33,15 +33,21 @@ def chi_mean(d: int) -> float:
     return math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
 
 
+def chi_pdf(r, d: int) -> np.ndarray:
+    """The density of ‖z‖ for z ~ N(0, I_d), computed in log space so large d does not
+    overflow."""
+    r = np.maximum(np.asarray(r, np.float64), 1e-9)
+    return np.exp((d - 1) * np.log(r) - r * r / 2 - (d / 2 - 1) * math.log(2)
+                  - math.lgamma(d / 2))
+
+
 def chi_cdf(r: float, d: int) -> float:
-    """P(‖z‖ <= r), by integrating the chi density (log-space, so large d does not overflow)."""
+    """P(‖z‖ <= r), by integrating the chi density."""
     if r <= 0:
         return 0.0
     top = max(r, chi_mean(d) + 12.0)
     x = np.linspace(1e-9, top, 20001)
-    log_pdf = ((d - 1) * np.log(x) - x * x / 2 - (d / 2 - 1) * math.log(2)
-               - math.lgamma(d / 2))
-    pdf = np.exp(log_pdf)
+    pdf = chi_pdf(x, d)
     cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(x))])
     return float(np.clip(np.interp(r, x, cdf), 0.0, 1.0))
 

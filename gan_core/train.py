@@ -138,11 +138,7 @@ class Trainer:
         step = 0
         try:
             cfg = self.config
-            keras.utils.set_random_seed(self.seed)
-            self.G, self.D, self.G_ema = build(cfg)
-            self.g_opt, self.d_opt = make_optimizers(cfg)
-            self.g_opt.build(self.G.trainable_variables)
-            self.d_opt.build(self.D.trainable_variables)
+            self._build_models()
             if self.resume:
                 step = self._load_checkpoint()
             else:
@@ -218,6 +214,14 @@ class Trainer:
         yield Event("end", step, step // self.steps_per_epoch, {
             "status": status, "metrics": last_good, "generator": saved.data["generator"],
             "last_checkpoint": saved.data["path"]})
+
+    def _build_models(self):
+        """G, D (and the average G) with their optimisers, all variables created."""
+        keras.utils.set_random_seed(self.seed)
+        self.G, self.D, self.G_ema = build(self.config)
+        self.g_opt, self.d_opt = make_optimizers(self.config)
+        self.g_opt.build(self.G.trainable_variables)
+        self.d_opt.build(self.D.trainable_variables)
 
     def _epoch_order(self, epoch):
         if self._order_epoch != epoch:
@@ -331,11 +335,7 @@ class Trainer:
     def export(self, path) -> Path:
         """The run's generator from its newest readable checkpoint, as a float32 .keras file
         (the average generator when the run kept one)."""
-        keras.utils.set_random_seed(self.seed)
-        self.G, self.D, self.G_ema = build(self.config)
-        self.g_opt, self.d_opt = make_optimizers(self.config)
-        self.g_opt.build(self.G.trainable_variables)
-        self.d_opt.build(self.D.trainable_variables)
+        self._build_models()
         self._load_checkpoint(keep_logs=True)
         self.step_fn = _NoStep()
         with files.atomic_path(path) as tmp:
@@ -410,6 +410,11 @@ class _TensorBoard:
 
     def close(self):
         self.writer.close()
+
+
+def eta_seconds(step: int, total: int, batch_size: int, img_per_s: float) -> float | None:
+    """Time left at the current speed; None before the speed is known."""
+    return (total - step) * batch_size / img_per_s if img_per_s > 0 else None
 
 
 def read_jsonl(path) -> list[dict]:

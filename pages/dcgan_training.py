@@ -215,7 +215,7 @@ def live(job: jobs.Job):
     done, total = snap["step"], snap["total"]
     rate = last.get("img_per_s", 0.0)
     batch = spec["overrides"].get("batch_size", 64)
-    eta = (total - done) * batch / rate if rate and status == "running" else None
+    eta = train.eta_seconds(done, total, batch, rate) if status == "running" else None
     per_epoch = info.get("steps_per_epoch") or 1
     st.progress(min(done / total, 1.0), text=t(
         "train.progress", step=done, total=total, epoch=done // per_epoch,
@@ -278,11 +278,8 @@ def run_view(job: jobs.Job):
         path = dict(samples)[picked]
         st.image(path, output_format="PNG")
         if st.button(t("train.timeline.gif"), key="timeline_make_gif"):
-            from PIL import Image
-
-            frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for _, p in samples])
             st.session_state.timeline_gif = (job.id, len(samples),
-                                             images.gif_bytes(frames, fps=4, bounce=False))
+                                             job.timeline_gif(samples))
         gif = st.session_state.get("timeline_gif")
         if gif and gif[:2] == (job.id, len(samples)):
             st.download_button(t("train.timeline.download"), gif[2], f"{job.id}.gif",
