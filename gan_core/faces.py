@@ -346,3 +346,33 @@ def sample(n: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The first n faces of the dataset with this seed, and their labels."""
     faces = BuiltinFaces(n, seed)
     return faces[:], faces.labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a factor back: what hair colours does a generator make, and which did it drop?
+# ---------------------------------------------------------------------------------------------
+
+def hair_colours(images: np.ndarray) -> np.ndarray:
+    """The hair colour (an index into FACTORS["hair_colour"]) of each uint8 face, real or
+    generated, read from the top of the head: in each of the middle columns, the first pixels
+    that differ from the background (the corners) are the hair cap; each votes for its nearest
+    hair colour. On drawn faces it reads the label back (tests/test_faces.py checks it)."""
+    x = np.asarray(images, np.float32)
+    corners = np.concatenate([x[:, :4, :4], x[:, :4, -4:]], axis=1).reshape(len(x), -1, 3)
+    background = np.median(corners, axis=1)
+    region = x[:, 2:30, 26:38]                                     # above and on the head
+    foreground = np.linalg.norm(region - background[:, None, None], axis=-1) > 40
+    first = np.where(foreground.any(1), foreground.argmax(1), region.shape[1] - 1)
+    # Four pixels below each column's first one: inside the cap, past its outline.
+    rows = np.clip(first[:, None, :] + np.arange(1, 5)[None, :, None], 0, region.shape[1] - 1)
+    pixels = np.take_along_axis(region, rows[..., None], axis=1).reshape(len(x), -1, 3)
+    nearest = np.linalg.norm(pixels[:, :, None] - HAIR[None, None] * 255, axis=-1).argmin(-1)
+    votes = np.stack([(nearest == c).sum(1) for c in range(len(HAIR))], axis=1)
+    return votes.argmax(1)
+
+
+def hair_colour_shares(images: np.ndarray) -> dict[str, float]:
+    """The share of each hair colour among the faces (the dataset has them in equal parts)."""
+    counts = np.bincount(hair_colours(images), minlength=len(HAIR))
+    return {name: round(float(c) / len(images), 4)
+            for name, c in zip(FACTORS["hair_colour"], counts)}

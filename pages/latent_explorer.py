@@ -188,8 +188,10 @@ def editor():
     left, right = st.columns([2, 3], gap="large")
     with left:
         image = render(z)[0]
-        st.image(images.png_bytes(image, scale=FACE_SCALE), width=64 * FACE_SCALE,
-                 output_format="PNG")
+        # The 64 px face is sent as it is and upscaled by the browser without smoothing (the
+        # CSS below): a move sends a few KB, not a 384 px PNG, and no time goes on encoding.
+        with st.container(key="face"):
+            st.image(images.png_bytes(image), width=64 * FACE_SCALE, output_format="PNG")
         meter = latent.typicality(z)
         st.progress(min(meter["norm"] / (2 * meter["mean"]), 1.0),
                     text=t("explorer.meter", norm=meter["norm"], mean=meter["mean"],
@@ -273,6 +275,7 @@ def shrink():
     state.step = max(0.1, round(state.step * 0.7, 2))
 
 
+st.html("<style>.st-key-face img { image-rendering: pixelated; }</style>")
 editor()
 
 # --- The course's exercises, as recipes -------------------------------------------------------

@@ -72,11 +72,25 @@ def test_evaluate(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["n"] == 16 and out["swd"] > out["real_swd"] and "ms_ssim" in out
+    assert sum(out["hair_colours"].values()) == pytest.approx(1.0)   # on the drawn faces
+    assert set(out["hair_colours_missing"]) <= set(out["hair_colours"])
+
+
+def test_a_time_budget_stops_the_run_cleanly(tmp_path):
+    # 100,000 steps would take hours; --minutes stops it as a user's stop would.
+    result = cli("train", *TINY, "--steps", "100000", "--minutes", "0.01", "--out", tmp_path,
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "stopped" and summary["step"] < 100000
+    assert (tmp_path / "generator.keras").exists()
+    assert (tmp_path / "checkpoints" / f"ckpt-{summary['step']:08d}.npz").exists()
 
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "/no/such/folder", "--steps", "1", "--out", "x"], "no such folder"),
     (["train", "--data", "builtin:64", "--out", "x"], "exactly one of --steps and --epochs"),
+    (["train", *TINY, "--steps", "5", "--minutes", "0", "--out", "x"], "--minutes must be"),
     (["train", *TINY, "--steps", "1", "--batch", "500", "--out", "x"], "fewer than the batch"),
     (["generate", "--model", "/no/model.keras", "--out", "x"], "no such model file"),
 ])

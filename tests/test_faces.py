@@ -58,6 +58,17 @@ def test_hair_colour_is_where_the_hair_is():
     np.testing.assert_array_equal(nearest, np.arange(12))
 
 
+def test_the_hair_colour_reader_reads_the_labels_back():
+    imgs, labels = faces.sample(1200, seed=21)
+    read = faces.hair_colours(imgs)
+    assert (read == labels["hair_colour"]).mean() > 0.99
+    # A generator that only makes blue hair: every share but blue is zero.
+    only_blue = {k: v.copy() for k, v in labels.items()}
+    only_blue["hair_colour"][:] = faces.FACTORS["hair_colour"].index("blue")
+    shares = faces.hair_colour_shares(faces.render({k: v[:200] for k, v in only_blue.items()}))
+    assert shares["blue"] > 0.99 and sum(shares.values()) == pytest.approx(1.0)
+
+
 def test_bad_size_is_refused():
     with pytest.raises(ValueError):
         faces.BuiltinFaces(0)
