@@ -23,7 +23,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import open_in_chromium, serve_app  # noqa: E402
 
-FACE = "[data-testid='stImage'] img"
+FACE = ".st-key-face img"
 NEW_FACE = ("(s) => { const i = document.querySelector(\"" + FACE + "\");"
             " return i && i.getAttribute('src') !== s && i.complete; }")
 # Every key press starts a clock that stops at the first frame showing a new, loaded face.
