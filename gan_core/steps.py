@@ -94,6 +94,8 @@ class _TensorFlowStep:
     def __call__(self, indices, z):
         return self._step(indices, z)
 
+    replicas = 1      # tf.distribute is not wired in yet: one device
+
     def sync(self):
         """Nothing to do: TensorFlow updates the Keras variables in place."""
 
@@ -137,6 +139,26 @@ class _JaxStep:
             return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov, ema_tv), metrics
 
         self._step = step
+        self._shard = None
+        # Several devices: data parallel through Keras' distribution API. The state and the
+        # dataset are replicated, each batch is split along its first axis, and XLA (GSPMD)
+        # adds the all-reduces, so the step means the same on n devices as on one (BatchNorm
+        # still sees the whole batch).
+        devices = keras.distribution.list_devices()
+        if len(devices) > 1 and config.batch_size % len(devices) == 0:
+            dist = keras.distribution.DataParallel(devices=devices)
+
+            def replicated(x):
+                layout = keras.distribution.TensorLayout([None] * x.ndim, dist.device_mesh)
+                return keras.distribution.distribute_tensor(x, layout)
+
+            self.data = replicated(self.data)
+            self.state = jax.tree_util.tree_map(replicated, self.state)
+            self._shard = lambda x: keras.distribution.distribute_tensor(
+                x, dist.get_data_layout(x.shape))
+            self.replicas = len(devices)
+
+    replicas = 1
 
     def _groups(self):
         """The Keras variables, in the order of the step's state tuple."""
@@ -149,6 +171,8 @@ class _JaxStep:
         return tuple([v.value for v in group] for group in self._groups())
 
     def __call__(self, indices, z):
+        if self._shard is not None:
+            indices, z = self._shard(indices), self._shard(z)
         self.state, metrics = self._step(self.state, self.data, indices, z)
         return metrics
 

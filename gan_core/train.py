@@ -151,6 +151,7 @@ class Trainer:
             yield Event("start", step, step // self.steps_per_epoch, {
                 "total_steps": self.total, "steps_per_epoch": self.steps_per_epoch,
                 "images": len(self.train_idx), "held_out": len(self.held_idx),
+                "replicas": self.step_fn.replicas,
                 "skipped": list(self.source.skipped), "resumed_from": self.resume_from and
                 str(self.resume_from), "config": json.loads(cfg.to_json())})
             if step == 0:
