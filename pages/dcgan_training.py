@@ -62,6 +62,11 @@ def grid_png(job_id: str, step: int, _faces) -> bytes:
     return images.png_bytes(images.grid(_faces, 8))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def hair_shares(job_id: str, step: int, _faces) -> dict[str, float]:
+    return faces.hair_colour_shares(_faces)
+
+
 # --- Who is this, and which run are they watching? ---------------------------------------------
 # The owner token and the job id live in the URL, so a reload or a reopened link finds the run.
 
@@ -255,6 +260,13 @@ def live(job: jobs.Job):
                        caption=t("train.samples", step=latest["step"]), output_format="PNG")
         score_col.markdown(t("train.scores_head"))
         score_col.dataframe(np.round(latest["scores"].reshape(8, 8), 2), hide_index=True)
+        if spec["data"].startswith("builtin"):     # drawn faces: read their hair colours back
+            shares = hair_shares(job.id, latest["step"], latest["images"])
+            missing = [t(f"faces.hair.{c}") for c, share in shares.items() if share == 0]
+            total = len(shares)
+            score_col.caption(t("train.hair", found=total - len(missing), total=total,
+                                missing=", ".join(missing)) if missing
+                              else t("train.hair_all", total=total))
 
 
 def run_view(job: jobs.Job):

@@ -82,6 +82,10 @@ def test_finished_and_error_states(tmp_path):
     wait_for(at, "Finished")
     assert at.select_slider(key=at.select_slider[0].key).value == 3     # the timeline
     assert "Step 3 of 3" in at.get("progress")[0].proto.text
+    # Drawn faces: the page reads the hair colours of the latest grid back (an untrained G's
+    # noise has few of them, so some are listed missing).
+    hair = [c.value for c in at.caption if c.value.startswith("Hair colours in these 64")]
+    assert len(hair) == 1 and ("Missing:" in hair[0] or "all 12" in hair[0])
     at.button(key="train_new_run").click().run()
     at.radio(key="train_data_kind").set_value("folder").run()
     assert "No folders" in at.info[0].value                  # an empty data root says so

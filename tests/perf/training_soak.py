@@ -1,16 +1,23 @@
 """Soak test of the training page: what watching costs the trainer, and the server's memory.
 
-    python tests/perf/training_soak.py --minutes 10
+    python tests/perf/training_soak.py --minutes 10                       # Chromium watches
+    python tests/perf/training_soak.py --minutes 10 --watchers 30 --client websocket
 
 1. Headless: the trainer alone (train.Trainer, the CLI's loop) for --steps steps; its img/s.
 2. Served: the same run started from the DCGAN training page in headless Chromium, watched
    for --minutes (the page polls once a second); the job's img/s and the server's memory
    (RSS, sampled every 10 s) over the run.
+   --client chromium: Chromium keeps watching. It renders on the same 2 cores as the trainer,
+   which a classroom's browsers (on the students' machines) do not.
+   --client websocket: Chromium starts the run and closes; then --watchers sessions speak
+   Streamlit's websocket protocol as a browser does (the fragment's auto-rerun every second,
+   every message read, every new image fetched) without rendering: the server's own cost.
 Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB.
 Talks to nothing but the app on a loopback port.
 """
 
 import argparse
+import asyncio
 import json
 import sys
 import tempfile
@@ -22,7 +29,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app_server import open_in_chromium, serve_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # noqa: E402
 
 from gan_core import data, dcgan, train  # noqa: E402
 
@@ -51,8 +58,57 @@ def rss_mb(pid):
     return float("nan")
 
 
-def served(minutes, runs, screenshot=None):
+async def watch(url, query, seconds):
+    """One session watching the run as a browser does, minus the rendering."""
+    import urllib.request
+
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    fetched, fragment, interval = set(), "", 1.0
+
+    async def run(ws, fragment_id=""):
+        nonlocal fragment, interval
+        back = BackMsg()
+        back.rerun_script.query_string, back.rerun_script.page_name = query, "dcgan-training"
+        if fragment_id:
+            back.rerun_script.fragment_id = fragment_id
+            back.rerun_script.is_auto_rerun = True
+        await ws.send(back.SerializeToString())
+        while True:
+            msg = ForwardMsg()
+            msg.ParseFromString(await ws.recv())
+            kind = msg.WhichOneof("type")
+            if kind == "auto_rerun":
+                fragment, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                if element.WhichOneof("type") == "imgs":
+                    for img in element.imgs.imgs:          # a browser fetches each new URL once
+                        if img.url.startswith("/") and img.url not in fetched:
+                            fetched.add(img.url)
+                            await asyncio.to_thread(lambda u=img.url: urllib.request.urlopen(
+                                url + u, timeout=30).read())
+            elif kind == "script_finished":
+                return
+
+    ws_url = url.replace("http", "ws") + "/_stcore/stream"
+    async with websockets.connect(ws_url, max_size=2**26, open_timeout=120) as ws:
+        await run(ws)
+        end = time.time() + seconds
+        while time.time() < end:
+            await asyncio.sleep(interval)
+            await run(ws, fragment)
+
+
+async def watch_all(url, query, seconds, watchers):
+    await asyncio.gather(*(watch(url, query, seconds) for _ in range(watchers)))
+
+
+def served(minutes, runs, screenshot=None, client="chromium", watchers=1):
     import os
+    import threading
 
     os.environ["GAN_STUDIO_RUNS"] = str(runs)
     memory = []
@@ -66,10 +122,22 @@ def served(minutes, runs, screenshot=None):
             page.wait_for_timeout(500)
         page.get_by_role("button", name="Start training").click()
         page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
+        watchers_thread = None
+        if client == "websocket":
+            query = page.url.split("?", 1)[1]           # ?job=...&owner=...: the run's own link
+            browser.close()
+            watchers_thread = threading.Thread(target=asyncio.run, args=(
+                watch_all(url, query, minutes * 60, watchers),), daemon=True)
+            watchers_thread.start()
         end = time.time() + minutes * 60
         while time.time() < end:
             memory.append(rss_mb(proc.pid))
             time.sleep(10)
+        if client == "websocket":
+            watchers_thread.join(60)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"{url}/dcgan-training?{query}")
         if screenshot:
             page.screenshot(path=screenshot, full_page=False)
         page.get_by_role("button", name="Stop").click()
@@ -84,13 +152,17 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--screenshot", help="save the page as it looks at the end")
+    parser.add_argument("--client", choices=["chromium", "websocket"], default="chromium")
+    parser.add_argument("--watchers", type=int, default=1, help="websocket sessions watching")
     args = parser.parse_args()
     alone = headless(args.steps)
     with tempfile.TemporaryDirectory() as runs:
-        watched, steps, memory = served(args.minutes, runs, args.screenshot)
+        watched, steps, memory = served(args.minutes, runs, args.screenshot, args.client,
+                                        args.watchers)
     print(json.dumps({
         "headless_img_per_s": round(alone, 1), "served_img_per_s": round(watched, 1),
         "slowdown_pct": round(100 * (1 - watched / alone), 1), "served_steps": steps,
-        "minutes": args.minutes, "rss_first_mb": round(memory[0]),
+        "minutes": args.minutes, "client": args.client,
+        "watchers": args.watchers if args.client == "websocket" else 1, "rss_first_mb": round(memory[0]),
         "rss_last_mb": round(memory[-1]), "rss_max_mb": round(max(memory)),
         "rss_growth_after_first_minute_mb": round(memory[-1] - memory[min(6, len(memory) - 1)])}))
