@@ -167,7 +167,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, m
             calls["n"] += 1
             out = step(indices, z)
             return {**out, "d_loss": float("nan")} if calls["n"] >= 3 else out
-        call.sync = step.sync
+        call.sync, call.replicas = step.sync, step.replicas
         return call
     monkeypatch.setattr(train, "make_step", poisoned)
     events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=10,
