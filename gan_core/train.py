@@ -102,7 +102,7 @@ class Trainer:
         self.control = control or Control()
         self.resume = resume
         self.resume_from = None    # the checkpoint actually loaded, once run() has started
-        self._order_epoch, self._quality_floor = None, None
+        self._order_epoch, self._quality_floor, self._portable = None, None, None
         if resume:
             saved = self.out / "config.json"
             if not saved.exists():
@@ -312,7 +312,7 @@ class Trainer:
             np.savez(tmp, **arrays)
         generator = self.out / "generator.keras"
         with files.atomic_path(generator) as tmp:
-            portable_copy(self.generator, self.config).save(tmp)
+            self._portable_generator().save(tmp)
         for old in sorted(path.parent.glob("ckpt-*.npz"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return Event("checkpoint", step, step // self.steps_per_epoch,
@@ -329,7 +329,7 @@ class Trainer:
             raise ValueError(f"{out_dir} is not a training run: no config.json")
         meta = json.loads(saved.read_text())
         trainer = cls.__new__(cls)
-        trainer.out, trainer.resume_from = Path(out_dir), None
+        trainer.out, trainer.resume_from, trainer._portable = Path(out_dir), None, None
         trainer.config, trainer.seed = GANConfig(**meta["config"]), meta["seed"]
         return trainer
 
@@ -340,8 +340,18 @@ class Trainer:
         self._load_checkpoint(keep_logs=True)
         self.step_fn = _NoStep()
         with files.atomic_path(path) as tmp:
-            portable_copy(self.generator, self.config).save(tmp)
+            self._portable_generator().save(tmp)
         return Path(path)
+
+    def _portable_generator(self):
+        """The generator as saved: float32 (`portable_copy`), built once and given the
+        current weights each time. A new model per checkpoint grew the process by tens of MB
+        each time (native memory that Python's gc never sees)."""
+        if self._portable is None:
+            self._portable = portable_copy(self.generator, self.config)
+        else:
+            self._portable.set_weights(self.generator.get_weights())
+        return self._portable
 
     def _last_saved(self):
         found = self.checkpoints()
