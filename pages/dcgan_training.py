@@ -330,12 +330,22 @@ else:
 # --- Every run on this server ----------------------------------------------------------------
 
 st.header(t("train.all"))
-listed = [j for j in jm.jobs() if j.owner == owner or SETTINGS.watch_others]
-if not listed:
-    st.caption(t("train.none"))
-for j in listed[:30]:
-    c = st.columns([3, 2, 2, 1])
-    c[0].markdown(f"`{j.id}`" + (" " + t("train.yours") if j.owner == owner else ""))
-    c[1].markdown(t(f"train.status.{j.status}"))
-    c[2].markdown(t("train.step_of", step=j.step, total=j.spec.steps))
-    c[3].button(t("train.watch"), key=f"watch_{j.id}", on_click=watch, args=(j.id,))
+
+
+@st.fragment(run_every=5.0)
+def all_runs():
+    """Every run's status and step, refreshed on its own (the run above polls faster)."""
+    listed = [j for j in jm.jobs() if j.owner == owner or SETTINGS.watch_others]
+    if not listed:
+        st.caption(t("train.none"))
+    for j in listed[:30]:
+        c = st.columns([3, 2, 2, 1])
+        c[0].markdown(f"`{j.id}`" + (" " + t("train.yours") if j.owner == owner else ""))
+        c[1].markdown(t(f"train.status.{j.status}"))
+        c[2].markdown(t("train.step_of", step=j.step, total=j.spec.steps))
+        if c[3].button(t("train.watch"), key=f"watch_{j.id}"):
+            watch(j.id)
+            st.rerun()           # the whole page: the run view above changes too
+
+
+all_runs()

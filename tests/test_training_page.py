@@ -101,3 +101,13 @@ def test_finished_and_error_states(tmp_path):
     at.button(key="train_start").click().run()
     wait_for(at, "Failed")
     assert "batch size" in at.error[0].value and not at.exception
+
+
+def test_the_list_of_runs_opens_a_run():
+    at = page()
+    job_id, _ = start(at, steps=3)
+    wait_for(at, "Finished")
+    at.button(key="train_new_run").click().run()
+    assert "job" not in at.query_params and at.button(key="train_start")
+    at.button(key=f"watch_{job_id}").click().run()
+    assert at.query_params["job"] == job_id and f"run `{job_id}`" in status_line(at)
