@@ -130,11 +130,11 @@ def cmd_evaluate(args) -> dict:
                                                                    replace=False)])
     fakes = gen(train.noise(args.seed, 0, n, gen.latent_dim, train.QUALITY_NOISE))
     result = quality.compare(fakes, real, seed=args.seed)
-    if args.data.split(":")[0] == "builtin":
+    if data.is_builtin(args.data):
         # The drawn faces have twelve hair colours in equal parts: which did G keep?
         shares = faces.hair_colour_shares(fakes)
         result["hair_colours"] = shares
-        result["hair_colours_missing"] = [c for c, s in shares.items() if s < 0.01]
+        result["hair_colours_missing"] = faces.missing_hair_colours(shares)
     return result
 
 

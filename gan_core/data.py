@@ -169,6 +169,11 @@ def _download(url: str, cache_dir: Path) -> Path:
 # Loading with the decode cache
 # ---------------------------------------------------------------------------------------------
 
+def is_builtin(spec: str) -> bool:
+    """Whether a data choice names the built-in faces ('builtin' or 'builtin:N')."""
+    return spec == "builtin" or spec.startswith("builtin:")
+
+
 def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_000,
          seed: int = 0, progress=None) -> ImageSet:
     """Open a source: 'builtin' or 'builtin:N', a folder, a .zip, an http(s) URL of a .zip,
@@ -177,7 +182,7 @@ def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_
 
     spec = str(spec)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    if spec == "builtin" or spec.startswith("builtin:"):
+    if is_builtin(spec):
         n = int(spec.split(":", 1)[1]) if ":" in spec else builtin_size
         images = faces.BuiltinFaces(n, seed)[:]
         return ImageSet(images, f"built-in faces ({n:,}, seed {seed})")

@@ -376,3 +376,9 @@ def hair_colour_shares(images: np.ndarray) -> dict[str, float]:
     counts = np.bincount(hair_colours(images), minlength=len(HAIR))
     return {name: round(float(c) / len(images), 4)
             for name, c in zip(FACTORS["hair_colour"], counts)}
+
+
+def missing_hair_colours(shares: dict[str, float]) -> list[str]:
+    """The colours a generator (next to) never makes: under 1 % of its faces, where the
+    dataset has each in 1/12 of them."""
+    return [name for name, share in shares.items() if share < 0.01]

@@ -213,7 +213,7 @@ class JobManager:
     def resolve_data(self, spec: str) -> str:
         """A data choice as data.load takes it. Folders and zips must lie inside the data root
         or the runs' uploads; nothing typed into a page reaches outside them."""
-        if spec.startswith("builtin") or spec == "kaggle":
+        if data.is_builtin(spec) or spec == "kaggle":
             return spec
         path = Path(spec).resolve()
         allowed = [self.data_root.resolve(), (self.runs / "uploads").resolve()]

@@ -64,6 +64,8 @@ def make_step(config, generator, discriminator, g_opt, d_opt, data, g_ema=None):
 
 
 class _TensorFlowStep:
+    replicas = 1      # tf.distribute is not wired in yet: one device
+
     def __init__(self, config, G, D, g_opt, d_opt, data, g_ema):
         import tensorflow as tf
 
@@ -94,13 +96,13 @@ class _TensorFlowStep:
     def __call__(self, indices, z):
         return self._step(indices, z)
 
-    replicas = 1      # tf.distribute is not wired in yet: one device
-
     def sync(self):
         """Nothing to do: TensorFlow updates the Keras variables in place."""
 
 
 class _JaxStep:
+    replicas = 1      # devices the batch is split across (set in __init__ when several)
+
     def __init__(self, config, G, D, g_opt, d_opt, data, g_ema):
         import jax
         import jax.numpy as jnp
@@ -157,8 +159,6 @@ class _JaxStep:
             self._shard = lambda x: keras.distribution.distribute_tensor(
                 x, dist.get_data_layout(x.shape))
             self.replicas = len(devices)
-
-    replicas = 1
 
     def _groups(self):
         """The Keras variables, in the order of the step's state tuple."""

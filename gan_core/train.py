@@ -94,6 +94,8 @@ def noise(seed: int, step: int, n: int, latent_dim: int, stream: int = TRAIN_NOI
 
 
 class Trainer:
+    _portable = None      # the float32 generator that checkpoints save (_portable_generator)
+
     def __init__(self, config: GANConfig, source, out_dir, *, steps: int | None = None,
                  epochs: float | None = None, seed: int = 0, checkpoint_every: int = 500,
                  sample_every: int = 100, log_every: int = 1, quality_every: int = 0,
@@ -102,7 +104,7 @@ class Trainer:
         self.control = control or Control()
         self.resume = resume
         self.resume_from = None    # the checkpoint actually loaded, once run() has started
-        self._order_epoch, self._quality_floor, self._portable = None, None, None
+        self._order_epoch, self._quality_floor = None, None
         if resume:
             saved = self.out / "config.json"
             if not saved.exists():
@@ -329,7 +331,7 @@ class Trainer:
             raise ValueError(f"{out_dir} is not a training run: no config.json")
         meta = json.loads(saved.read_text())
         trainer = cls.__new__(cls)
-        trainer.out, trainer.resume_from, trainer._portable = Path(out_dir), None, None
+        trainer.out, trainer.resume_from = Path(out_dir), None
         trainer.config, trainer.seed = GANConfig(**meta["config"]), meta["seed"]
         return trainer
 

@@ -48,7 +48,7 @@ def untrained(config_json: str, seed: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def real_strip(spec: str):
     """The course's first-five-images view, and what was skipped and why."""
-    source = data.load(spec) if not spec.startswith("builtin") else None
+    source = data.load(spec) if not data.is_builtin(spec) else None
     if source is None:
         imgs = faces.sample(5, 0)[0]
         return images.png_bytes(images.grid(imgs, 5), scale=2), [], None
@@ -57,14 +57,11 @@ def real_strip(spec: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def grid_png(job_id: str, step: int, _faces) -> bytes:
-    """A run's sample grid as PNG, encoded once per step, not once per poll."""
-    return images.png_bytes(images.grid(_faces, 8))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def hair_shares(job_id: str, step: int, _faces) -> dict[str, float]:
-    return faces.hair_colour_shares(_faces)
+def sample_grid(job_id: str, step: int, _faces) -> tuple[bytes, list[str]]:
+    """A run's sample grid as PNG and the hair colours missing from it, computed once per
+    step, not once per poll."""
+    missing = faces.missing_hair_colours(faces.hair_colour_shares(_faces))
+    return images.png_bytes(images.grid(_faces, 8)), missing
 
 
 # --- Who is this, and which run are they watching? ---------------------------------------------
@@ -256,17 +253,16 @@ def live(job: jobs.Job):
     latest = snap["latest"]
     if latest is not None:
         grid_col, score_col = st.columns([3, 2])
-        grid_col.image(grid_png(job.id, latest["step"], latest["images"]),
+        png, missing = sample_grid(job.id, latest["step"], latest["images"])
+        grid_col.image(png,
                        caption=t("train.samples", step=latest["step"]), output_format="PNG")
         score_col.markdown(t("train.scores_head"))
         score_col.dataframe(np.round(latest["scores"].reshape(8, 8), 2), hide_index=True)
-        if spec["data"].startswith("builtin"):     # drawn faces: read their hair colours back
-            shares = hair_shares(job.id, latest["step"], latest["images"])
-            missing = [t(f"faces.hair.{c}") for c, share in shares.items() if share == 0]
-            total = len(shares)
+        if data.is_builtin(spec["data"]):     # drawn faces: their hair colours, read back
+            total = len(faces.FACTORS["hair_colour"])
             score_col.caption(t("train.hair", found=total - len(missing), total=total,
-                                missing=", ".join(missing)) if missing
-                              else t("train.hair_all", total=total))
+                                missing=", ".join(t(f"faces.hair.{c}") for c in missing))
+                              if missing else t("train.hair_all", total=total))
 
 
 def run_view(job: jobs.Job):
