@@ -32,7 +32,7 @@ import numpy as np
 from . import data as data_mod
 from . import files, images
 from .dcgan import GANConfig, build, portable_copy, recalibrate_batchnorm
-from .steps import METRICS, make_step
+from .steps import METRICS, building, make_step
 
 N_SAMPLES = 64
 KEEP_CHECKPOINTS = 3
@@ -221,10 +221,11 @@ class Trainer:
     def _build_models(self):
         """G, D (and the average G) with their optimisers, all variables created."""
         keras.utils.set_random_seed(self.seed)
-        self.G, self.D, self.G_ema = build(self.config)
-        self.g_opt, self.d_opt = make_optimizers(self.config)
-        self.g_opt.build(self.G.trainable_variables)
-        self.d_opt.build(self.D.trainable_variables)
+        with building(self.config):
+            self.G, self.D, self.G_ema = build(self.config)
+            self.g_opt, self.d_opt = make_optimizers(self.config)
+            self.g_opt.build(self.G.trainable_variables)
+            self.d_opt.build(self.D.trainable_variables)
 
     def _epoch_order(self, epoch):
         if self._order_epoch != epoch:

@@ -216,21 +216,29 @@ def test_config_is_saved_for_resume(faces, tmp_path):
 
 
 DATA_PARALLEL_RUN = """
-import json, sys
+import json, os, sys
+if os.environ["KERAS_BACKEND"] == "tensorflow":  # JAX reads XLA_FLAGS; TensorFlow is told here
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * int(sys.argv[2]))
 from gan_core import data, dcgan, train
-config = dcgan.preset("dcgan", batch_size=8, latent_dim=16)
+config = dcgan.preset("dcgan", batch_size=8, latent_dim=16, ema=0.9)
 trainer = train.Trainer(config, data.load("builtin:64"), sys.argv[1], steps=3,
                         sample_every=100, checkpoint_every=100)
 events = list(trainer.run())
 print(json.dumps({"replicas": events[0].data["replicas"], "status": events[-1].data["status"],
+                  "message": events[-1].data.get("message"),
                   "metrics": [e.data for e in events if e.kind == "metrics"]}))
 """
 
 
-def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(tmp_path):
-    """Two logical CPU devices stand in for two GPUs: the batch is split between them and the
-    step must mean the same as on one device (XLA sums in another order: close, not equal)."""
-    pytest.importorskip("jax", reason="JAX is not installed (requirements-dev.txt has it)")
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_data_parallel_on_two_cpu_devices_matches_one_device(backend, tmp_path):
+    """Two logical CPU devices stand in for two GPUs (MirroredStrategy on TensorFlow, Keras'
+    distribution API on JAX): the batch is split between them and the step must mean the same
+    as on one device (the sums run in another order: close, not equal)."""
+    pytest.importorskip(backend, reason=f"{backend} is not installed (requirements-dev.txt has it)")
     import os
     import subprocess
     import sys
@@ -239,14 +247,16 @@ def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(tmp_path):
     root = Path(__file__).resolve().parents[1]
     results = {}
     for devices in (1, 2):
-        env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root),
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root),
                "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        done = subprocess.run([sys.executable, "-c", DATA_PARALLEL_RUN, str(tmp_path / str(devices))],
+        done = subprocess.run([sys.executable, "-c", DATA_PARALLEL_RUN,
+                               str(tmp_path / str(devices)), str(devices)],
                               env=env, capture_output=True, text=True, timeout=600, cwd=root)
         assert done.returncode == 0, done.stderr[-2000:]
         results[devices] = json.loads(done.stdout.strip().splitlines()[-1])
     assert results[1]["replicas"] == 1 and results[2]["replicas"] == 2
-    assert results[2]["status"] == "finished"
+    assert results[2]["status"] == "finished", results[2]["message"]
+    assert len(results[2]["metrics"]) == len(results[1]["metrics"]) == 3
     for one, two in zip(results[1]["metrics"], results[2]["metrics"]):
         for key in steps.METRICS:
             assert two[key] == pytest.approx(one[key], rel=1e-3, abs=1e-4), key
