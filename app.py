@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from gan_core import system
 from pages import ui
+
+system.limit_malloc_arenas()    # first, before Streamlit's page threads multiply (see there)
 
 st.set_page_config(page_title="GAN Studio", page_icon=":material/palette:", layout="wide")
 ui.language_picker()

@@ -28,6 +28,25 @@ def grid(images: np.ndarray, cols: int | None = None, pad: int = 2, fill: int = 
     return out
 
 
+def labelled_grid(images: np.ndarray, labels, cols: int | None = None,
+                  scale: int = 2) -> np.ndarray:
+    """grid() with a line of text under each image (D's score under each face), the images
+    enlarged `scale` times with no smoothing so the text is drawn sharp at the final size."""
+    from PIL import ImageDraw, ImageFont
+
+    n, h, w, _ = images.shape
+    strip = 12 * scale
+    font = ImageFont.load_default(size=10 * scale)
+    cells = np.full((n, h * scale + strip, w * scale, 3), 255, np.uint8)
+    cells[:, :h * scale] = images.repeat(scale, axis=1).repeat(scale, axis=2)
+    for cell, label in zip(cells, labels):
+        picture = Image.fromarray(cell)
+        ImageDraw.Draw(picture).text((w * scale / 2, h * scale + strip / 2), str(label),
+                                     fill=(50, 50, 50), font=font, anchor="mm")
+        cell[:] = np.asarray(picture)
+    return grid(cells, cols, pad=2 * scale)
+
+
 def png_bytes(image: np.ndarray, scale: int = 1, text: dict | None = None) -> bytes:
     """uint8 (h, w, 3) -> PNG bytes, upscaled crisply by `scale`, with optional text chunks."""
     from PIL import PngImagePlugin

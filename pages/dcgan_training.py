@@ -57,11 +57,13 @@ def real_strip(spec: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def sample_grid(job_id: str, step: int, _faces) -> tuple[bytes, list[str]]:
-    """A run's sample grid as PNG and the hair colours missing from it, computed once per
-    step, not once per poll."""
+def sample_grid(job_id: str, step: int, _faces, _scores) -> tuple[bytes, list[str]]:
+    """A run's sample grid as PNG with D's score under each face, and the hair colours missing
+    from it: computed once per step, not once per poll. (Scores in the image, not in a table:
+    a table re-sent each second grew the server through Arrow's allocator.)"""
     missing = faces.missing_hair_colours(faces.hair_colour_shares(_faces))
-    return images.png_bytes(images.grid(_faces, 8)), missing
+    labelled = images.labelled_grid(_faces, [f"{s:.2f}" for s in _scores], 8)
+    return images.png_bytes(labelled), missing
 
 
 # --- Who is this, and which run are they watching? ---------------------------------------------
@@ -252,17 +254,15 @@ def live(job: jobs.Job):
                      ms=q["ms_ssim"], real_ms=q.get("real_ms_ssim", float("nan"))))
     latest = snap["latest"]
     if latest is not None:
-        grid_col, score_col = st.columns([3, 2])
-        png, missing = sample_grid(job.id, latest["step"], latest["images"])
-        grid_col.image(png,
-                       caption=t("train.samples", step=latest["step"]), output_format="PNG")
-        score_col.markdown(t("train.scores_head"))
-        score_col.dataframe(np.round(latest["scores"].reshape(8, 8), 2), hide_index=True)
+        grid_col, note_col = st.columns([3, 2])
+        png, missing = sample_grid(job.id, latest["step"], latest["images"], latest["scores"])
+        grid_col.image(png, caption=t("train.samples", step=latest["step"]), output_format="PNG")
+        note_col.caption(t("train.scores_head"))
         if data.is_builtin(spec["data"]):     # drawn faces: their hair colours, read back
             total = len(faces.FACTORS["hair_colour"])
-            score_col.caption(t("train.hair", found=total - len(missing), total=total,
-                                missing=", ".join(t(f"faces.hair.{c}") for c in missing))
-                              if missing else t("train.hair_all", total=total))
+            note_col.caption(t("train.hair", found=total - len(missing), total=total,
+                               missing=", ".join(t(f"faces.hair.{c}") for c in missing))
+                             if missing else t("train.hair_all", total=total))
 
 
 def run_view(job: jobs.Job):

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -63,3 +64,20 @@ def test_warmup_figure_shows_both_samples():
     x, x_hat = toy.implicit_model(n=1000)
     fig = figures.warmup_figure(x, x_hat, i18n.section("toy.fig.", "en"))
     assert len(fig.data) == 2 and len(fig.data[1].x) == 1000
+
+
+def test_labelled_grid_writes_each_label_under_its_image():
+    from gan_core import images
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    out = images.labelled_grid(faces, ["0.10", "0.10", "0.99"], cols=3, scale=2)
+    pad, cell_w, cell_h = 4, 16, 16 + 24
+    assert out.shape == (pad + cell_h + pad, pad + 3 * (cell_w + pad), 3)
+    cells = [out[pad:pad + cell_h, pad + i * (cell_w + pad):pad + i * (cell_w + pad) + cell_w]
+             for i in range(3)]
+    for face, cell in zip(faces, cells):   # each face, enlarged without smoothing
+        assert np.array_equal(cell[:16], face.repeat(2, axis=0).repeat(2, axis=1))
+    strips = [cell[16:] for cell in cells]
+    assert all((s < 200).any() for s in strips)           # some dark text in each
+    assert np.array_equal(strips[0], strips[1]) and not np.array_equal(strips[0], strips[2])

@@ -111,3 +111,12 @@ def test_a_diverging_run_stops_with_a_message_not_a_traceback():
             break
     assert toy_state(at).error and at.error and "diverged" in at.error[0].value
     assert not at.exception
+
+
+def test_the_server_caps_malloc_arenas_where_there_is_glibc():
+    """app.py caps glibc's arenas (see system.limit_malloc_arenas); elsewhere it is a no-op."""
+    import platform
+
+    from gan_core import system
+
+    assert system.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")

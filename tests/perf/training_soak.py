@@ -12,13 +12,15 @@
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
    Streamlit's websocket protocol as a browser does (the fragment's auto-rerun every second,
    every message read, every new image fetched) without rendering: the server's own cost.
-Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB.
+Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB;
+with --latency, how long each logged step took to appear on the page (p50, p95, max).
 Talks to nothing but the app on a loopback port.
 """
 
 import argparse
 import asyncio
 import json
+import re
 import sys
 import tempfile
 import time
@@ -106,7 +108,7 @@ async def watch_all(url, query, seconds, watchers):
     await asyncio.gather(*(watch(url, query, seconds) for _ in range(watchers)))
 
 
-def served(minutes, runs, screenshot=None, client="chromium", watchers=1):
+def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latency=False):
     import os
     import threading
 
@@ -129,10 +131,25 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1):
             watchers_thread = threading.Thread(target=asyncio.run, args=(
                 watch_all(url, query, minutes * 60, watchers),), daemon=True)
             watchers_thread.start()
-        end = time.time() + minutes * 60
+        end, next_rss = time.time() + minutes * 60, 0.0
+        metrics = next(Path(runs).glob("*/metrics.jsonl"))
+        logged, shown = {}, {}       # step -> when the trainer logged it / the page showed it
         while time.time() < end:
-            memory.append(rss_mb(proc.pid))
-            time.sleep(10)
+            now = time.time()
+            if now >= next_rss:
+                memory.append(rss_mb(proc.pid))
+                next_rss = now + 10
+            if not latency or client != "chromium":
+                time.sleep(10)
+                continue
+            for row in train.read_jsonl(metrics)[-5:]:
+                logged.setdefault(row["step"], now)
+            text = page.locator("[data-testid='stProgress']").first.inner_text()
+            found = re.search(r"Step ([\d,]+) of", text)
+            if found:
+                shown.setdefault(int(found[1].replace(",", "")), now)
+            time.sleep(0.05)
+        delays = [shown[s] - logged[s] for s in shown if s in logged]
         if client == "websocket":
             watchers_thread.join(60)
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
@@ -144,7 +161,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1):
         page.get_by_text("Stopped").first.wait_for(timeout=120_000)
         browser.close()
     rows = train.read_jsonl(next(Path(runs).glob("*/metrics.jsonl")))
-    return steady_rate(rows), len(rows), memory
+    return steady_rate(rows), len(rows), memory, delays
 
 
 if __name__ == "__main__":
@@ -154,15 +171,22 @@ if __name__ == "__main__":
     parser.add_argument("--screenshot", help="save the page as it looks at the end")
     parser.add_argument("--client", choices=["chromium", "websocket"], default="chromium")
     parser.add_argument("--watchers", type=int, default=1, help="websocket sessions watching")
+    parser.add_argument("--latency", action="store_true", help=(
+        "Chromium: read the page's step 20 times a second and time each step from the "
+        "trainer's metrics file to the page (the polling costs the trainer a little)"))
     args = parser.parse_args()
     alone = headless(args.steps)
     with tempfile.TemporaryDirectory() as runs:
-        watched, steps, memory = served(args.minutes, runs, args.screenshot, args.client,
-                                        args.watchers)
+        watched, steps, memory, delays = served(args.minutes, runs, args.screenshot,
+                                                args.client, args.watchers, args.latency)
     print(json.dumps({
         "headless_img_per_s": round(alone, 1), "served_img_per_s": round(watched, 1),
         "slowdown_pct": round(100 * (1 - watched / alone), 1), "served_steps": steps,
         "minutes": args.minutes, "client": args.client,
         "watchers": args.watchers if args.client == "websocket" else 1, "rss_first_mb": round(memory[0]),
         "rss_last_mb": round(memory[-1]), "rss_max_mb": round(max(memory)),
-        "rss_growth_after_first_minute_mb": round(memory[-1] - memory[min(6, len(memory) - 1)])}))
+        "rss_growth_after_first_minute_mb": round(memory[-1] - memory[min(6, len(memory) - 1)]),
+        **({"event_to_page_s_p50": round(float(np.percentile(delays, 50)), 2),
+            "event_to_page_s_p95": round(float(np.percentile(delays, 95)), 2),
+            "event_to_page_s_max": round(max(delays), 2), "events_seen": len(delays)}
+           if delays else {})}))
