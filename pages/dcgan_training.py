@@ -56,7 +56,7 @@ def real_strip(spec: str):
             list(source.skipped), len(source))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=8)     # ~1 MB each; the newest matter
 def sample_grid(job_id: str, step: int, _faces, _scores) -> tuple[bytes, list[str]]:
     """A run's sample grid as PNG with D's score under each face, and the hair colours missing
     from it: computed once per step, not once per poll. (Scores in the image, not in a table:
