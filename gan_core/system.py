@@ -59,9 +59,10 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
     A server that trains in one thread while Streamlit runs each page in a fresh thread, once
     a second, lets glibc spread those threads over up to 8 arenas per core, and what each keeps
-    after free() adds up: the training server, watched by a browser, grew ~200 MB in 8 minutes
-    with the default and stayed flat with 2 arenas (tests/perf/training_soak.py). Call it
-    early, before the threads exist: arenas already made stay."""
+    after free() adds up. The training server watched by a browser grew 244 MB in 8 minutes
+    with the default; with 2 arenas (and no table in the page's loop) its memory settles after
+    a warm-up of ~8 minutes and its median stays within 60 MB over the next 50
+    (tests/perf/training_soak.py --minutes 60). Call it early: arenas already made stay."""
     import ctypes
     import ctypes.util
 
