@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 
 
@@ -54,6 +55,7 @@ def device_info() -> dict:
             "device": ", ".join(f"GPU: {g}" for g in gpus) if gpus else cpu_name()}
 
 
+@functools.cache                       # app.py runs on every rerun; this needs doing once
 def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas for this process; False where there is no glibc.
 
