@@ -95,7 +95,7 @@ def cmd_train(args) -> dict:
 def cmd_generate(args) -> dict:
     from . import avatars, files, generate, train
 
-    gen = generate.Generator.load(args.model)
+    gen = generate.Generator.load(args.model, args.precision)
     if args.ids:
         ids = [line.strip() for line in open(args.ids, encoding="utf-8") if line.strip()]
         if not ids:
@@ -200,6 +200,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ids", help="a file of player ids, one per line: writes <id>.png each")
     p.add_argument("--out", required=True, help="a folder, a .zip or a .npy file")
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                   help="bfloat16: about 1.5x faster on a CPU with bfloat16 instructions or "
+                        "on a GPU; pixels may differ from float32's by a few levels")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_generate)
 

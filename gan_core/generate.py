@@ -4,8 +4,8 @@ function behind a lock is both."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +17,7 @@ import numpy as np
 from . import files, images
 
 BATCH = 256   # images per generator call: bounded memory for any n
+PRECISIONS = ("float32", "bfloat16")
 
 
 # A .keras file is a program: its config names the classes Keras will build. safe_mode stops
@@ -86,11 +87,33 @@ def load_generator(path) -> keras.Model:
     return model
 
 
-class Generator:
-    """z (n, latent) -> uint8 images (n, 64, 64, 3), compiled once, one call at a time."""
+def in_bfloat16(model: keras.Model) -> keras.Model:
+    """The same generator computing in bfloat16 (weights kept in float32): about 1.6x faster
+    on a CPU with bfloat16 instructions, with pixels a few levels (of 255) off float32's."""
+    def policy(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+                return {**node, "class_name": "DTypePolicy",
+                        "config": {**node.get("config", {}), "name": "mixed_bfloat16"}}
+            return {key: policy(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [policy(value) for value in node]
+        return node
 
-    def __init__(self, model: keras.Model):
-        self.model = model
+    copy = model.__class__.from_config(policy(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+class Generator:
+    """z (n, latent) -> uint8 images (n, 64, 64, 3), compiled once, one call at a time.
+    precision "bfloat16" trades a few levels per pixel for speed (`in_bfloat16`)."""
+
+    def __init__(self, model: keras.Model, precision: str = "float32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision}")
+        self.model = model if precision == "float32" else in_bfloat16(model)
+        model = self.model
         self.latent_dim = int(model.input_shape[-1])
         self._lock = threading.Lock()
         if keras.backend.backend() == "jax":
@@ -106,8 +129,8 @@ class Generator:
             self._call = tf.function(lambda z: model(z, training=False), reduce_retracing=True)
 
     @classmethod
-    def load(cls, path) -> Generator:
-        return cls(load_generator(path))
+    def load(cls, path, precision: str = "float32") -> Generator:
+        return cls(load_generator(path), precision)
 
     def __call__(self, z) -> np.ndarray:
         """All of z, in batches of at most BATCH."""
@@ -123,19 +146,28 @@ class Generator:
 
 
 def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:
-    """Generate one PNG per row of z: into a folder (name.png) or a .zip. PNG encoding runs in
-    threads (zlib releases the GIL) while the next batch is generated."""
+    """Generate one PNG per row of z: into a folder (name.png) or a .zip. One thread encodes
+    and writes each batch while the generator makes the next (both release the GIL)."""
     out = Path(out)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with contextlib.ExitStack() as stack:
         if out.suffix == ".zip":
-            with files.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-                for i, imgs in gen.batches(z, batch):
-                    for name, data in zip(names[i:], pool.map(images.png_bytes, imgs)):
-                        zf.writestr(f"{name}.png", data)
+            tmp = stack.enter_context(files.atomic_path(out))
+            archive = stack.enter_context(zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED))
+            write = lambda name, data: archive.writestr(f"{name}.png", data)  # noqa: E731
         else:
             out.mkdir(parents=True, exist_ok=True)
-            for i, imgs in gen.batches(z, batch):
-                encoded = pool.map(images.png_bytes, imgs)
-                list(pool.map(lambda nd: files.write_bytes(out / f"{nd[0]}.png", nd[1]),
-                              zip(names[i:], encoded)))
+            write = lambda name, data: files.write_bytes(out / f"{name}.png", data)  # noqa: E731
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))   # in order, one writer
+
+        def save(offset, imgs):
+            for name, image in zip(names[offset:], imgs):
+                write(name, images.png_bytes(image))
+
+        pending = None
+        for offset, imgs in gen.batches(z, batch):
+            if pending is not None:
+                pending.result()          # at most one batch waits: bounded memory
+            pending = pool.submit(save, offset, imgs)
+        if pending is not None:
+            pending.result()
     return len(z)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -48,20 +50,31 @@ def labelled_grid(images: np.ndarray, labels, cols: int | None = None,
 
 
 def png_bytes(image: np.ndarray, scale: int = 1, text: dict | None = None) -> bytes:
-    """uint8 (h, w, 3) -> PNG bytes, upscaled crisply by `scale`, with optional text chunks."""
-    from PIL import PngImagePlugin
+    """uint8 (h, w, 3) -> PNG bytes, upscaled crisply by `scale`, with optional text chunks.
 
-    img = Image.fromarray(image)
+    Written here rather than by Pillow: a 64x64 face is mostly Pillow's per-call overhead
+    (2.5 times slower), and bulk generation encodes thousands a second. Each row is stored
+    with PNG's "Sub" filter (the difference from the pixel to the left), which turns the
+    flat runs of an upscaled face into zeros for zlib."""
+    image = np.asarray(image, np.uint8)
     if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    info = None
-    if text:
-        info = PngImagePlugin.PngInfo()
-        for key, value in text.items():
-            info.add_text(key, str(value))
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG", pnginfo=info, compress_level=1)  # speed over a few bytes
-    return buffer.getvalue()
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    h, w, _ = image.shape
+    rows = np.empty((h, 1 + 3 * w), np.uint8)
+    rows[:, 0] = 1                                               # filter type: Sub
+    flat = image.reshape(h, 3 * w)
+    rows[:, 1:4] = flat[:, :3]
+    np.subtract(flat[:, 3:], flat[:, :-3], out=rows[:, 4:])     # wraps modulo 256, as PNG wants
+    chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))]
+    for key, value in (text or {}).items():
+        chunks.append(_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0"
+                             + str(value).encode("utf-8")))
+    chunks += [_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)), _chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def gif_bytes(frames: np.ndarray, scale: int = 1, fps: float = 8, bounce: bool = True) -> bytes:

@@ -139,3 +139,17 @@ def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_p
                      backend="jax")
         assert result.returncode == 0, result.stderr
         assert np.load(tmp_path / "g.npy").shape == (3, 64, 64, 3)
+
+
+def test_generate_in_bfloat16_is_close_to_float32(trained, tmp_path):
+    model = trained[0] / "generator.keras"
+    for precision in ("float32", "bfloat16"):
+        result = cli("generate", "--model", model, "--n", 8, "--precision", precision,
+                     "--out", tmp_path / f"{precision}.npy")
+        assert result.returncode == 0, result.stderr
+    exact, fast = (np.load(tmp_path / f"{p}.npy").astype(int) for p in ("float32", "bfloat16"))
+    difference = np.abs(exact - fast)
+    assert 0 < difference.mean() < 1.0 and difference.max() <= 8    # of 255 levels: close, yet
+    # not the same computation
+    result = cli("generate", "--model", model, "--precision", "float8", "--out", tmp_path / "x")
+    assert result.returncode == 2 and "float8" in result.stderr

@@ -135,3 +135,19 @@ def test_split_is_fixed_and_disjoint():
     train, held = data.split(100, 10, seed=1)
     assert len(train) == 90 and len(held) == 10 and not set(train) & set(held)
     np.testing.assert_array_equal(held, data.split(100, 10, seed=1)[1])
+
+
+def test_atomic_writes_leave_the_old_file_or_the_new_one_and_no_temp(tmp_path):
+    from gan_core import files
+
+    target = tmp_path / "deep" / "model.keras"
+    files.write_bytes(target, b"first")
+    with pytest.raises(RuntimeError):
+        with files.atomic_path(target) as tmp:
+            assert tmp.endswith(".keras") and tmp != str(target)   # writers check suffixes
+            open(tmp, "wb").write(b"half a")
+            raise RuntimeError("crash while writing")
+    assert target.read_bytes() == b"first"
+    files.write_bytes(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert [p.name for p in target.parent.iterdir()] == ["model.keras"]

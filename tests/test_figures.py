@@ -81,3 +81,19 @@ def test_labelled_grid_writes_each_label_under_its_image():
     strips = [cell[16:] for cell in cells]
     assert all((s < 200).any() for s in strips)           # some dark text in each
     assert np.array_equal(strips[0], strips[1]) and not np.array_equal(strips[0], strips[2])
+
+
+@pytest.mark.parametrize("shape,scale", [((64, 64, 3), 1), ((7, 5, 3), 3), ((1, 1, 3), 8)])
+def test_png_bytes_decode_to_the_same_pixels_and_text(shape, scale):
+    import io
+
+    from PIL import Image
+
+    from gan_core import images
+
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    text = {"z": "[0.5, -1.25]", "note": "wajah ñ"}    # not only ASCII
+    picture = Image.open(io.BytesIO(images.png_bytes(image, scale=scale, text=text)))
+    picture.load()                                       # Pillow checks every chunk's CRC
+    assert picture.mode == "RGB" and picture.text == text
+    assert np.array_equal(np.asarray(picture), image.repeat(scale, 0).repeat(scale, 1))
