@@ -222,7 +222,7 @@ class Trainer:
         """G, D (and the average G) with their optimisers, all variables created."""
         keras.utils.set_random_seed(self.seed)
         with building(self.config):
-            self.G, self.D, self.G_ema = build(self.config)
+            self.G, self.D, self.G_ema = build(self.config, fused_bn=True)
             self.g_opt, self.d_opt = make_optimizers(self.config)
             self.g_opt.build(self.G.trainable_variables)
             self.d_opt.build(self.D.trainable_variables)

@@ -67,3 +67,41 @@ def test_layer_table_adds_up():
     rows = dcgan.layer_table(G)
     assert sum(r["params"] for r in rows) == 3_578_624
     assert rows[-1]["output"] == "(None, 64, 64, 3)"
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("shape", [(8, 4, 4, 6), (16, 6)])      # conv maps, and scenario2's Dense
+def test_fused_batchnorm_trains_exactly_like_keras_batchnorm(policy, shape):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the fused kernel is TensorFlow's; other backends use Keras' own layer")
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(1.0, 3.0, shape), "float32")
+    results = []
+    for kind in (keras.layers.BatchNormalization, dcgan.FusedBatchNormalization):
+        bn = kind(momentum=0.1, epsilon=0.8, dtype=policy)      # the course's settings
+        bn.build(x.shape)
+        bn.gamma.assign(rng.normal(size=shape[-1]))
+        bn.beta.assign(rng.normal(size=shape[-1]))
+        rng = np.random.default_rng(0)                          # the same draws for both
+        rng.normal(1.0, 3.0, shape)
+        xc = tf.cast(x, bn.compute_dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(xc)
+            loss = tf.reduce_sum(tf.cast(bn(xc, training=True), "float32") ** 3)
+        grads = tape.gradient(loss, [xc, bn.gamma, bn.beta])
+        results.append([np.asarray(tf.cast(v, "float32")) for v in
+                        [bn(xc, training=False), bn.moving_mean, bn.moving_variance, *grads]])
+    tolerance = 1e-5 if policy == "float32" else 2e-2
+    for plain, fused in zip(*results):
+        np.testing.assert_allclose(fused, plain, rtol=tolerance, atol=tolerance)
+
+
+def test_the_trainers_fused_batchnorm_never_reaches_a_saved_file():
+    config = dcgan.preset("dcgan")
+    G, _, _ = dcgan.build(config, fused_bn=True)
+    assert any(isinstance(layer, dcgan.FusedBatchNormalization) for layer in G.layers)
+    copy = dcgan.portable_copy(G, config)
+    assert not any(isinstance(layer, dcgan.FusedBatchNormalization) for layer in copy.layers)
