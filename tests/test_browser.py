@@ -75,7 +75,8 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     page.close()
 
 
-FACE = "[data-testid='stImage'] img"
+FACE = ".st-key-face img"                     # the explorer's face (inline, no media URL)
+IMAGES = "[data-testid='stImage'] img"        # every other picture on a page
 
 
 def face_src(page):
@@ -105,9 +106,9 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
     page.wait_for_function("() => location.search.includes('z=0%3A')")   # and the URL too
     page.screenshot(path=str(tmp_path / "explorer.png"))
 
-    images_before = page.locator(FACE).count()
+    images_before = page.locator(IMAGES).count()
     page.get_by_role("button", name="Run", exact=True).click()
-    page.wait_for_function(f"() => document.querySelectorAll(\"{FACE}\").length > "
+    page.wait_for_function(f"() => document.querySelectorAll(\"{IMAGES}\").length > "
                            f"{images_before}", timeout=30_000)
     assert page.get_by_text("All components equal").count() == 1   # the exercise's explanation
 

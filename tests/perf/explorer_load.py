@@ -48,6 +48,8 @@ class Session:
                                                           msg.delta.fragment_id)
                 elif which == "imgs" and element.imgs.imgs:
                     self.images.append(element.imgs.imgs[0].url)
+                elif which == "html" and "data:image/png" in element.html.body:
+                    self.images.append("data:")        # the face, inline: nothing to fetch
                 elif which == "exception":
                     self.exceptions.append(element.exception.message)
             elif kind == "page_info_changed":
@@ -89,7 +91,8 @@ async def one_session(url, index, moves, latencies, errors, everyone_loaded):
                 start = time.perf_counter()
                 await session.rerun(ws, widget, value, fragment)
                 face = session.images[0]
-                await asyncio.to_thread(fetch, url + face if face.startswith("/") else face)
+                if face.startswith("/"):            # a media URL: the browser fetches it
+                    await asyncio.to_thread(fetch, url + face)
                 latencies.append((time.perf_counter() - start) * 1000)
                 await asyncio.sleep(0.3 + 0.4 * np.random.rand())   # a person, not a script
         expected = f"z={component}%3A{value:g}"
