@@ -123,4 +123,5 @@ def run(steps: int = 10) -> dict:
             "ratio": ours / course if course else None,
             "g_latency_ms_p50": float(np.percentile(latencies, 50)),
             "g_latency_ms_p95": float(np.percentile(latencies, 95)),
-            "generate_img_per_s": bulk, "generate_precision": bulk_precision, "builtin_faces_img_per_s": drawn}
+            "generate_img_per_s": bulk, "generate_precision": bulk_precision,
+            "builtin_faces_img_per_s": drawn}
