@@ -112,8 +112,9 @@ class Generator:
     def __init__(self, model: keras.Model, precision: str = "float32"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision}")
-        self.model = model if precision == "float32" else in_bfloat16(model)
-        model = self.model
+        if precision == "bfloat16":
+            model = in_bfloat16(model)
+        self.model = model
         self.latent_dim = int(model.input_shape[-1])
         self._lock = threading.Lock()
         if keras.backend.backend() == "jax":
