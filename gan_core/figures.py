@@ -215,7 +215,8 @@ def typicality_figure(norm: float, d: int, labels: dict) -> go.Figure:
 # ---------------------------------------------------------------------------------------------
 
 def training_figure(metrics: list[dict], quality: list[dict], labels: dict) -> go.Figure:
-    """Losses, D's mean scores and (when measured) SWD against held-out images, by step. Long runs are thinned to HISTORY_POINTS points per curve."""
+    """Losses, D's mean scores and (when measured) SWD against held-out images, by step.
+    Long runs are thinned to HISTORY_POINTS points per curve."""
     panels = 3 if quality else 2
     fig = make_subplots(rows=1, cols=panels, horizontal_spacing=0.07,
                         subplot_titles=[labels["losses"], labels["scores"],

@@ -75,7 +75,7 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     page.close()
 
 
-FACE = ".st-key-face img"                     # the explorer's face (inline, no media URL)
+FACE = "img.gan-face"                          # the explorer's face (inline, no media URL)
 IMAGES = "[data-testid='stImage'] img"        # every other picture on a page
 
 
@@ -97,7 +97,7 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     page.goto(app_url)
     page.get_by_role("link", name="Latent explorer").first.click()
-    slider = page.get_by_role("slider").first
+    slider = page.get_by_role("slider", name="z[0]")
     slider.wait_for(timeout=60_000)
     before = face_src(page)
     slider.focus()
@@ -113,6 +113,7 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
     assert page.get_by_text("All components equal").count() == 1   # the exercise's explanation
 
     page.get_by_role("button", name="Keep").click()
+    page.get_by_role("radio", name="Favourites (1)").click()      # the tool counts them
     button = page.get_by_role("button", name="PNG")
     button.wait_for(timeout=30_000)
     with page.expect_download() as download:

@@ -70,6 +70,10 @@ def test_recipes_run_and_a_bad_recipe_says_why():
 
 def test_player_ids_and_favourites():
     at = explorer()
+    # One tool at a time below the face: the course's exercises first.
+    assert "player_id" not in [w.key for w in at.text_input]
+    at.session_state["explorer_tool"] = "player_ids"
+    at.run()
     at.text_input(key="player_id").set_value("player-42").run()
     ns = avatars.namespace(settings.SHIPPED_GENERATOR)
     at.button(key="player_use").click().run()

@@ -23,7 +23,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import open_in_chromium, serve_app  # noqa: E402
 
-FACE = ".st-key-face img"
+FACE = "img.gan-face"
 NEW_FACE = ("(s) => { const i = document.querySelector(\"" + FACE + "\");"
             " return i && i.getAttribute('src') !== s && i.complete; }")
 # Every key press starts a clock that stops at the first frame showing a new, loaded face.
@@ -55,7 +55,7 @@ def main(moves):
     latencies = []
     with serve_app() as (url, _), sync_playwright() as p:
         browser, page = open_in_chromium(p, url, "Latent explorer")
-        slider = page.get_by_role("slider").first
+        slider = page.get_by_role("slider", name="z[0]")
         slider.wait_for(timeout=120_000)
         time.sleep(3)
         face = page.locator(FACE).first

@@ -78,7 +78,7 @@ def fetch(url):
 
 async def one_session(url, index, moves, latencies, errors, everyone_loaded):
     session = Session(url, seed=index)
-    component = index % 10           # the slider this session moves: z[component]
+    component = index % 5            # the slider it moves: z[component], in the first group
     try:
         ws_url = url.replace("http", "ws") + "/_stcore/stream"
         async with websockets.connect(ws_url, max_size=2**26, open_timeout=120) as ws:
