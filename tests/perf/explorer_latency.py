@@ -1,6 +1,6 @@
 """Latency of one slider move in the latent explorer, in real headless Chromium.
 
-    python tests/perf/explorer_latency.py --moves 20
+    python tests/perf/explorer_latency.py --moves 100
 
 Opens the explorer, focuses the first slider, and for each move presses the right arrow and
 times until the new face is on screen. Two clocks:
@@ -76,5 +76,5 @@ def main(moves):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--moves", type=int, default=20)
+    parser.add_argument("--moves", type=int, default=100)
     print(json.dumps(main(parser.parse_args().moves)))
