@@ -235,10 +235,17 @@ class _JaxStep:
         if self._shard is not None:
             indices, z = self._shard(indices), self._shard(z)
         self.state, metrics = self._step(self.state, self.data, indices, z)
+        self._synced = False
         return metrics
 
+    _synced = False
+
     def sync(self):
-        """Write the step's state back into the Keras variables."""
+        """Write the step's state back into the Keras variables, once per step taken (the
+        average generator's recalibrated statistics stay until the next step)."""
+        if self._synced:
+            return
+        self._synced = True
         for variables, values in zip(self._groups(), self.state):
             for variable, value in zip(variables, values):
                 variable.assign(value)

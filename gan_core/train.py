@@ -184,6 +184,7 @@ class Trainer:
             idx = np.sort(order[position * B:(position + 1) * B]).astype(np.int32)
             out = self.step_fn(idx, noise(self.seed, step, B, cfg.latent_dim))
             step += 1
+            self._ema_stale = True
 
             if step % self.every["log"] == 0 or step == self.total:
                 values = {k: float(out[k]) for k in METRICS}
@@ -221,6 +222,7 @@ class Trainer:
     def _build_models(self):
         """G, D (and the average G) with their optimisers, all variables created."""
         keras.utils.set_random_seed(self.seed)
+        self._ema_stale = True       # the average G's BatchNorm statistics need recalibrating
         with building(self.config):
             self.G, self.D, self.G_ema = build(self.config, fused_bn=True)
             self.g_opt, self.d_opt = make_optimizers(self.config)
@@ -242,8 +244,11 @@ class Trainer:
         if self.G_ema is None:
             return self.G
         self.step_fn.sync()          # brings G's statistics in; replace them with its own
-        recalibrate_batchnorm(self.G_ema, noise(self.seed, 0, RECALIBRATION_BATCH,
-                                                self.config.latent_dim, BATCHNORM_NOISE))
+        if self._ema_stale:          # once per trained state: a samples step that also saves
+            recalibrate_batchnorm(   # and measures quality would otherwise do it ten times
+                self.G_ema, noise(self.seed, 0, RECALIBRATION_BATCH, self.config.latent_dim,
+                                  BATCHNORM_NOISE))
+            self._ema_stale = False
         return self.G_ema
 
     def generate(self, z):
@@ -376,6 +381,7 @@ class Trainer:
                                              f"expected {tuple(v.shape)}")
                     for v, value in pairs:
                         v.assign(value)
+                    self._ema_stale = True
                 # Rows logged after this checkpoint (a run killed later) will be logged again.
                 for name in ("metrics.jsonl", "quality.jsonl") if not keep_logs else ():
                     rows = [r for r in read_jsonl(self.out / name) if r["step"] <= step]
