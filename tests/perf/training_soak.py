@@ -5,12 +5,12 @@
 
 1. Headless: the trainer alone (train.Trainer, the CLI's loop) for --steps steps; its img/s.
 2. Served: the same run started from the DCGAN training page in headless Chromium, watched
-   for --minutes (the page polls once a second); the job's img/s and the server's memory
+   for --minutes (the page polls every 0.6 s); the job's img/s and the server's memory
    (RSS, sampled every 10 s) over the run.
    --client chromium: Chromium keeps watching. It renders on the same 2 cores as the trainer,
    which a classroom's browsers (on the students' machines) do not.
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
-   Streamlit's websocket protocol as a browser does (the fragment's auto-rerun every second,
+   Streamlit's websocket protocol as a browser does (the fragments' auto-reruns,
    every message read, every new image fetched) without rendering: the server's own cost.
 Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB;
 with --latency, how long each logged step took to appear on the page (p50, p95, max).
