@@ -118,11 +118,16 @@ class Trainer:
         self.source = source if isinstance(source, data_mod.ImageSet) \
             else data_mod.ImageSet(np.asarray(source), "array")
         n = len(self.source)
-        self.holdout = holdout or (min(2048, n // 10) if quality_every else 0)
+        # quality needs 16 held-out images at least; a tenth of the data, up to 2,048
+        self.holdout = holdout or (min(2048, max(16, n // 10)) if quality_every else 0)
         self.train_idx, self.held_idx = data_mod.split(n, self.holdout, seed)
         if len(self.train_idx) < config.batch_size:
-            raise ValueError(f"the data has {len(self.train_idx):,} training images, fewer than "
-                             f"the batch size {config.batch_size}: use a smaller --batch")
+            held = f" ({len(self.held_idx):,} more held out for quality)" if self.holdout else ""
+            raise ValueError(f"the data has {len(self.train_idx):,} training images{held}, "
+                             f"fewer than the batch size {config.batch_size}: use a smaller --batch")
+        if quality_every and len(self.held_idx) < 16:
+            raise ValueError(f"measuring quality needs 16 held-out images and the data has "
+                             f"{n:,} images in all: measure quality never (0) or add images")
         self.steps_per_epoch = len(self.train_idx) // config.batch_size
         if steps is None and epochs is None:
             raise ValueError("give a number of steps or epochs")
@@ -272,8 +277,6 @@ class Trainer:
     def _quality(self, step):
         from . import quality
 
-        if len(self.held_idx) < 16:
-            raise ValueError("quality needs at least 16 held-out images")
         if self._quality_floor is None:   # the held-out images and their floor never change
             real = np.asarray(self.source.images[self.held_idx])
             self._quality_floor = real, quality.real_floor(real, seed=self.seed)

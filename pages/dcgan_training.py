@@ -169,7 +169,7 @@ def new_run_form():
                                    key="train_precision")
         smoothing = c[1].number_input(t("train.smoothing"), 0.0, 0.49, base.label_smoothing,
                                       key=f"train_smooth_{name}")
-        quality_every = c[2].number_input(t("train.quality_every"), 0, 100_000, 0, step=100,
+        quality_every = c[2].number_input(t("train.quality_every"), 0, 100_000, 100, step=100,
                                           key="train_quality", help=t("train.quality_help"))
         overrides = {"batch_size": int(batch), "g_lr": float(g_lr), "d_lr": float(d_lr),
                      "latent_dim": int(latent), "precision": precision,

@@ -214,6 +214,16 @@ def test_too_little_data_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="nothing to resume"):
         train.Trainer(dcgan.preset("dcgan", **TINY), small, tmp_path / "new", steps=1,
                       resume=True)
+    with pytest.raises(ValueError, match="16 held-out images .* 20 images in all"):
+        train.Trainer(dcgan.preset("dcgan", **TINY), data.load("builtin:20"), tmp_path, steps=1,
+                      quality_every=100)
+    # a tenth of 200 faces is 20, more than 16: quality is measured on those
+    assert len(train.Trainer(dcgan.preset("dcgan", **TINY), data.load("builtin:200"),
+                             tmp_path, steps=1, quality_every=100).held_idx) == 20
+    # 100 faces: a tenth is 10, so 16 are held out, and the rest must still fill a batch
+    with pytest.raises(ValueError, match="84 training images \\(16 more held out"):
+        train.Trainer(dcgan.preset("dcgan", batch_size=96), data.load("builtin:100"),
+                      tmp_path, steps=1, quality_every=100)
 
 
 def test_config_is_saved_for_resume(faces, tmp_path):

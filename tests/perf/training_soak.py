@@ -35,7 +35,9 @@ from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # 
 
 from gan_core import data, dcgan, train  # noqa: E402
 
-SETTINGS = {"How many faces": "2048", "Batch": "64", "Steps": "100000"}
+# Quality off, as in the headless run: the soak measures what watching costs, not SWD.
+SETTINGS = {"How many faces": "2048", "Batch": "64", "Steps": "100000",
+            "Quality every (steps)": "0"}
 
 
 def steady_rate(rows, skip=20):
