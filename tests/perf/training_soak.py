@@ -12,7 +12,8 @@
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
    Streamlit's websocket protocol as a browser does (the fragments' auto-reruns,
    every message read, every new image fetched) without rendering: the server's own cost.
-Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB;
+Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB
+(and its median over each 10 minutes);
 with --latency, how long each logged step took to appear on the page (p50, p95, max).
 Talks to nothing but the app on a loopback port.
 """
@@ -188,6 +189,8 @@ if __name__ == "__main__":
         "watchers": args.watchers if args.client == "websocket" else 1, "rss_first_mb": round(memory[0]),
         "rss_last_mb": round(memory[-1]), "rss_max_mb": round(max(memory)),
         "rss_growth_after_first_minute_mb": round(memory[-1] - memory[min(6, len(memory) - 1)]),
+        "rss_median_per_10_min_mb": [round(float(np.median(memory[i:i + 60])))   # 10 s apart
+                                     for i in range(0, len(memory), 60)],
         **({"event_to_page_s_p50": round(float(np.percentile(delays, 50)), 2),
             "event_to_page_s_p95": round(float(np.percentile(delays, 95)), 2),
             "event_to_page_s_max": round(max(delays), 2), "events_seen": len(delays)}
