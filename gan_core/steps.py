@@ -171,6 +171,7 @@ class _JaxStep:
         self.models, self.opts, self.g_ema = (G, D), (g_opt, d_opt), g_ema
         self.data = jnp.asarray(data)  # uint8, on the GPU when there is one
         self.state = self._read()
+        self._synced = True            # the state was just read from the variables
 
         def forward(g_tv, d_tv, g_ntv, d_ntv, real, z):
             fake, g_ntv = G.stateless_call(g_tv, g_ntv, z, training=True)
@@ -237,8 +238,6 @@ class _JaxStep:
         self.state, metrics = self._step(self.state, self.data, indices, z)
         self._synced = False
         return metrics
-
-    _synced = False
 
     def sync(self):
         """Write the step's state back into the Keras variables, once per step taken (the

@@ -85,6 +85,7 @@ def make_optimizers(config: GANConfig):
 # Random streams: each draw is a function of (seed, stream, counter) alone.
 TRAIN_NOISE, EPOCH_ORDER, FIXED_NOISE, QUALITY_NOISE, BATCHNORM_NOISE = 1, 2, 3, 4, 5
 RECALIBRATION_BATCH = 1024
+MIN_HELD_OUT = 16            # quality.compare: 8 generated vs 8 real, and 8 more real as the floor
 
 
 def noise(seed: int, step: int, n: int, latent_dim: int, stream: int = TRAIN_NOISE):
@@ -118,16 +119,18 @@ class Trainer:
         self.source = source if isinstance(source, data_mod.ImageSet) \
             else data_mod.ImageSet(np.asarray(source), "array")
         n = len(self.source)
-        # quality needs 16 held-out images at least; a tenth of the data, up to 2,048
-        self.holdout = holdout or (min(2048, max(16, n // 10)) if quality_every else 0)
+        # a tenth of the data, up to 2,048, and never fewer than quality needs
+        self.holdout = holdout or (min(2048, max(MIN_HELD_OUT, n // 10)) if quality_every else 0)
         self.train_idx, self.held_idx = data_mod.split(n, self.holdout, seed)
         if len(self.train_idx) < config.batch_size:
             held = f" ({len(self.held_idx):,} more held out for quality)" if self.holdout else ""
             raise ValueError(f"the data has {len(self.train_idx):,} training images{held}, "
-                             f"fewer than the batch size {config.batch_size}: use a smaller --batch")
-        if quality_every and len(self.held_idx) < 16:
-            raise ValueError(f"measuring quality needs 16 held-out images and the data has "
-                             f"{n:,} images in all: measure quality never (0) or add images")
+                             f"fewer than the batch size {config.batch_size}: "
+                             f"use a smaller --batch")
+        if quality_every and len(self.held_idx) < MIN_HELD_OUT:
+            raise ValueError(f"measuring quality needs {MIN_HELD_OUT} held-out images and the "
+                             f"data has {n:,} images in all: measure quality never (0) or add "
+                             f"images")
         self.steps_per_epoch = len(self.train_idx) // config.batch_size
         if steps is None and epochs is None:
             raise ValueError("give a number of steps or epochs")
@@ -384,7 +387,6 @@ class Trainer:
                                              f"expected {tuple(v.shape)}")
                     for v, value in pairs:
                         v.assign(value)
-                    self._ema_stale = True
                 # Rows logged after this checkpoint (a run killed later) will be logged again.
                 for name in ("metrics.jsonl", "quality.jsonl") if not keep_logs else ():
                     rows = [r for r in read_jsonl(self.out / name) if r["step"] <= step]

@@ -2,8 +2,8 @@
 
 Training runs in the server (gan_core.jobs), never in this script: a widget touch reruns the
 script, a reload starts a new session, and neither may stop a run. The page finds its run again
-from the URL (?job=...&owner=...) and polls it in fragments: the step and the numbers every 0.6 s, the curves and the
-sample grid every three seconds.
+from the URL (?job=...&owner=...) and polls it in fragments: the step and the numbers every
+0.6 s, the curves and the sample grid every three seconds.
 """
 
 import secrets
