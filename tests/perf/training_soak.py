@@ -4,6 +4,9 @@
     python tests/perf/training_soak.py --minutes 10 --watchers 30 --client websocket
 
 1. Headless: the trainer alone (train.Trainer, the CLI's loop) for --steps steps; its img/s.
+   It runs before and again after the served run, and the baseline is their mean: a shared
+   machine drifts by several per cent in an hour, and a baseline on one side only mixes
+   that drift into the slowdown.
 2. Served: the same run started from the DCGAN training page in headless Chromium, watched
    for --minutes (the page polls every 0.6 s); the job's img/s and the server's memory
    (RSS, sampled every 10 s) over the run.
@@ -12,7 +15,7 @@
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
    Streamlit's websocket protocol as a browser does (the fragments' auto-reruns,
    every message read, every new image fetched) without rendering: the server's own cost.
-Prints one JSON line: headless and served img/s, the slowdown, and RSS first/last/max in MB
+Prints one JSON line: headless (before, after, mean) and served img/s, the slowdown, and RSS first/last/max in MB
 (and its median over each 10 minutes);
 with --latency, how long each logged step took to appear on the page (p50, p95, max).
 Talks to nothing but the app on a loopback port.
@@ -21,6 +24,7 @@ Talks to nothing but the app on a loopback port.
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import tempfile
@@ -48,12 +52,39 @@ def steady_rate(rows, skip=20):
 
 
 def headless(steps):
+    """The trainer's img/s alone, and the CPU cores it keeps busy."""
     config = dcgan.preset("dcgan", batch_size=64)
     with tempfile.TemporaryDirectory() as out:
         trainer = train.Trainer(config, data.load("builtin:2048"), out, steps=steps,
                                 sample_every=20, checkpoint_every=100)
+        start, cpu = time.time(), os.times()
         rows = [e.data for e in trainer.run() if e.kind == "metrics"]
-    return steady_rate(rows)
+        used = os.times()
+    cores = (used.user + used.system - cpu.user - cpu.system) / (time.time() - start)
+    return steady_rate(rows), round(cores, 2)
+
+
+def cpu_seconds():
+    """{pid: (CPU seconds so far, is it Chromium's)} of every process."""
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except OSError:                      # the process ended meanwhile
+            continue
+        out[int(stat.parent.name)] = ((int(fields[11]) + int(fields[12])) / tick,  # utime+stime
+                                      b"chromium" in cmd)
+    return out
+
+
+def cores_used(before, after, seconds, server_pid):
+    """CPU cores the server and Chromium used between two cpu_seconds() readings."""
+    def used(pid):
+        return after[pid][0] - before.get(pid, (0.0, False))[0]
+    chromium = sum(used(pid) for pid, (_, is_chromium) in after.items() if is_chromium)
+    return {"server": round(used(server_pid) / seconds, 2),
+            "chromium": round(chromium / seconds, 2)}
 
 
 def rss_mb(pid):
@@ -112,7 +143,6 @@ async def watch_all(url, query, seconds, watchers):
 
 
 def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latency=False):
-    import os
     import threading
 
     os.environ["GAN_STUDIO_RUNS"] = str(runs)
@@ -134,7 +164,8 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             watchers_thread = threading.Thread(target=asyncio.run, args=(
                 watch_all(url, query, minutes * 60, watchers),), daemon=True)
             watchers_thread.start()
-        end, next_rss = time.time() + minutes * 60, 0.0
+        start, cpu_start = time.time(), cpu_seconds()
+        end, next_rss = start + minutes * 60, 0.0
         metrics = next(Path(runs).glob("*/metrics.jsonl"))
         logged, shown = {}, {}       # step -> when the trainer logged it / the page showed it
         while time.time() < end:
@@ -153,6 +184,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
                 shown.setdefault(int(found[1].replace(",", "")), now)
             time.sleep(0.05)
         delays = [shown[s] - logged[s] for s in shown if s in logged]
+        cores = cores_used(cpu_start, cpu_seconds(), time.time() - start, proc.pid)
         if client == "websocket":
             watchers_thread.join(60)
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
@@ -164,7 +196,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
         page.get_by_text("Stopped").first.wait_for(timeout=120_000)
         browser.close()
     rows = train.read_jsonl(next(Path(runs).glob("*/metrics.jsonl")))
-    return steady_rate(rows), len(rows), memory, delays
+    return steady_rate(rows), len(rows), memory, delays, cores
 
 
 if __name__ == "__main__":
@@ -178,12 +210,18 @@ if __name__ == "__main__":
         "Chromium: read the page's step 20 times a second and time each step from the "
         "trainer's metrics file to the page (the polling costs the trainer a little)"))
     args = parser.parse_args()
-    alone = headless(args.steps)
+    before, cores_alone = headless(args.steps)
     with tempfile.TemporaryDirectory() as runs:
-        watched, steps, memory, delays = served(args.minutes, runs, args.screenshot,
+        watched, steps, memory, delays, cores = served(args.minutes, runs, args.screenshot,
                                                 args.client, args.watchers, args.latency)
+    after, _ = headless(args.steps)
+    alone = (before + after) / 2
     print(json.dumps({
-        "headless_img_per_s": round(alone, 1), "served_img_per_s": round(watched, 1),
+        "headless_img_per_s": round(alone, 1),
+        "headless_before_after": [round(before, 1), round(after, 1)],
+        "headless_cpu_cores": cores_alone,
+        "served_img_per_s": round(watched, 1),
+        "served_cpu_cores": cores,
         "slowdown_pct": round(100 * (1 - watched / alone), 1), "served_steps": steps,
         "minutes": args.minutes, "client": args.client,
         "watchers": args.watchers if args.client == "websocket" else 1, "rss_first_mb": round(memory[0]),
