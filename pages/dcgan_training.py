@@ -3,7 +3,7 @@
 Training runs in the server (gan_core.jobs), never in this script: a widget touch reruns the
 script, a reload starts a new session, and neither may stop a run. The page finds its run again
 from the URL (?job=...&owner=...) and polls it in fragments: the step and the numbers every
-0.6 s, the curves and the sample grid every three seconds.
+0.6 s; the buttons, the curves and the sample grid every three seconds.
 """
 
 import secrets
@@ -228,35 +228,36 @@ def live(job: jobs.Job):
         "train.progress", step=done, total=total, epoch=done // per_epoch,
         rate=f"{rate:,.0f}", eta="—" if eta is None else f"{eta / 60:,.1f} min"))
 
-    if mine:
-        c = st.columns([1, 1, 1, 4])
-        if status == "running":
-            c[0].button(t("train.pause"), key="train_pause", icon=":material/pause:",
-                        on_click=jm.act, args=(job.id, owner, "pause"))
-        if status == "paused":
-            c[0].button(t("train.resume"), key="train_resume", icon=":material/play_arrow:",
-                        on_click=jm.act, args=(job.id, owner, "resume"))
-        if status in jobs.ACTIVE:
-            c[1].button(t("train.stop"), key="train_stop", icon=":material/stop:",
-                        on_click=jm.act, args=(job.id, owner, "stop"))
-    else:
+    if rows:     # one line, not four st.metric: each element costs the browser every rerun
+        st.markdown(t("train.numbers", g=last["g_loss"], d=last["d_loss"], dx=last["d_real"],
+                      dgz=last["d_fake"]), help=t("train.numbers_help"))
+
+
+def controls(job: jobs.Job, status: str):
+    """Pause, resume and stop for the run's owner; a note for anyone else watching."""
+    if not mine:
         st.caption(t("train.watching"))
+        return
+    c = st.columns([1, 1, 1, 4])
+    if status == "running":
+        c[0].button(t("train.pause"), key="train_pause", icon=":material/pause:",
+                    on_click=jm.act, args=(job.id, owner, "pause"))
+    if status == "paused":
+        c[0].button(t("train.resume"), key="train_resume", icon=":material/play_arrow:",
+                    on_click=jm.act, args=(job.id, owner, "resume"))
+    if status in jobs.ACTIVE:
+        c[1].button(t("train.stop"), key="train_stop", icon=":material/stop:",
+                    on_click=jm.act, args=(job.id, owner, "stop"))
 
-    if rows:
-        m = st.columns(4)
-        m[0].metric("G loss", f"{last['g_loss']:.3f}")
-        m[1].metric("D loss", f"{last['d_loss']:.3f}")
-        m[2].metric("D(x)", f"{last['d_real']:.2f}", help=t("train.dx_help"))
-        m[3].metric("D(G(z))", f"{last['d_fake']:.2f}", help=t("train.dgz_help"))
 
-
-# Redrawing the plotly chart is most of what watching costs the browser (measured: 0.10 of
-# 0.19 CPU cores). The browser runs on the trainer's cores on a one-machine setup, so the
-# curves and the grid follow every few seconds; the step and the numbers above, every 0.6 s.
+# A browser on the trainer's own machine (a learner's laptop) takes its cores from the
+# trainer, and each element of a rerun costs it React work, the plotly chart most of all. So
+# the 0.6 s fragment above holds three elements; the buttons, curves and grid follow here.
 @st.fragment(run_every=3.0)
 def curves(job: jobs.Job):
     snap = job.snapshot()
     spec = snap["spec"]
+    controls(job, snap["status"])
     if snap["metrics"]:
         st.plotly_chart(figures.training_figure(snap["metrics"], snap["quality"],
                                                 ui.i18n.section("train.fig.", ui.lang())),
