@@ -47,6 +47,15 @@ def open_in_chromium(playwright, url, link, width=1400, height=1100):
     Returns (browser, page); the caller closes the browser."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
     page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(url)
-    page.get_by_role("link", name=link).first.click()
+    go_to(page, url, link)
     return browser, page
+
+
+def go_to(page, url, link):
+    """Open the home page at `url`, then the page whose link says `link`, once the home page's
+    first run has finished. Twice in one session on a slow 2-core machine, the page a link led
+    to never drew; a click during that first run is the likely cause, and waiting removes it."""
+    page.goto(url)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        timeout=120_000)
+    page.get_by_role("link", name=link).first.click()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app_server import CHROMIUM, CHROMIUM_FLAGS, serve_app
+from app_server import CHROMIUM, CHROMIUM_FLAGS, go_to, serve_app
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 if not os.path.exists(CHROMIUM):
@@ -34,8 +34,7 @@ def read(stats, name):
 
 def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.get_by_role("link", name="Toy GAN").first.click()
+    go_to(page, app_url, "Toy GAN")
     page.get_by_role("button", name="Play", exact=True).wait_for(timeout=30_000)
     player = page.frame_locator("iframe[title*='toy_player']")
     stats = player.locator("#stats")
@@ -95,8 +94,7 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
     if not settings.SHIPPED_GENERATOR.exists():
         pytest.skip("assets/generator/generator.keras is missing")
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-    page.goto(app_url)
-    page.get_by_role("link", name="Latent explorer").first.click()
+    go_to(page, app_url, "Latent explorer")
     slider = page.get_by_role("slider", name="z[0]")
     slider.wait_for(timeout=60_000)
     before = face_src(page)
@@ -129,8 +127,7 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
     monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path / "runs"))
     with serve_app() as (url, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-        page.goto(url)
-        page.get_by_role("link", name="DCGAN training").first.click()
+        go_to(page, url, "DCGAN training")
         page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
         for label, value in (("How many faces", "256"), ("Batch", "8"), ("Size of z", "16"),
                              ("Steps", "2000")):

@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import CHROMIUM, CHROMIUM_FLAGS, serve_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_FLAGS, go_to, serve_app  # noqa: E402
 
 
 def rss_mb(pid):
@@ -36,8 +36,7 @@ def main():
     with serve_app() as (url, server), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)  # the home page first: see the note on URL paths in app.py
-        page.get_by_role("link", name="Toy GAN").first.click()
+        go_to(page, url, "Toy GAN")  # the home page first: see the note on URL paths in app.py
         page.get_by_role("button", name="Play", exact=True).click()
         stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
         time.sleep(5)  # warm up: first chunks, JIT
