@@ -252,7 +252,8 @@ def controls(job: jobs.Job, status: str):
 
 # A browser on the trainer's own machine (a learner's laptop) takes its cores from the
 # trainer, and each element of a rerun costs it React work, the plotly chart most of all. So
-# the 0.6 s fragment above holds three elements; the buttons, curves and grid follow here.
+# the 0.6 s fragment above holds only the status, the progress and one line of numbers; the
+# buttons, the curves and the grid follow here.
 @st.fragment(run_every=3.0)
 def curves(job: jobs.Job):
     snap = job.snapshot()

@@ -52,9 +52,10 @@ def open_in_chromium(playwright, url, link, width=1400, height=1100):
 
 
 def go_to(page, url, link):
-    """Open the home page at `url`, then the page whose link says `link`, once the home page's
-    first run has finished. Twice in one session on a slow 2-core machine, the page a link led
-    to never drew; a click during that first run is the likely cause, and waiting removes it."""
+    """Open the home page at `url`, then the page whose link says `link`: the home page first,
+    for the reason in app.py's note on URL paths. The link is clicked once the home page's
+    first run has finished: twice in one session on a slow 2-core machine, the page a link led
+    to never drew; a click during that first run is the likely cause."""
     page.goto(url)
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
         timeout=120_000)

@@ -36,7 +36,7 @@ def main():
     with serve_app() as (url, server), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        go_to(page, url, "Toy GAN")  # the home page first: see the note on URL paths in app.py
+        go_to(page, url, "Toy GAN")
         page.get_by_role("button", name="Play", exact=True).click()
         stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
         time.sleep(5)  # warm up: first chunks, JIT

@@ -15,8 +15,8 @@
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
    Streamlit's websocket protocol as a browser does (the fragments' auto-reruns,
    every message read, every new image fetched) without rendering: the server's own cost.
-Prints one JSON line: headless (before, after, mean) and served img/s, the slowdown, and RSS first/last/max in MB
-(and its median over each 10 minutes);
+Prints one JSON line: headless (before, after, mean) and served img/s, the slowdown, the CPU
+cores used, and RSS first/last/max in MB (and its median over each 10 minutes);
 with --latency, how long each logged step took to appear on the page (p50, p95, max).
 Talks to nothing but the app on a loopback port.
 """
@@ -212,8 +212,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     before, cores_alone = headless(args.steps)
     with tempfile.TemporaryDirectory() as runs:
-        watched, steps, memory, delays, cores = served(args.minutes, runs, args.screenshot,
-                                                args.client, args.watchers, args.latency)
+        watched, steps, memory, delays, cores = served(
+            args.minutes, runs, args.screenshot, args.client, args.watchers, args.latency)
     after, _ = headless(args.steps)
     alone = (before + after) / 2
     print(json.dumps({
