@@ -8,12 +8,18 @@ started a job (its owner token) may pause, resume or stop it.
 
 A job's folder is the trainer's run folder plus job.json (owner, settings, status), so a
 restarted server still lists finished runs.
+
+Every change to an active job is also published as runs/.live/<id>.json (Job.live: status,
+step, speed, the latest losses; a few hundred bytes). A page polls that file instead of
+re-running a script to learn the step: a browser on the trainer's own cores costs the trainer
+far less that way.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import logging
 import queue
 import secrets
 import threading
@@ -27,6 +33,7 @@ import numpy as np
 from . import data, dcgan, files, images, train
 
 ACTIVE = ("queued", "running", "paused")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,6 +53,11 @@ class JobSpec:
         return dcgan.preset(self.preset, **self.overrides)
 
 
+def _finite(x):
+    """A number JSON can carry to a browser: NaN (a diverged loss) becomes null."""
+    return x if x is not None and np.isfinite(x) else None
+
+
 class Job:
     def __init__(self, job_id: str, owner: str, spec: JobSpec, out: Path):
         self.id, self.owner, self.spec, self.out = job_id, owner, spec, out
@@ -57,6 +69,7 @@ class Job:
         self.latest: dict | None = None    # the newest samples event's images and scores
         self.step = self.metrics[-1]["step"] if self.metrics else 0
         self.version = 0                   # bumped on every change: pages redraw on change
+        self._batch = spec.config().batch_size
         self._lock = threading.Lock()
 
     def _read_history(self):
@@ -75,6 +88,21 @@ class Job:
                     "metrics": list(self.metrics), "quality": list(self.quality),
                     "samples": list(self.samples), "latest": self.latest,
                     "version": self.version, "spec": asdict(self.spec)}
+
+    def live(self) -> dict:
+        """What changes every step, for pages that poll it: status, progress, speed, ETA and
+        the newest losses and scores."""
+        with self._lock:
+            last = self.metrics[-1] if self.metrics else {}
+            status, step = self.status, self.step
+            per_epoch = self.info.get("steps_per_epoch") or 1
+        rate = last.get("img_per_s", 0.0)
+        eta = train.eta_seconds(step, self.spec.steps, self._batch, rate) \
+            if status == "running" else None
+        return {"id": self.id, "status": status, "step": step,
+                "total": self.spec.steps, "epoch": step // per_epoch, "img_per_s": rate,
+                "eta_s": eta, **{k: _finite(last.get(k)) for k in ("g_loss", "d_loss",
+                                                                    "d_real", "d_fake")}}
 
     def checkpoints(self) -> list[Path]:
         return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
@@ -138,6 +166,7 @@ class JobManager:
 
     def __init__(self, runs: Path, data_root: Path, cache_dir: Path | None = None):
         self.runs, self.data_root, self.cache_dir = Path(runs), Path(data_root), cache_dir
+        self.live_dir = self.runs / ".live"          # <id>.json: Job.live, for pollers
         self._jobs: dict[str, Job] = {}
         self._queue: queue.Queue[Job] = queue.Queue()
         self._waiting: list[str] = []
@@ -179,6 +208,7 @@ class JobManager:
             self._waiting.append(job_id)
             job.save()
         self._queue.put(job)
+        self._publish(job)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -186,6 +216,10 @@ class JobManager:
 
     def jobs(self) -> list[Job]:
         return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def live(self, job: Job) -> dict:
+        """Job.live plus the job's place in the queue."""
+        return {**job.live(), "place": self.position(job)}
 
     def position(self, job: Job) -> int | None:
         """1 for the next job to run, None when not waiting."""
@@ -204,9 +238,12 @@ class JobManager:
         elif action == "stop":
             job.control.stop()
             with self._lock:
-                if job.id in self._waiting:          # never started: just leave the queue
+                left = job.id in self._waiting       # never started: just leave the queue
+                if left:
                     self._waiting.remove(job.id)
                     job.set_status("stopped", "stopped before it started")
+            if left:
+                self._publish(job, *self._waiting_jobs())
         else:
             raise ValueError(f"unknown action {action!r}")
 
@@ -264,6 +301,20 @@ class JobManager:
 
     # -- the worker --------------------------------------------------------------------------
 
+    def _waiting_jobs(self) -> list[Job]:
+        with self._lock:
+            return [self._jobs[i] for i in self._waiting]
+
+    def _publish(self, *jobs: Job):
+        """Write each job's live state where pollers read it (atomically: a reader never
+        sees half a file). A failed write (a full disk) costs pollers one update, not the
+        job: its own checkpoint writes say what is wrong."""
+        for job in jobs:
+            try:
+                files.write_text(self.live_dir / f"{job.id}.json", json.dumps(self.live(job)))
+            except OSError as error:
+                log.warning("could not publish %s: %s", job.id, error)
+
     def _work(self):
         while True:
             job = self._queue.get()
@@ -273,10 +324,12 @@ class JobManager:
                 if job.id not in self._waiting:      # stopped while it waited
                     continue
                 self._waiting.remove(job.id)
+            self._publish(*self._waiting_jobs())          # everyone behind moves up
             self._run(job)
 
     def _run(self, job: Job):
         job.set_status("running")
+        self._publish(job)
         try:
             source = data.load(self.resolve_data(job.spec.data), cache_dir=self.cache_dir,
                                seed=job.spec.seed)
@@ -287,10 +340,12 @@ class JobManager:
                 control=job.control)
             for event in trainer.run():
                 job.record(event)
+                self._publish(job)
         except Exception as error:  # bad data, a full disk: the job says so, the server lives
             job.set_status("error", f"{type(error).__name__}: {error}")
         if job.status in ("running", "paused"):          # the loop ended without an end event
             job.set_status("error", "training ended unexpectedly")
+        self._publish(job)
 
     def _load_past_runs(self):
         for path in sorted(self.runs.glob("*/job.json")) if self.runs.is_dir() else []:

@@ -1,5 +1,6 @@
-"""What every page shares: the language, translated strings, the error guard, and the Toy GAN
-player component. Pages import this; it is not a page itself (app.py lists the pages)."""
+"""What every page shares: the language, translated strings, the error guard, and the two
+components (the Toy GAN player, the training page's live line). Pages import this; it is not
+a page itself (app.py lists the pages)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import script_runner
 
-from gan_core import i18n
+from gan_core import files, i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("gan_studio")
@@ -99,3 +100,33 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = 720, key="toy
     """Show `chunk` (figures.toy_chunk): its base now, its frames at `fps`. When not playing,
     the player skips straight to the newest state it holds."""
     _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
+
+
+# --- The training page's live line --------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _train_live(live_dir: str):
+    """Served from the folder where the job manager publishes each run's live state
+    (gan_core.jobs), so the component reads a run's <id>.json with a plain fetch: no script
+    re-runs while a run is watched."""
+    html = (ROOT / "assets" / "train_live" / "index.html").read_bytes()
+    files.write_bytes(Path(live_dir) / "index.html", html)
+    return components.declare_component("train_live", path=live_dir)
+
+
+@st.cache_resource(show_spinner=False)
+def _fonts() -> dict:
+    """Streamlit's own fonts, by URL from the component's folder, so the live line reads
+    like the page around it (the files' names carry a hash that changes with Streamlit)."""
+    media = Path(st.__file__).parent / "static" / "static" / "media"
+    found = {kind: next(media.glob(f"Source{kind}VF-Upright*.woff2"), None)
+             for kind in ("Sans", "Code")}
+    return {kind: f"../../static/media/{path.name}" for kind, path in found.items() if path}
+
+
+def train_live(live_dir: Path, state: dict, words: dict, poll_ms: int, key: str):
+    """Show a run's status, progress and newest losses (`state`: JobManager.live), and keep
+    them current from <live_dir>/<id>.json every `poll_ms`. Returns the status the component
+    last saw change, which re-runs the page once when it does."""
+    return _train_live(str(live_dir))(src=f"{state['id']}.json", state=state, words=words,
+                                      poll_ms=poll_ms, fonts=_fonts(), key=key, default=None)

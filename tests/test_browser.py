@@ -138,11 +138,16 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
         page.get_by_role("button", name="Start training").click()
         chart = page.locator("[data-testid='stPlotlyChart']").first
         chart.wait_for(timeout=90_000)                      # the loss curves are live
-        progress = page.locator("[data-testid='stProgress']").first
+        live = page.frame_locator("iframe[title*='train_live']")
+        progress = live.locator("#progress")
         first = progress.inner_text()
-        page.wait_for_function(
-            "(t) => document.querySelector(\"[data-testid='stProgress']\").innerText !== t",
-            arg=first, timeout=30_000)                      # and they keep moving
+        assert re.fullmatch(r"Step [\d,]+ of 2,000 · epoch \d+ · [\d,]+ images/s · about "
+                            r"[\d.]+ min left", first), first
+        assert "Training" in live.locator("#status").inner_text()
+        deadline = time.time() + 30
+        while progress.inner_text() == first:             # the step keeps moving
+            assert time.time() < deadline, first
+            time.sleep(0.2)
         grid = page.locator("[data-testid='stImage'] img").first
         before = grid.get_attribute("src")
         page.wait_for_function(
@@ -152,11 +157,14 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
 
         page.get_by_role("button", name="Pause").click()
         page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
-        paused = page.locator("[data-testid='stProgress']").first.inner_text()
+        assert "Paused" in live.locator("#status").inner_text()
+        paused = progress.inner_text()
         page.wait_for_timeout(2500)
-        assert page.locator("[data-testid='stProgress']").first.inner_text() == paused
+        assert progress.inner_text() == paused
         page.get_by_role("button", name="Stop").click()
-        page.get_by_text("Stopped").first.wait_for(timeout=60_000)
+        # The live line sees the run stop and re-runs the page: the export appears.
+        page.get_by_role("button", name="Download the generator").wait_for(timeout=60_000)
+        assert "Stopped" in live.locator("#status").inner_text()
         page.reload()                                       # the run is still there
         export = page.get_by_role("button", name="Download the generator")
         export.wait_for(timeout=60_000)

@@ -2,12 +2,13 @@
 server), and the data choices a page may make."""
 
 import io
+import json
 import time
 import zipfile
 
 import pytest
 
-from gan_core import jobs
+from gan_core import jobs, train
 
 TINY = dict(batch_size=8, latent_dim=16)
 
@@ -67,6 +68,44 @@ def test_one_job_at_a_time_the_rest_queue_and_only_owners_control(manager):
     assert first.status == "stopped" and first.step < 400
     wait(second)
     assert second.status == "finished" and manager.position(second) is None
+
+
+def strict_json(path):
+    """A file as a browser's JSON.parse reads it: NaN or Infinity is an error there."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_every_change_is_published_for_pages_that_poll(manager):
+    first = manager.submit("alice", spec(steps=400))
+    wait(first, ("running",))
+    second = manager.submit("bob", spec())
+    published = lambda job: strict_json(manager.live_dir / f"{job.id}.json")  # noqa: E731
+    assert published(second)["status"] == "queued" and published(second)["place"] == 1
+    deadline = time.time() + 300
+    while published(first)["step"] < 2:             # steps appear as the trainer logs them
+        assert time.time() < deadline, published(first)
+        time.sleep(0.05)
+    running = published(first)
+    assert running["status"] == "running" and running["total"] == 400
+    assert running["img_per_s"] > 0 and running["eta_s"] > 0 and 0 < running["d_real"] < 1
+    manager.act(first.id, "alice", "stop")
+    wait(first)
+    wait(second)
+    assert published(first)["status"] == "stopped"
+    done = published(second)
+    assert done["status"] == "finished" and done["step"] == done["total"] == 4
+    assert done["place"] is None and done["eta_s"] is None
+
+
+def test_a_diverged_loss_is_published_as_null(tmp_path):
+    job = jobs.Job("j", "alice", spec(), tmp_path)
+    job.record(train.Event("metrics", 1, 0, {"g_loss": float("nan"), "d_loss": 0.7,
+                                             "d_real": 0.5, "d_fake": 0.5, "img_per_s": 9.0}))
+    state = job.live()
+    assert state["g_loss"] is None and state["d_loss"] == 0.7
+    json.dumps(state, allow_nan=False)
 
 
 def test_a_queued_job_can_be_stopped_before_it_starts(manager):

@@ -2,6 +2,7 @@
 error), a new session attaching to a running job, and sessions that cannot control each
 other's jobs."""
 
+import json
 import time
 
 import pytest
@@ -35,14 +36,15 @@ def start(at, steps):
     return at.query_params["job"], at.query_params["owner"]
 
 
-def status_line(at):
-    return next(m.value for m in at.markdown if "· run `" in m.value)
+def live_line(at):
+    """What the page hands its live line (a component; it draws these in the browser)."""
+    return json.loads(at.get("component_instance")[0].proto.json_args)
 
 
-def wait_for(at, word, timeout=120):
+def wait_for(at, status, timeout=120):
     deadline = time.time() + timeout
-    while word not in status_line(at):
-        assert time.time() < deadline, status_line(at)
+    while live_line(at)["state"]["status"] != status:
+        assert time.time() < deadline, live_line(at)["state"]
         time.sleep(0.3)
         at.run()
 
@@ -51,14 +53,18 @@ def test_idle_then_running_paused_finished_and_a_new_session_attaches():
     at = page()
     assert at.button(key="train_start").label == "Start training"          # idle: the form
     job_id, owner = start(at, steps=400)
-    wait_for(at, "Training")
+    wait_for(at, "running")
     at.button(key="train_pause").click().run()
-    wait_for(at, "Paused")
+    wait_for(at, "paused")
     other = page(job=job_id, owner=owner)           # a reload: a new session, same link
-    assert f"run `{job_id}`" in status_line(other) and "Paused" in status_line(other)
+    line = live_line(other)
+    assert line["state"]["id"] == job_id and line["state"]["status"] == "paused"
+    assert f"run `{job_id}`" in line["words"]["status"]
+    assert line["words"]["names"]["paused"] == "Paused"
+    assert line["src"] == f"{job_id}.json"          # the file it polls, beside the component
     assert other.button(key="train_resume")
     other.button(key="train_stop").click().run()
-    wait_for(other, "Stopped")
+    wait_for(other, "stopped")
     assert other.button(key="train_continue") and other.button(key="train_open_explorer")
 
 
@@ -73,15 +79,16 @@ def test_someone_elses_job_cannot_be_controlled(monkeypatch):
     assert "someone else's run" in " ".join(c.value for c in watcher.caption)
     assert not [b for b in watcher.button if b.key in ("train_pause", "train_stop")]
     at.button(key="train_stop").click().run()
-    wait_for(at, "Stopped")
+    wait_for(at, "stopped")
 
 
 def test_finished_and_error_states(tmp_path):
     at = page()
     start(at, steps=3)
-    wait_for(at, "Finished")
+    wait_for(at, "finished")
     assert at.select_slider(key=at.select_slider[0].key).value == 3     # the timeline
-    assert "Step 3 of 3" in at.get("progress")[0].proto.text
+    state = live_line(at)["state"]
+    assert state["step"] == state["total"] == 3 and state["g_loss"] is not None
     # Drawn faces: the page reads the hair colours of the latest grid back (an untrained G's
     # noise has few of them, so some are listed missing).
     hair = [c.value for c in at.caption if c.value.startswith("Hair colours in these 64")]
@@ -99,15 +106,15 @@ def test_finished_and_error_states(tmp_path):
     at.run()
     at.selectbox(key="train_folder").set_value("one").run()
     at.button(key="train_start").click().run()
-    wait_for(at, "Failed")
+    wait_for(at, "error")
     assert "batch size" in at.error[0].value and not at.exception
 
 
 def test_the_list_of_runs_opens_a_run():
     at = page()
     job_id, _ = start(at, steps=3)
-    wait_for(at, "Finished")
+    wait_for(at, "finished")
     at.button(key="train_new_run").click().run()
     assert "job" not in at.query_params and at.button(key="train_start")
     at.button(key=f"watch_{job_id}").click().run()
-    assert at.query_params["job"] == job_id and f"run `{job_id}`" in status_line(at)
+    assert at.query_params["job"] == job_id and live_line(at)["state"]["id"] == job_id

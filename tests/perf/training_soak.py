@@ -8,13 +8,15 @@
    machine drifts by several per cent in an hour, and a baseline on one side only mixes
    that drift into the slowdown.
 2. Served: the same run started from the DCGAN training page in headless Chromium, watched
-   for --minutes (the page polls every 0.6 s); the job's img/s and the server's memory
-   (RSS, sampled every 10 s) over the run.
+   for --minutes (the live line reads the run's state file every 0.5 s; the curves and the
+   grid re-run every 3 s); the job's img/s and the server's memory (RSS, sampled every 10 s)
+   over the run.
    --client chromium: Chromium keeps watching. It renders on the same 2 cores as the trainer,
    which a classroom's browsers (on the students' machines) do not.
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
-   Streamlit's websocket protocol as a browser does (the fragments' auto-reruns,
-   every message read, every new image fetched) without rendering: the server's own cost.
+   Streamlit's websocket protocol as a browser does (every fragment's auto-reruns, the live
+   line's state file fetched every 0.5 s, every message read, every new image fetched)
+   without rendering: the server's own cost.
 Prints one JSON line: headless (before, after, mean) and served img/s, the slowdown, the CPU
 cores used, and RSS first/last/max in MB (and its median over each 10 minutes);
 with --latency, how long each logged step took to appear on the page (p50, p95, max).
@@ -25,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -96,16 +97,21 @@ def rss_mb(pid):
 
 async def watch(url, query, seconds):
     """One session watching the run as a browser does, minus the rendering."""
+    import urllib.parse
     import urllib.request
 
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    fetched, fragment, interval = set(), "", 1.0
+    fetched, fragments = set(), {}               # fragment id -> its run_every
+    job = urllib.parse.parse_qs(query)["job"][0]
+    live = f"{url}/component/pages.ui.train_live/{job}.json"
+
+    def get(address):
+        return urllib.request.urlopen(address, timeout=30).read()
 
     async def run(ws, fragment_id=""):
-        nonlocal fragment, interval
         back = BackMsg()
         back.rerun_script.query_string, back.rerun_script.page_name = query, "dcgan-training"
         if fragment_id:
@@ -117,25 +123,29 @@ async def watch(url, query, seconds):
             msg.ParseFromString(await ws.recv())
             kind = msg.WhichOneof("type")
             if kind == "auto_rerun":
-                fragment, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+                fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
                 if element.WhichOneof("type") == "imgs":
                     for img in element.imgs.imgs:          # a browser fetches each new URL once
                         if img.url.startswith("/") and img.url not in fetched:
                             fetched.add(img.url)
-                            await asyncio.to_thread(lambda u=img.url: urllib.request.urlopen(
-                                url + u, timeout=30).read())
+                            await asyncio.to_thread(get, url + img.url)
             elif kind == "script_finished":
                 return
 
     ws_url = url.replace("http", "ws") + "/_stcore/stream"
     async with websockets.connect(ws_url, max_size=2**26, open_timeout=120) as ws:
         await run(ws)
-        end = time.time() + seconds
-        while time.time() < end:
-            await asyncio.sleep(interval)
-            await run(ws, fragment)
+        start = time.time()
+        due = {fragment: start + every for fragment, every in fragments.items()}
+        while time.time() < start + seconds:
+            await asyncio.to_thread(get, live)                # the live line's poll
+            for fragment, when in due.items():
+                if time.time() >= when:
+                    await run(ws, fragment)
+                    due[fragment] = time.time() + fragments[fragment]
+            await asyncio.sleep(0.5)
 
 
 async def watch_all(url, query, seconds, watchers):
@@ -167,6 +177,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
         start, cpu_start = time.time(), cpu_seconds()
         end, next_rss = start + minutes * 60, 0.0
         metrics = next(Path(runs).glob("*/metrics.jsonl"))
+        live = page.frame_locator("iframe[title*='train_live']").locator("#progress")
         logged, shown = {}, {}       # step -> when the trainer logged it / the page showed it
         while time.time() < end:
             now = time.time()
@@ -178,10 +189,9 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
                 continue
             for row in train.read_jsonl(metrics)[-5:]:
                 logged.setdefault(row["step"], now)
-            text = page.locator("[data-testid='stProgress']").first.inner_text()
-            found = re.search(r"Step ([\d,]+) of", text)
-            if found:
-                shown.setdefault(int(found[1].replace(",", "")), now)
+            step = live.get_attribute("data-step")
+            if step:
+                shown.setdefault(int(step), now)
             time.sleep(0.05)
         delays = [shown[s] - logged[s] for s in shown if s in logged]
         cores = cores_used(cpu_start, cpu_seconds(), time.time() - start, proc.pid)
