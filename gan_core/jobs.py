@@ -172,6 +172,7 @@ class JobManager:
         self._waiting: list[str] = []
         self._lock = threading.Lock()
         self._load_past_runs()
+        self._publish(*self._jobs.values())     # over what a server before this one left
         self._worker = threading.Thread(target=self._work, name="gan-studio-trainer",
                                         daemon=True)
         self._worker.start()

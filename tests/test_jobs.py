@@ -25,6 +25,13 @@ def wait(job, statuses=("finished", "stopped", "error", "diverged"), timeout=300
         time.sleep(0.05)
 
 
+def strict_json(path):
+    """A file as a browser's JSON.parse reads it: NaN or Infinity is an error there."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
 @pytest.fixture
 def manager(tmp_path):
     (tmp_path / "data" / "faces").mkdir(parents=True)
@@ -45,10 +52,13 @@ def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(m
     assert snap["latest"]["images"].shape == (64, 64, 64, 3)
     assert job.generator and job.checkpoints()
     manager.shutdown()
+    live = manager.live_dir / f"{job.id}.json"
+    live.write_text('{"status": "running"}')        # as a server killed mid-run leaves it
     restarted = jobs.JobManager(tmp_path / "runs", tmp_path / "data")   # the server restarts
     again = restarted.get(job.id).snapshot()
     assert again["status"] == "finished" and len(again["metrics"]) == 4
     assert len(again["samples"]) == 3 and restarted.get(job.id).owner == "alice"
+    assert strict_json(live)["status"] == "finished"          # pollers see it end
     restarted.shutdown()
 
 
@@ -68,13 +78,6 @@ def test_one_job_at_a_time_the_rest_queue_and_only_owners_control(manager):
     assert first.status == "stopped" and first.step < 400
     wait(second)
     assert second.status == "finished" and manager.position(second) is None
-
-
-def strict_json(path):
-    """A file as a browser's JSON.parse reads it: NaN or Infinity is an error there."""
-    def refuse(constant):
-        raise ValueError(f"{constant} is not JSON")
-    return json.loads(path.read_text(), parse_constant=refuse)
 
 
 def test_every_change_is_published_for_pages_that_poll(manager):
