@@ -9,7 +9,7 @@ started a job (its owner token) may pause, resume or stop it.
 A job's folder is the trainer's run folder plus job.json (owner, settings, status), so a
 restarted server still lists finished runs.
 
-Every change to an active job is also published as runs/.live/<id>.json (Job.live: status,
+Every change to a job is also published as runs/.live/<id>.json (JobManager.live: status,
 step, speed, the latest losses; a few hundred bytes). A page polls that file instead of
 re-running a script to learn the step: a browser on the trainer's own cores costs the trainer
 far less that way.
@@ -68,7 +68,6 @@ class Job:
         self._read_history()
         self.latest: dict | None = None    # the newest samples event's images and scores
         self.step = self.metrics[-1]["step"] if self.metrics else 0
-        self.version = 0                   # bumped on every change: pages redraw on change
         self._batch = spec.config().batch_size
         self._lock = threading.Lock()
 
@@ -87,7 +86,7 @@ class Job:
                     "step": self.step, "total": self.spec.steps, "info": dict(self.info),
                     "metrics": list(self.metrics), "quality": list(self.quality),
                     "samples": list(self.samples), "latest": self.latest,
-                    "version": self.version, "spec": asdict(self.spec)}
+                    "spec": asdict(self.spec)}
 
     def live(self) -> dict:
         """What changes every step, for pages that poll it: status, progress, speed, ETA and
@@ -145,14 +144,12 @@ class Job:
             elif event.kind == "end":
                 self.status = event.data["status"]
                 self.message = event.data.get("message", "")
-            self.version += 1
         if event.kind in ("start", "end", "paused", "resumed"):
             self.save()
 
     def set_status(self, status, message=""):
         with self._lock:
             self.status, self.message = status, message
-            self.version += 1
         self.save()
 
     def save(self):

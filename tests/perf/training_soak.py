@@ -18,7 +18,9 @@
    line's state file fetched every 0.5 s, every message read, every new image fetched)
    without rendering: the server's own cost.
 Prints one JSON line: headless (before, after, mean) and served img/s, the slowdown, the CPU
-cores used, and RSS first/last/max in MB (and its median over each 10 minutes);
+cores used, and RSS first/last/max in MB (and its median over each 10 minutes); with
+--client websocket, how many watchers lasted to the end and the fewest and most live-state
+reads and fragment re-runs one of them made;
 with --latency, how long each logged step took to appear on the page (p50, p95, max).
 Talks to nothing but the app on a loopback port.
 """
@@ -96,7 +98,9 @@ def rss_mb(pid):
 
 
 async def watch(url, query, seconds):
-    """One session watching the run as a browser does, minus the rendering."""
+    """One session watching the run as a browser does, minus the rendering. Returns how
+    often it read the live state and re-ran a fragment (to tell a watcher that kept up from
+    one that stalled)."""
     import urllib.parse
     import urllib.request
 
@@ -105,6 +109,7 @@ async def watch(url, query, seconds):
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     fetched, fragments = set(), {}               # fragment id -> its run_every
+    done = {"live": 0, "reruns": 0}
     job = urllib.parse.parse_qs(query)["job"][0]
     live = f"{url}/component/pages.ui.train_live/{job}.json"
 
@@ -141,22 +146,25 @@ async def watch(url, query, seconds):
         due = {fragment: start + every for fragment, every in fragments.items()}
         while time.time() < start + seconds:
             await asyncio.to_thread(get, live)                # the live line's poll
+            done["live"] += 1
             for fragment, when in due.items():
                 if time.time() >= when:
                     await run(ws, fragment)
+                    done["reruns"] += 1
                     due[fragment] = time.time() + fragments[fragment]
             await asyncio.sleep(0.5)
+    return done
 
 
 async def watch_all(url, query, seconds, watchers):
-    await asyncio.gather(*(watch(url, query, seconds) for _ in range(watchers)))
+    return await asyncio.gather(*(watch(url, query, seconds) for _ in range(watchers)))
 
 
 def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latency=False):
     import threading
 
     os.environ["GAN_STUDIO_RUNS"] = str(runs)
-    memory = []
+    memory, counts = [], []           # counts: what each websocket watcher did
     with serve_app() as (url, proc), sync_playwright() as p:
         browser, page = open_in_chromium(p, url, "DCGAN training")
         page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
@@ -171,8 +179,8 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
         if client == "websocket":
             query = page.url.split("?", 1)[1]           # ?job=...&owner=...: the run's own link
             browser.close()
-            watchers_thread = threading.Thread(target=asyncio.run, args=(
-                watch_all(url, query, minutes * 60, watchers),), daemon=True)
+            watchers_thread = threading.Thread(target=lambda: counts.extend(asyncio.run(
+                watch_all(url, query, minutes * 60, watchers))), daemon=True)
             watchers_thread.start()
         start, cpu_start = time.time(), cpu_seconds()
         end, next_rss = start + minutes * 60, 0.0
@@ -206,7 +214,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
         page.get_by_text("Stopped").first.wait_for(timeout=120_000)
         browser.close()
     rows = train.read_jsonl(next(Path(runs).glob("*/metrics.jsonl")))
-    return steady_rate(rows), len(rows), memory, delays, cores
+    return steady_rate(rows), len(rows), memory, delays, cores, counts
 
 
 if __name__ == "__main__":
@@ -222,7 +230,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     before, cores_alone = headless(args.steps)
     with tempfile.TemporaryDirectory() as runs:
-        watched, steps, memory, delays, cores = served(
+        watched, steps, memory, delays, cores, counts = served(
             args.minutes, runs, args.screenshot, args.client, args.watchers, args.latency)
     after, _ = headless(args.steps)
     alone = (before + after) / 2
@@ -234,7 +242,12 @@ if __name__ == "__main__":
         "served_cpu_cores": cores,
         "slowdown_pct": round(100 * (1 - watched / alone), 1), "served_steps": steps,
         "minutes": args.minutes, "client": args.client,
-        "watchers": args.watchers if args.client == "websocket" else 1, "rss_first_mb": round(memory[0]),
+        "watchers": args.watchers if args.client == "websocket" else 1,
+        **({"each_watcher_min_max": {k: [min((c[k] for c in counts), default=0),
+                                         max((c[k] for c in counts), default=0)]
+                                     for k in ("live", "reruns")}, "watchers_done": len(counts)}
+           if args.client == "websocket" else {}),
+        "rss_first_mb": round(memory[0]),
         "rss_last_mb": round(memory[-1]), "rss_max_mb": round(max(memory)),
         "rss_growth_after_first_minute_mb": round(memory[-1] - memory[min(6, len(memory) - 1)]),
         "rss_median_per_10_min_mb": [round(float(np.median(memory[i:i + 60])))   # 10 s apart
