@@ -204,7 +204,7 @@ def new_run_form():
 
 # The live line reads the run's state file itself, every 0.5 s: a trainer's event reaches the
 # page within 1 s, and no script re-runs for it. (A fragment polled every 0.6 s did the same
-# and cost a browser on the trainer's own 2 cores 14 % of the trainer's speed; this, 7 %.)
+# and cost a browser on the trainer's own 2 cores 14 % of the trainer's speed; this, 7-13 %.)
 POLL_MS = 500
 
 
