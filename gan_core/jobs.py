@@ -68,7 +68,7 @@ class Job:
         self._read_history()
         self.latest: dict | None = None    # the newest samples event's images and scores
         self.step = self.metrics[-1]["step"] if self.metrics else 0
-        self._batch = spec.config().batch_size
+        self._batch = spec.config().batch_size    # for live()'s ETA: once, not every step
         self._lock = threading.Lock()
 
     def _read_history(self):
