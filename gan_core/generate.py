@@ -127,7 +127,9 @@ class Generator:
         else:
             import tensorflow as tf
 
-            self._call = tf.function(lambda z: model(z, training=False), reduce_retracing=True)
+            # No autograph (nothing to convert): see steps.py on its ast.parse and threads.
+            self._call = tf.function(lambda z: model(z, training=False), reduce_retracing=True,
+                                     autograph=False)
 
     @classmethod
     def load(cls, path, precision: str = "float32") -> Generator:

@@ -120,7 +120,8 @@ class _TensorFlowStep:
 
         def train(data, indices, z):
             if n > 1:                      # this replica's share of the batch
-                i, k = tf.distribute.get_replica_context().replica_id_in_sync_group, len(z) // n
+                i = tf.distribute.get_replica_context().replica_id_in_sync_group
+                k = z.shape[0] // n          # static: the batch size is fixed
                 indices, z = indices[i * k:(i + 1) * k], z[i * k:(i + 1) * k]
             real = scale_images(tf.gather(data, indices), config.data_dtype)
             with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
@@ -145,7 +146,11 @@ class _TensorFlowStep:
         # XLA fuses BatchNorm, LeakyReLU and Adam's small ops on a GPU. On a CPU it is slower
         # than TensorFlow's own oneDNN kernels (measured: 58 vs 78 img/s), so only on a GPU;
         # and only on one: it cannot compile a step that spans devices.
-        @tf.function(jit_compile=n == 1 and bool(tf.config.list_physical_devices("GPU")))
+        # No autograph: the step has no Python control flow over tensors, and autograph's
+        # ast.parse of our source, in the trainer's thread, races the page scripts' own parse
+        # on Python 3.11 ("AST constructor recursion depth mismatch", a page error).
+        @tf.function(jit_compile=n == 1 and bool(tf.config.list_physical_devices("GPU")),
+                     autograph=False)
         def step(indices, z):
             if strategy is None:
                 return train(self.data, indices, z)
