@@ -26,6 +26,8 @@ T_WB_PATH, T_WB_NOW, T_WB_OPT = 5, 6, 7
 T_G_LOSS, T_D_LOSS, T_D_REAL, T_D_FAKE = 8, 9, 10, 11
 T_KL, T_JS, T_W2 = 12, 13, 14
 HISTORY_POINTS = 300  # time series are thinned to this many points; the browser adds frames
+# training_figure's traces, in order: the metrics' and quality rows' keys they draw.
+TRAINING_TRACES = ("g_loss", "d_loss", "d_real", "d_fake", "swd", "real_swd")
 
 REAL, FAKE, DISC, OPTIMAL = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
 # The time series: history column, trace index, colour, panel. Drawn by toy_figure, grown by
@@ -214,30 +216,33 @@ def typicality_figure(norm: float, d: int, labels: dict) -> go.Figure:
 # DCGAN training
 # ---------------------------------------------------------------------------------------------
 
-def training_figure(metrics: list[dict], quality: list[dict], labels: dict) -> go.Figure:
-    """Losses, D's mean scores and (when measured) SWD against held-out images, by step.
-    Long runs are thinned to HISTORY_POINTS points per curve."""
-    panels = 3 if quality else 2
+def training_figure(metrics: list[dict], quality: list[dict], labels: dict,
+                    with_quality: bool = False) -> go.Figure:
+    """Losses, D's mean scores and (when measured, or `with_quality` for a run that will
+    measure it) SWD against held-out images, by step. Long runs are thinned to HISTORY_POINTS
+    points per curve. The traces come in TRAINING_TRACES order, so a page can add points."""
+    panels = 3 if quality or with_quality else 2
     fig = make_subplots(rows=1, cols=panels, horizontal_spacing=0.07,
                         subplot_titles=[labels["losses"], labels["scores"],
                                         labels["quality"]][:panels])
     rows = metrics[::max(1, len(metrics) // HISTORY_POINTS)]
     steps = [r["step"] for r in rows]
-    for key, colour, col in (("g_loss", FAKE, 1), ("d_loss", DISC, 1),
-                             ("d_real", REAL, 2), ("d_fake", FAKE, 2)):
+    style = {"g_loss": (FAKE, 1), "d_loss": (DISC, 1), "d_real": (REAL, 2), "d_fake": (FAKE, 2)}
+    for key in TRAINING_TRACES[:4]:
+        colour, col = style[key]
         fig.add_trace(go.Scatter(x=steps, y=_r([r[key] for r in rows]), name=labels[key],
                                  line=dict(color=colour, width=1.5), mode="lines"),
                       row=1, col=col)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
-    if quality:
+    if panels == 3:
         q_steps = [r["step"] for r in quality]
         fig.add_trace(go.Scatter(x=q_steps, y=_r([r["swd"] for r in quality]),
                                  name=labels["swd"], mode="lines+markers",
                                  line=dict(color="#9467bd")), row=1, col=3)
-        floor = quality[-1].get("real_swd")
-        if floor is not None:      # what two real samples score: the best a GAN can reach
-            fig.add_hline(y=floor, line=dict(color=OPTIMAL, dash="dash"), row=1, col=3,
-                          annotation_text=labels["floor"])
+        # What two real samples score: the best a GAN can reach.
+        fig.add_trace(go.Scatter(x=q_steps, y=_r([r.get("real_swd") for r in quality]),
+                                 name=labels["floor"], mode="lines",
+                                 line=dict(color=OPTIMAL, dash="dash")), row=1, col=3)
     fig.update_xaxes(title_text=labels["step"])
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=40),
                       legend=dict(orientation="h", y=-0.25), uirevision="training")

@@ -10,9 +10,9 @@ A job's folder is the trainer's run folder plus job.json (owner, settings, statu
 restarted server still lists finished runs.
 
 Every change to a job is also published as runs/.live/<id>.json (JobManager.live: status,
-step, speed, the latest losses; a few hundred bytes). A page polls that file instead of
-re-running a script to learn the step: a browser on the trainer's own cores costs the trainer
-far less that way.
+step, speed, the latest losses and quality; a few hundred bytes), and its newest sample grid,
+labelled with D's scores, as runs/.live/<id>.png. A page polls those files instead of
+re-running a script: a browser on the trainer's own cores costs the trainer far less that way.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, dcgan, files, images, train
+from . import data, dcgan, faces, files, images, train
 
 ACTIVE = ("queued", "running", "paused")
+GRID_EVERY_S = 2.0    # the newest grid at most this often: labelling one takes the trainer's time
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +68,8 @@ class Job:
         self.info: dict = {}          # the trainer's start event
         self._read_history()
         self.latest: dict | None = None    # the newest samples event's images and scores
+        self.grid: dict | None = None      # the grid published as <id>.png: step, missing hair
+        self._grid_at = 0.0
         self.step = self.metrics[-1]["step"] if self.metrics else 0
         self._batch = spec.config().batch_size    # for live()'s ETA: once, not every step
         self._lock = threading.Lock()
@@ -93,15 +96,35 @@ class Job:
         the newest losses and scores."""
         with self._lock:
             last = self.metrics[-1] if self.metrics else {}
-            status, step = self.status, self.step
+            quality = self.quality[-1] if self.quality else None
+            status, step, grid = self.status, self.step, self.grid
             per_epoch = self.info.get("steps_per_epoch") or 1
         rate = last.get("img_per_s", 0.0)
         eta = train.eta_seconds(step, self.spec.steps, self._batch, rate) \
             if status == "running" else None
         return {"id": self.id, "status": status, "step": step,
                 "total": self.spec.steps, "epoch": step // per_epoch, "img_per_s": rate,
-                "eta_s": eta, **{k: _finite(last.get(k)) for k in ("g_loss", "d_loss",
-                                                                    "d_real", "d_fake")}}
+                "eta_s": eta, "loss_step": last.get("step"),
+                **{k: _finite(last.get(k)) for k in ("g_loss", "d_loss", "d_real", "d_fake")},
+                "quality": quality and {k: _finite(v) for k, v in quality.items()},
+                "grid": grid}
+
+    def grid_png(self, force: bool = False) -> bytes | None:
+        """The newest sample grid with D's score under each face, as PNG, when it is new and
+        the last one is GRID_EVERY_S old (or `force`); None otherwise. Notes which hair
+        colours the drawn faces lack (built-in data only: a real dataset has no such labels)."""
+        latest = self.latest
+        if latest is None or (self.grid and self.grid["step"] == latest["step"]) or (
+                not force and time.monotonic() - self._grid_at < GRID_EVERY_S):
+            return None
+        labelled = images.labelled_grid(latest["images"],
+                                        [f"{s:.2f}" for s in latest["scores"]], 8)
+        missing = (faces.missing_hair_colours(faces.hair_colour_shares(latest["images"]))
+                   if data.is_builtin(self.spec.data) else None)
+        self._grid_at = time.monotonic()
+        with self._lock:
+            self.grid = {"step": latest["step"], "missing": missing}
+        return images.png_bytes(labelled)
 
     def checkpoints(self) -> list[Path]:
         return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
@@ -309,6 +332,9 @@ class JobManager:
         job: its own checkpoint writes say what is wrong."""
         for job in jobs:
             try:
+                png = job.grid_png(force=job.status not in ACTIVE)
+                if png is not None:          # first, so the state never names a grid not there
+                    files.write_bytes(self.live_dir / f"{job.id}.png", png)
                 files.write_text(self.live_dir / f"{job.id}.json", json.dumps(self.live(job)))
             except OSError as error:
                 log.warning("could not publish %s: %s", job.id, error)

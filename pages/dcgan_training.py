@@ -2,11 +2,12 @@
 
 Training runs in the server (gan_core.jobs), never in this script: a widget touch reruns the
 script, a reload starts a new session, and neither may stop a run. The page finds its run again
-from the URL (?job=...&owner=...). A small component polls the run's live state file for the
-step and the numbers (twice a second); a fragment redraws the curves and the sample grid every
-three seconds.
+from the URL (?job=...&owner=...). A small component draws the run live: it polls the run's
+state file twice a second for the step, the numbers and the next point of each curve, and
+loads each new sample grid.
 """
 
+import json
 import secrets
 from pathlib import Path
 
@@ -56,16 +57,6 @@ def real_strip(spec: str):
         return images.png_bytes(images.grid(imgs, 5), scale=2), [], None
     return (images.png_bytes(images.grid(np.asarray(source.images[:5]), 5), scale=2),
             list(source.skipped), len(source))
-
-
-@st.cache_data(show_spinner=False, max_entries=8)     # ~1 MB each; the newest matter
-def sample_grid(job_id: str, step: int, _faces, _scores) -> tuple[bytes, list[str]]:
-    """A run's sample grid as PNG with D's score under each face, and the hair colours missing
-    from it: computed once per step, not once per poll. (Scores in the image, not in a table:
-    a table re-sent each second grew the server through Arrow's allocator.)"""
-    missing = faces.missing_hair_colours(faces.hair_colour_shares(_faces))
-    labelled = images.labelled_grid(_faces, [f"{s:.2f}" for s in _scores], 8)
-    return images.png_bytes(labelled), missing
 
 
 # --- Who is this, and which run are they watching? ---------------------------------------------
@@ -202,23 +193,31 @@ def new_run_form():
 
 # --- The run, live ---------------------------------------------------------------------------
 
-# The live line reads the run's state file itself, every 0.5 s: a trainer's event reaches the
+# The live view reads the run's state file itself, every 0.5 s: a trainer's event reaches the
 # page within 1 s, and no script re-runs for it. (A fragment polled every 0.6 s did the same
-# and cost a browser on the trainer's own 2 cores 14 % of the trainer's speed; this, 7-13 %.)
+# and cost a browser on the trainer's own 2 cores 14 % of the trainer's speed; with the live
+# line in a component and the curves still in a 3 s fragment, 7-13 %.)
 POLL_MS = 500
 
 
-def live_line(job: jobs.Job, snap: dict):
+def live_view(job: jobs.Job, state: dict, snap: dict):
     dev = device()
+    lang = ui.lang()
     words = {"status": t("train.status", status="{status}", id=job.id, device=dev["device"],
                          backend=dev["backend"],
                          precision=snap["spec"]["overrides"].get("precision", "float32")),
-             "names": ui.i18n.section("train.status.", ui.lang()),
+             "names": ui.i18n.section("train.status.", lang),
              "queued": t("train.queued"), "progress": t("train.progress"),
-             "numbers": t("train.numbers"), "numbers_help": t("train.numbers_help")}
-    ui.train_live(jm.live_dir, jm.live(job), words, POLL_MS, key=f"train_live_{job.id}")
-    if snap["message"]:
-        (st.error if snap["status"] in ("error", "diverged") else st.info)(snap["message"])
+             "numbers": t("train.numbers"), "numbers_help": t("train.numbers_help"),
+             "quality_now": t("train.quality_now"), "samples": t("train.samples"),
+             "scores_head": t("train.scores_head"), "hair": t("train.hair"),
+             "hair_all": t("train.hair_all"), "hair_names": ui.i18n.section("faces.hair.", lang)}
+    figure = None
+    if snap["metrics"] or snap["status"] in ("running", "paused"):     # not while queued
+        figure = json.loads(figures.training_figure(
+            snap["metrics"], snap["quality"], ui.i18n.section("train.fig.", lang),
+            with_quality=snap["spec"]["quality_every"] > 0).to_json())
+    ui.train_live(jm.live_dir, state, figure, words, POLL_MS, key=f"train_live_{job.id}")
 
 
 def controls(job: jobs.Job, status: str):
@@ -238,43 +237,18 @@ def controls(job: jobs.Job, status: str):
                     on_click=jm.act, args=(job.id, owner, "stop"))
 
 
-def curves(job: jobs.Job):
-    snap = job.snapshot()
-    spec = snap["spec"]
-    if snap["metrics"]:
-        st.plotly_chart(figures.training_figure(snap["metrics"], snap["quality"],
-                                                ui.i18n.section("train.fig.", ui.lang())),
-                        key="train_curves")
-    if snap["quality"]:
-        q = snap["quality"][-1]
-        st.caption(t("train.quality_now", swd=q["swd"], floor=q.get("real_swd", float("nan")),
-                     ms=q["ms_ssim"], real_ms=q.get("real_ms_ssim", float("nan"))))
-    latest = snap["latest"]
-    if latest is not None:
-        grid_col, note_col = st.columns([3, 2])
-        png, missing = sample_grid(job.id, latest["step"], latest["images"], latest["scores"])
-        grid_col.image(png, caption=t("train.samples", step=latest["step"]), output_format="PNG")
-        note_col.caption(t("train.scores_head"))
-        if data.is_builtin(spec["data"]):     # drawn faces: their hair colours, read back
-            total = len(faces.FACTORS["hair_colour"])
-            note_col.caption(t("train.hair", found=total - len(missing), total=total,
-                               missing=", ".join(t(f"faces.hair.{c}") for c in missing))
-                             if missing else t("train.hair_all", total=total))
-
-
 def run_view(job: jobs.Job):
     c = st.columns([4, 1])
     c[0].header(t("train.run", id=job.id))
     if c[1].button(t("train.new"), key="train_new_run", icon=":material/add:"):
         del st.query_params["job"]
         st.rerun()
+    state = jm.live(job)     # first: the snapshot is then as new, its message included
     snap = job.snapshot()
-    live_line(job, snap)
-    controls(job, snap["status"])
-    # The charts and the grid every 3 s while the run goes (the plotly chart is the costliest
-    # element to redraw); once it ends, the live line's status change re-runs the page.
-    active = snap["status"] in jobs.ACTIVE
-    st.fragment(curves, run_every=3.0 if active else None)(job)
+    controls(job, snap["status"])       # above the live view: it is tall, with its grid
+    if snap["message"]:
+        (st.error if snap["status"] in ("error", "diverged") else st.info)(snap["message"])
+    live_view(job, state, snap)
 
     st.subheader(t("train.timeline"))
     samples = snap["samples"]

@@ -1,5 +1,5 @@
 """What every page shares: the language, translated strings, the error guard, and the two
-components (the Toy GAN player, the training page's live line). Pages import this; it is not
+components (the Toy GAN player, the training page's live view). Pages import this; it is not
 a page itself (app.py lists the pages)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import script_runner
 
-from gan_core import files, i18n
+from gan_core import figures, files, i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("gan_studio")
@@ -75,6 +75,9 @@ def run_guarded(page):
 
 # --- The Toy GAN player -----------------------------------------------------------------------
 
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
 def _player_dir() -> str:
     """The component's folder: our index.html beside the plotly.js that the plotly package
     ships, so the browser needs nothing from the internet. Built once per version, atomically."""
@@ -85,7 +88,7 @@ def _player_dir() -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent))
         (staging / "index.html").write_bytes(html)
-        shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", staging)
+        shutil.copy(PLOTLY_JS, staging)
         try:
             os.replace(staging, target)
         except OSError:  # another session built it first
@@ -102,21 +105,26 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = 720, key="toy
     _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
 
 
-# --- The training page's live line --------------------------------------------------------------
+# --- The training page's live view ------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
 def _train_live(live_dir: str):
-    """Served from the folder where the job manager publishes each run's live state
-    (gan_core.jobs), so the component reads a run's <id>.json with a plain fetch: no script
-    re-runs while a run is watched."""
-    html = (ROOT / "assets" / "train_live" / "index.html").read_bytes()
-    files.write_bytes(Path(live_dir) / "index.html", html)
+    """Served from the folder where the job manager publishes each run's live state and grid
+    (gan_core.jobs), so the component reads a run's <id>.json and <id>.png with a plain
+    fetch: no script re-runs while a run is watched. plotly.js goes beside them (the plotly
+    package's own copy: nothing comes from the internet)."""
+    folder = Path(live_dir)
+    files.write_bytes(folder / "index.html",
+                      (ROOT / "assets" / "train_live" / "index.html").read_bytes())
+    if not (folder / "plotly.min.js").exists() or \
+            (folder / "plotly.min.js").stat().st_size != PLOTLY_JS.stat().st_size:
+        files.write_bytes(folder / "plotly.min.js", PLOTLY_JS.read_bytes())
     return components.declare_component("train_live", path=live_dir)
 
 
 @st.cache_resource(show_spinner=False)
 def _fonts() -> dict:
-    """Streamlit's own fonts, by URL from the component's folder, so the live line reads
+    """Streamlit's own fonts, by URL from the component's folder, so the live view reads
     like the page around it (the files' names carry a hash that changes with Streamlit)."""
     media = Path(st.__file__).parent / "static" / "static" / "media"
     found = {kind: next(media.glob(f"Source{kind}VF-Upright*.woff2"), None)
@@ -124,9 +132,13 @@ def _fonts() -> dict:
     return {kind: f"../../static/media/{path.name}" for kind, path in found.items() if path}
 
 
-def train_live(live_dir: Path, state: dict, words: dict, poll_ms: int, key: str):
-    """Show a run's status, progress and newest losses (`state`: JobManager.live), and keep
+def train_live(live_dir: Path, state: dict, figure: dict | None, words: dict, poll_ms: int,
+               key: str):
+    """Show a run's status, progress, newest losses, curves (`figure`:
+    figures.training_figure as JSON) and newest grid (`state`: JobManager.live), and keep
     them current from <live_dir>/<id>.json every `poll_ms`. Returns the status the component
     last saw change, which re-runs the page once when it does."""
-    return _train_live(str(live_dir))(src=f"{state['id']}.json", state=state, words=words,
-                                      poll_ms=poll_ms, fonts=_fonts(), key=key, default=None)
+    return _train_live(str(live_dir))(
+        src=f"{state['id']}.json", state=state, figure=figure, traces=figures.TRAINING_TRACES,
+        history_points=figures.HISTORY_POINTS, words=words, poll_ms=poll_ms, fonts=_fonts(),
+        key=key, default=None)

@@ -136,10 +136,10 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
             field.press("Enter")
             page.wait_for_timeout(500)
         page.get_by_role("button", name="Start training").click()
-        chart = page.locator("[data-testid='stPlotlyChart']").first
-        chart.wait_for(timeout=90_000)                      # the loss curves are live
         live = page.frame_locator("iframe[title*='train_live']")
         progress = live.locator("#progress")
+        live.locator("#progress:not([data-step='0']):not([data-step=''])").wait_for(
+            timeout=90_000)                                 # the first step is in
         first = progress.inner_text()
         assert re.fullmatch(r"Step [\d,]+ of 2,000 · epoch \d+ · [\d,]+ images/s · about "
                             r"[\d.]+ min left", first), first
@@ -148,11 +148,18 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
         while progress.inner_text() == first:             # the step keeps moving
             assert time.time() < deadline, first
             time.sleep(0.2)
-        grid = page.locator("[data-testid='stImage'] img").first
-        before = grid.get_attribute("src")
-        page.wait_for_function(
-            "(s) => document.querySelector(\"[data-testid='stImage'] img\").src.indexOf(s) < 0",
-            arg=before.split("/")[-1], timeout=60_000)      # the sample grid changes
+        # The loss curves grow point by point, and the sample grid changes.
+        points = live.locator("#chart .scatterlayer .trace").first.locator("path.js-line")
+        points.wait_for(timeout=60_000)
+        curve = points.get_attribute("d")
+        grid = live.locator("#grid")
+        grid.wait_for(timeout=60_000)
+        image = grid.get_attribute("src")
+        deadline = time.time() + 60
+        while points.get_attribute("d") == curve or grid.get_attribute("src") == image:
+            assert time.time() < deadline, (curve, image)
+            time.sleep(0.5)
+        assert grid.evaluate("(img) => img.complete && img.naturalWidth > 0")
         page.screenshot(path=str(tmp_path / "training.png"))
 
         page.get_by_role("button", name="Pause").click()

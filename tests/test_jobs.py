@@ -6,9 +6,11 @@ import json
 import time
 import zipfile
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from gan_core import jobs, train
+from gan_core import faces, images, jobs, train
 
 TINY = dict(batch_size=8, latent_dim=16)
 
@@ -96,19 +98,51 @@ def test_every_change_is_published_for_pages_that_poll(manager):
     manager.act(first.id, "alice", "stop")
     wait(first)
     wait(second)
+    deadline = time.time() + 30                      # published just after the job's end
+    while published(second)["status"] != "finished":
+        assert time.time() < deadline, published(second)
+        time.sleep(0.05)
     assert published(first)["status"] == "stopped"
     done = published(second)
     assert done["status"] == "finished" and done["step"] == done["total"] == 4
     assert done["place"] is None and done["eta_s"] is None
+    # The end publishes the last grid, however soon after the one before.
+    assert done["grid"]["step"] == 4 and (manager.live_dir / f"{second.id}.png").exists()
 
 
 def test_a_diverged_loss_is_published_as_null(tmp_path):
     job = jobs.Job("j", "alice", spec(), tmp_path)
     job.record(train.Event("metrics", 1, 0, {"g_loss": float("nan"), "d_loss": 0.7,
                                              "d_real": 0.5, "d_fake": 0.5, "img_per_s": 9.0}))
+    job.record(train.Event("quality", 1, 0, {"swd": 41.5, "real_swd": float("nan"),
+                                             "ms_ssim": 0.2, "real_ms_ssim": 0.1}))
     state = job.live()
     assert state["g_loss"] is None and state["d_loss"] == 0.7
+    assert state["quality"] == {"step": 1, "swd": 41.5, "real_swd": None, "ms_ssim": 0.2,
+                                "real_ms_ssim": 0.1}
     json.dumps(state, allow_nan=False)
+
+
+def test_the_newest_grid_is_labelled_with_scores_and_published_every_few_seconds(tmp_path):
+    job = jobs.Job("j", "alice", spec(), tmp_path)
+    drawn = faces.sample(64, 0)[0]
+    samples = lambda step, imgs: job.record(train.Event(  # noqa: E731
+        "samples", step, 0, {"path": "", "images": imgs, "scores": np.full(64, 0.25)}))
+    assert job.grid_png() is None and job.live()["grid"] is None       # nothing drawn yet
+    samples(2, drawn)
+    png = job.grid_png()
+    labelled = images.labelled_grid(drawn, ["0.25"] * 64, 8)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), labelled)
+    hair = set(faces.FACTORS["hair_colour"])
+    assert job.live()["grid"]["step"] == 2 and set(job.live()["grid"]["missing"]) < hair
+    many, labels = faces.sample(2000, 0)
+    first = faces.FACTORS["hair_colour"][0]
+    samples(4, many[labels["hair_colour"] == 0][:64])            # one colour only
+    assert job.grid_png() is None and job.live()["grid"]["step"] == 2    # too soon
+    assert job.grid_png(force=True) is not None
+    assert job.live()["grid"] == {"step": 4, "missing": [c for c in faces.FACTORS["hair_colour"]
+                                                         if c != first]}
+    assert job.grid_png(force=True) is None                      # nothing new to publish
 
 
 def test_a_queued_job_can_be_stopped_before_it_starts(manager):

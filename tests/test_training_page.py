@@ -89,10 +89,15 @@ def test_finished_and_error_states(tmp_path):
     assert at.select_slider(key=at.select_slider[0].key).value == 3     # the timeline
     state = live_line(at)["state"]
     assert state["step"] == state["total"] == 3 and state["g_loss"] is not None
-    # Drawn faces: the page reads the hair colours of the latest grid back (an untrained G's
-    # noise has few of them, so some are listed missing).
-    hair = [c.value for c in at.caption if c.value.startswith("Hair colours in these 64")]
-    assert len(hair) == 1 and ("Missing:" in hair[0] or "all 12" in hair[0])
+    # The newest grid, published for the page to load, and the hair colours read back from
+    # the drawn faces (an untrained G's noise has few of them, so some are listed missing).
+    line = live_line(at)
+    assert state["grid"]["step"] == 3 and set(state["grid"]["missing"]) <= set(
+        line["words"]["hair_names"])
+    assert line["words"]["hair"].startswith("Hair colours in these 64")
+    # The curves so far, one trace per TRAINING_TRACES key (quality every 100 steps: none yet).
+    assert [len(trace["x"]) for trace in line["figure"]["data"]] == [3, 3, 3, 3, 0, 0]
+    assert line["traces"] == ["g_loss", "d_loss", "d_real", "d_fake", "swd", "real_swd"]
     at.button(key="train_new_run").click().run()
     at.radio(key="train_data_kind").set_value("folder").run()
     assert "No folders" in at.info[0].value                  # an empty data root says so

@@ -8,14 +8,15 @@
    machine drifts by several per cent in an hour, and a baseline on one side only mixes
    that drift into the slowdown.
 2. Served: the same run started from the DCGAN training page in headless Chromium, watched
-   for --minutes (the live line reads the run's state file every 0.5 s; the curves and the
-   grid re-run every 3 s); the job's img/s and the server's memory (RSS, sampled every 10 s)
-   over the run.
+   for --minutes (the live view reads the run's state file every 0.5 s, adds the new points
+   to its curves and loads each new grid; only the list of runs re-runs, every 5 s); the
+   job's img/s and the server's memory (RSS, sampled every 10 s) over the run.
    --client chromium: Chromium keeps watching. It renders on the same 2 cores as the trainer,
    which a classroom's browsers (on the students' machines) do not.
    --client websocket: Chromium starts the run and closes; then --watchers sessions speak
    Streamlit's websocket protocol as a browser does (every fragment's auto-reruns, the live
-   line's state file fetched every 0.5 s, every message read, every new image fetched)
+   view's state file fetched every 0.5 s and each new grid it names, every message read,
+   every new image fetched)
    without rendering: the server's own cost.
 Prints one JSON line: headless (before, after, mean) and served img/s, the slowdown, the CPU
 cores used, and RSS first/last/max in MB (and its median over each 10 minutes); with
@@ -111,7 +112,8 @@ async def watch(url, query, seconds):
     fetched, fragments = set(), {}               # fragment id -> its run_every
     done = {"live": 0, "reruns": 0}
     job = urllib.parse.parse_qs(query)["job"][0]
-    live = f"{url}/component/pages.ui.train_live/{job}.json"
+    live = f"{url}/component/pages.ui.train_live/{job}"
+    grid = None
 
     def get(address):
         return urllib.request.urlopen(address, timeout=30).read()
@@ -145,8 +147,11 @@ async def watch(url, query, seconds):
         start = time.time()
         due = {fragment: start + every for fragment, every in fragments.items()}
         while time.time() < start + seconds:
-            await asyncio.to_thread(get, live)                # the live line's poll
+            state = json.loads(await asyncio.to_thread(get, live + ".json"))  # the live view
             done["live"] += 1
+            if state["grid"] and state["grid"]["step"] != grid:
+                grid = state["grid"]["step"]
+                await asyncio.to_thread(get, f"{live}.png?step={grid}")
             for fragment, when in due.items():
                 if time.time() >= when:
                     await run(ws, fragment)
@@ -174,7 +179,8 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             field.press("Enter")
             page.wait_for_timeout(500)
         page.get_by_role("button", name="Start training").click()
-        page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
+        page.frame_locator("iframe[title*='train_live']").locator(
+            "#chart .main-svg").first.wait_for(timeout=120_000)
         watchers_thread = None
         if client == "websocket":
             query = page.url.split("?", 1)[1]           # ?job=...&owner=...: the run's own link
