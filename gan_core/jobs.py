@@ -371,6 +371,14 @@ class JobManager:
             job.set_status("error", "training ended unexpectedly")
         self._publish(job)
 
+    def _published_grid(self, job_id: str) -> dict | None:
+        """The grid a server before this one published for a run, if its picture is there."""
+        try:
+            grid = json.loads((self.live_dir / f"{job_id}.json").read_text()).get("grid")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return grid if grid and (self.live_dir / f"{job_id}.png").exists() else None
+
     def _load_past_runs(self):
         for path in sorted(self.runs.glob("*/job.json")) if self.runs.is_dir() else []:
             try:
@@ -379,6 +387,7 @@ class JobManager:
                 job.created, job.message = saved["created"], saved.get("message", "")
                 # A job that was going when the server stopped is not going any more.
                 job.status = saved["status"] if saved["status"] not in ACTIVE else "stopped"
+                job.grid = self._published_grid(job.id)
                 self._jobs[job.id] = job
             except (OSError, ValueError, KeyError, TypeError):
                 continue                               # a damaged job.json hides one run

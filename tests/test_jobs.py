@@ -55,12 +55,15 @@ def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(m
     assert job.generator and job.checkpoints()
     manager.shutdown()
     live = manager.live_dir / f"{job.id}.json"
-    live.write_text('{"status": "running"}')        # as a server killed mid-run leaves it
+    grid = strict_json(live)["grid"]
+    assert grid["step"] == 4
+    live.write_text(json.dumps({"status": "running", "grid": grid}))   # a server killed mid-run
     restarted = jobs.JobManager(tmp_path / "runs", tmp_path / "data")   # the server restarts
     again = restarted.get(job.id).snapshot()
     assert again["status"] == "finished" and len(again["metrics"]) == 4
     assert len(again["samples"]) == 3 and restarted.get(job.id).owner == "alice"
     assert strict_json(live)["status"] == "finished"          # pollers see it end
+    assert strict_json(live)["grid"] == grid                  # and still see its last grid
     restarted.shutdown()
 
 
