@@ -179,8 +179,8 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             field.press("Enter")
             page.wait_for_timeout(500)
         page.get_by_role("button", name="Start training").click()
-        page.frame_locator("iframe[title*='train_live']").locator(
-            "#chart .main-svg").first.wait_for(timeout=120_000)
+        page.frame_locator("iframe[title*='train_live']").locator(     # the first step is in
+            "#progress:not([data-step='0']):not([data-step=''])").wait_for(timeout=120_000)
         watchers_thread = None
         if client == "websocket":
             query = page.url.split("?", 1)[1]           # ?job=...&owner=...: the run's own link
