@@ -305,9 +305,11 @@ else:
 st.header(t("train.all"))
 
 
-@st.fragment(run_every=5.0)
+# Every 5 s on the form; every 15 s under a watched run, whose own view is live: each re-run
+# redraws the list in the browser, on the trainer's cores when they are shared.
+@st.fragment(run_every=5.0 if job is None else 15.0)
 def all_runs():
-    """Every run's status and step, refreshed on its own (the run above polls faster)."""
+    """Every run's status and step, refreshed on its own."""
     listed = [j for j in jm.jobs() if j.owner == owner or SETTINGS.watch_others]
     if not listed:
         st.caption(t("train.none"))
