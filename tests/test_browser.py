@@ -169,7 +169,7 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
         page.wait_for_timeout(2500)
         assert progress.inner_text() == paused
         page.get_by_role("button", name="Stop").click()
-        # The live line sees the run stop and re-runs the page: the export appears.
+        # The live view sees the run stop and re-runs the page: the export appears.
         page.get_by_role("button", name="Download the generator").wait_for(timeout=60_000)
         assert "Stopped" in live.locator("#status").inner_text()
         page.reload()                                       # the run is still there

@@ -36,15 +36,15 @@ def start(at, steps):
     return at.query_params["job"], at.query_params["owner"]
 
 
-def live_line(at):
-    """What the page hands its live line (a component; it draws these in the browser)."""
+def live_view(at):
+    """What the page hands its live view (a component; it draws these in the browser)."""
     return json.loads(at.get("component_instance")[0].proto.json_args)
 
 
 def wait_for(at, status, timeout=120):
     deadline = time.time() + timeout
-    while live_line(at)["state"]["status"] != status:
-        assert time.time() < deadline, live_line(at)["state"]
+    while live_view(at)["state"]["status"] != status:
+        assert time.time() < deadline, live_view(at)["state"]
         time.sleep(0.3)
         at.run()
 
@@ -57,7 +57,7 @@ def test_idle_then_running_paused_finished_and_a_new_session_attaches():
     at.button(key="train_pause").click().run()
     wait_for(at, "paused")
     other = page(job=job_id, owner=owner)           # a reload: a new session, same link
-    line = live_line(other)
+    line = live_view(other)
     assert line["state"]["id"] == job_id and line["state"]["status"] == "paused"
     assert f"run `{job_id}`" in line["words"]["status"]
     assert line["words"]["names"]["paused"] == "Paused"
@@ -87,11 +87,11 @@ def test_finished_and_error_states(tmp_path):
     start(at, steps=3)
     wait_for(at, "finished")
     assert at.select_slider(key=at.select_slider[0].key).value == 3     # the timeline
-    state = live_line(at)["state"]
+    state = live_view(at)["state"]
     assert state["step"] == state["total"] == 3 and state["g_loss"] is not None
     # The newest grid, published for the page to load, and the hair colours read back from
     # the drawn faces (an untrained G's noise has few of them, so some are listed missing).
-    line = live_line(at)
+    line = live_view(at)
     assert state["grid"]["step"] == 3 and set(state["grid"]["missing"]) <= set(
         line["words"]["hair_names"])
     assert line["words"]["hair"].startswith("Hair colours in these 64")
@@ -122,4 +122,4 @@ def test_the_list_of_runs_opens_a_run():
     at.button(key="train_new_run").click().run()
     assert "job" not in at.query_params and at.button(key="train_start")
     at.button(key=f"watch_{job_id}").click().run()
-    assert at.query_params["job"] == job_id and live_line(at)["state"]["id"] == job_id
+    assert at.query_params["job"] == job_id and live_view(at)["state"]["id"] == job_id
