@@ -1,6 +1,6 @@
 """DCGAN models: the course's networks and three other presets, each selectable by name.
 
-- `course`: the course notebook exactly, quirks included (see `course_quirks`).
+- `course`: the course notebook exactly, quirks included (see the module docstring).
 - `dcgan`: the same shapes done right, the DCGAN paper's recipe (Radford et al. 2016).
 - `scenario2` and `pytorch-anime`: the designs of two student projects on the Kaggle anime
   faces, so their users find them here.
@@ -27,11 +27,14 @@ import json
 from dataclasses import dataclass
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 IMAGE_SHAPE = (64, 64, 3)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ARCHITECTURES = ("course", "dcgan", "scenario2", "pytorch-anime")
+D_NORMS = ("batch", "spectral")
+LOSSES = ("bce", "hinge")
+AUGMENTATIONS = ("translation", "color", "cutout")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,23 @@ class GANConfig:
     # generator use it. Averaging smooths the step-to-step wobble of adversarial training.
     # The weight kept on the average each step; 0 turns it off.
     ema: float = 0.0
+    # StyleGAN2-ADA's ramp: the average's half-life is at most this fraction of the images
+    # seen so far, so a short run's average is not dominated by its first, bad steps. 0: off.
+    ema_rampup: float = 0.0
+    # Channel multiplier for G and D: half the width is about a quarter of the FLOPs.
+    width: float = 1.0
+    # D's normalisation: "batch" (the DCGAN paper) or "spectral" (Miyato et al. 2018: each
+    # layer's weight divided by its largest singular value, no BatchNorm in D).
+    d_norm: str = "batch"
+    # "bce": the non-saturating loss of the paper; "hinge": Lim & Ye / Miyato et al.
+    loss: str = "bce"
+    # DiffAugment (Zhao et al. 2020): "translation", "color", "cutout", comma-separated,
+    # applied to real and fake images alike before D, in both D's and G's losses.
+    augment: str = ""
+    # Lazy R1 penalty (StyleGAN2): gamma/2 * |grad_x D(x)|^2 on real images, every r1_every
+    # steps, scaled by r1_every. 0: off.
+    r1_gamma: float = 0.0
+    r1_every: int = 16
 
     def __post_init__(self):
         def check(ok, message):
@@ -76,6 +96,28 @@ class GANConfig:
               f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         check(0 <= self.d_dropout < 1, "dropout must be in [0, 1)")
         check(0 <= self.ema < 1, "the generator average (ema) must be in [0, 1)")
+        check(0 <= self.ema_rampup <= 1, "the average's ramp (ema_rampup) must be in [0, 1]")
+        check(0.125 <= self.width <= 4, "width must be between 0.125 and 4")
+        check(self.d_norm in D_NORMS, f"unknown D normalisation {self.d_norm!r}; choose from "
+                                      f"{', '.join(D_NORMS)}")
+        check(self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        check(not (self.loss == "hinge" and self.d_sigmoid_output),
+              "the hinge loss needs D's raw scores, not a sigmoid output")
+        unknown = set(self.augmentations) - set(AUGMENTATIONS)
+        check(not unknown, f"unknown augmentation {', '.join(sorted(unknown))}; choose from "
+                           f"{', '.join(AUGMENTATIONS)}")
+        check(self.d_norm == "batch" or self.architecture != "scenario2",
+              "scenario2's discriminator has no normalisation to replace")
+        check(0 <= self.r1_gamma <= 1000, "the R1 weight (r1_gamma) must be in [0, 1000]")
+        check(1 <= self.r1_every <= 10_000, "r1_every must be between 1 and 10,000")
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.augment.split(",") if a.strip())
+
+    def channels(self, n: int) -> int:
+        """A layer's channel count at this width (never below 8)."""
+        return max(8, int(round(n * self.width)))
 
     def replace(self, **changes) -> GANConfig:
         return dataclasses.replace(self, **changes)
@@ -103,6 +145,11 @@ PRESETS: dict[str, GANConfig] = {
     # batch 200.
     "pytorch-anime": GANConfig(architecture="pytorch-anime", latent_dim=128, leaky_slope=0.15,
                                g_lr=1e-3, d_lr=1e-3, beta_1=0.5, beta_2=0.9, batch_size=200),
+    # GAN Studio's recipe for real faces on a CPU, chosen by `python -m gan_core sweep`
+    # (docs/sweep.md): spectral norm in D, hinge loss, DiffAugment translation, and a ramped
+    # weight average.
+    "studio": GANConfig(architecture="dcgan", batch_size=64, d_norm="spectral", loss="hinge",
+                        augment="translation", ema=0.999, ema_rampup=0.05),
 }
 
 
@@ -155,6 +202,44 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return tf.cast(tf.reshape(y, tf.shape(inputs)), self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="gan_core")
+class SpectralConv2D(layers.Conv2D):
+    """Conv2D whose kernel is divided by its largest singular value (Miyato et al. 2018).
+
+    The kernel, reshaped to (k*k*in, out), has its top singular value estimated by one step of
+    power iteration per training call, from a vector `u` kept between calls (a non-trainable
+    variable, so it is checkpointed and, on JAX, carried in the step's state like BatchNorm's
+    statistics). Inference uses the stored `u` without updating it. Our own small layer, not
+    keras.layers.SpectralNormalization, which has had bugs (keras-team/keras #19183, #20309).
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.u = self.add_weight(shape=(1, self.filters), name="sn_u", trainable=False,
+                                 initializer=keras.initializers.RandomNormal(0.0, 1.0))
+
+    def normalized_kernel(self, training=False):
+        w = ops.reshape(ops.cast(self.kernel, "float32"), (-1, self.filters))
+        u = ops.cast(self.u, "float32")
+        v = _l2_normalize(ops.matmul(u, ops.transpose(w)))
+        u_new = _l2_normalize(ops.matmul(v, w))
+        u_new, v = ops.stop_gradient(u_new), ops.stop_gradient(v)
+        sigma = ops.sum(ops.matmul(v, w) * u_new)
+        if training:
+            self.u.assign(u_new)
+        return ops.cast(self.kernel / ops.cast(sigma, self.kernel.dtype), self.compute_dtype)
+
+    def call(self, inputs, training=False):
+        outputs = self.convolution_op(inputs, self.normalized_kernel(training))
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+def _l2_normalize(x):
+    return x / ops.sqrt(ops.sum(ops.square(x)) + 1e-12)
+
+
 def _bn(config, name, fused=False):
     kind = FusedBatchNormalization if fused else layers.BatchNormalization
     return kind(momentum=config.bn_momentum, epsilon=config.bn_epsilon, name=name)
@@ -166,23 +251,26 @@ def build_generator(config: GANConfig, fused_bn: bool = False) -> keras.Model:
     init = _init(config)
     z = keras.Input((config.latent_dim,), name="z")
     if config.architecture == "scenario2":
-        x = layers.Dense(4 * 4 * 256, use_bias=False, kernel_initializer=init, name="project")(z)
+        c = config.channels(256)
+        x = layers.Dense(4 * 4 * c, use_bias=False, kernel_initializer=init, name="project")(z)
         x = _bn(config, "bn_project", fused_bn)(x)
         x = layers.LeakyReLU(config.leaky_slope)(x)
-        x = layers.Reshape((4, 4, 256))(x)
+        x = layers.Reshape((4, 4, c))(x)
         filters, kernel = (128, 64, 32), 5
     else:
         # The course's generator input is (1, 1, latent): a 1x1 "image" that a stride-4
         # transposed convolution grows to 4x4x512.
         x = layers.Reshape((1, 1, config.latent_dim))(z)
-        x = layers.Conv2DTranspose(512, 4, strides=4, padding="same", use_bias=False,
+        x = layers.Conv2DTranspose(config.channels(512), 4, strides=4, padding="same",
+                                   use_bias=False,
                                    kernel_initializer=init, name="project")(x)
         x = _bn(config, "bn_project", fused_bn)(x)
         x = layers.ReLU()(x)
         filters, kernel = (256, 128, 64), 4
     for i, f in enumerate(filters):
-        x = layers.Conv2DTranspose(f, kernel, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=init, name=f"up{i + 1}")(x)
+        x = layers.Conv2DTranspose(config.channels(f), kernel, strides=2, padding="same",
+                                   use_bias=False, kernel_initializer=init,
+                                   name=f"up{i + 1}")(x)
         x = _bn(config, f"bn_up{i + 1}", fused_bn)(x)
         x = (layers.LeakyReLU(config.leaky_slope) if config.architecture == "scenario2"
              else layers.ReLU())(x)
@@ -195,24 +283,27 @@ def build_generator(config: GANConfig, fused_bn: bool = False) -> keras.Model:
 
 def build_discriminator(config: GANConfig, fused_bn: bool = False) -> keras.Model:
     """image (batch, 64, 64, 3) -> one score per image (batch,): a logit, or for the course a
-    probability (see `course_quirks`). Always float32, whatever the precision."""
+    probability (see the module docstring). Always float32, whatever the precision."""
     init = _init(config)
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = image
     if config.architecture == "scenario2":
         for i, f in enumerate((64, 128, 256)):
-            x = layers.Conv2D(f, 5, strides=2, padding="same", kernel_initializer=init,
+            x = layers.Conv2D(config.channels(f), 5, strides=2, padding="same", kernel_initializer=init,
                               name=f"down{i + 1}")(x)
             x = layers.LeakyReLU(config.leaky_slope)(x)
             x = layers.Dropout(config.d_dropout)(x)
         x = layers.Flatten()(x)
         score = layers.Dense(1, kernel_initializer=init, dtype="float32", name="score")(x)
     else:
+        spectral = config.d_norm == "spectral"
+        conv = SpectralConv2D if spectral else layers.Conv2D
         # pytorch-anime normalises its first layer too; the DCGAN paper and the course do not.
+        # Spectral normalisation replaces BatchNorm, and brings back the biases it made moot.
         for i, f in enumerate((64, 128, 256, 512)):
-            x = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=False,
-                              kernel_initializer=init, name=f"down{i + 1}")(x)
-            if i > 0 or config.architecture == "pytorch-anime":
+            x = conv(config.channels(f), 4, strides=2, padding="same", use_bias=spectral,
+                     kernel_initializer=init, name=f"down{i + 1}")(x)
+            if not spectral and (i > 0 or config.architecture == "pytorch-anime"):
                 x = _bn(config, f"bn_down{i + 1}", fused_bn)(x)
             x = layers.LeakyReLU(config.leaky_slope)(x)
             if config.d_dropout:
@@ -220,11 +311,11 @@ def build_discriminator(config: GANConfig, fused_bn: bool = False) -> keras.Mode
         if config.architecture == "course":
             # The notebook: k4 s2 "same" on 4x4 leaves 2x2x1, four scores per image (averaged
             # by the loss), then a sigmoid.
-            x = layers.Conv2D(1, 4, strides=2, padding="same", use_bias=False,
-                              kernel_initializer=init, dtype="float32", name="score")(x)
+            x = conv(1, 4, strides=2, padding="same", use_bias=False,
+                     kernel_initializer=init, dtype="float32", name="score")(x)
         else:
-            x = layers.Conv2D(1, 4, strides=1, padding="valid", use_bias=False,
-                              kernel_initializer=init, dtype="float32", name="score")(x)
+            x = conv(1, 4, strides=1, padding="valid", use_bias=spectral,
+                     kernel_initializer=init, dtype="float32", name="score")(x)
         score = layers.Flatten(dtype="float32")(x)
     if config.d_sigmoid_output:
         score = layers.Activation("sigmoid", dtype="float32", name="probability")(score)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake")
@@ -33,15 +35,85 @@ def bce(score, target):
 
 def losses(config, real_score, fake_score):
     """(g_loss, d_loss, mean D(x), mean D(G(z))) from D's raw outputs."""
-    real_target = 1.0 - config.label_smoothing
-    d_loss = bce(real_score, real_target) + bce(fake_score, 0.0)
-    g_loss = bce(fake_score, 1.0)
+    if config.loss == "hinge":
+        real, fake = ops.cast(real_score, "float32"), ops.cast(fake_score, "float32")
+        d_loss = ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
+        g_loss = -ops.mean(fake)
+    else:
+        real_target = 1.0 - config.label_smoothing
+        d_loss = bce(real_score, real_target) + bce(fake_score, 0.0)
+        g_loss = bce(fake_score, 1.0)
     if config.d_sigmoid_output:   # the course: D's output already is a probability
         d_real, d_fake = ops.mean(real_score), ops.mean(fake_score)
     else:
         d_real, d_fake = ops.mean(ops.sigmoid(real_score)), ops.mean(ops.sigmoid(fake_score))
     return (g_loss * config.g_loss_weight, d_loss * config.d_loss_weight,
             ops.cast(d_real, "float32"), ops.cast(d_fake, "float32"))
+
+
+def r1_weight(config):
+    """What the squared gradient norm is multiplied by on a step that applies R1: gamma / 2,
+    times the interval, so the lazy penalty weighs the same as one applied every step."""
+    return config.r1_gamma / 2 * config.r1_every
+
+
+# ---------------------------------------------------------------------------------------------
+# DiffAugment (Zhao et al. 2020)
+# ---------------------------------------------------------------------------------------------
+# The same random, differentiable changes to every image D sees, real or generated, so D
+# cannot memorise the few real images and G's gradient flows back through the change. The
+# random numbers are drawn on the host from the run's seed and step (`augment_params`), so a
+# resumed run augments exactly as it would have.
+
+AUGMENT_PARAMS = 7           # brightness, saturation, contrast, dy, dx, cutout y, cutout x
+TRANSLATE = 8                # 1/8 of 64 pixels, as in the paper
+CUTOUT = 32                  # half of 64
+
+
+def augment_params(rng, n):
+    """float32 (n, AUGMENT_PARAMS): one row of random numbers per image."""
+    out = np.empty((n, AUGMENT_PARAMS), np.float32)
+    out[:, :3] = rng.random((n, 3))
+    out[:, 3:5] = rng.integers(-TRANSLATE, TRANSLATE + 1, (n, 2))
+    out[:, 5:7] = rng.integers(0, 64 + 1, (n, 2)) - CUTOUT // 2
+    return out
+
+
+def diff_augment(x, params, kinds):
+    """Images (n, 64, 64, c) in [-1, 1] changed by `kinds` (a tuple of names from
+    dcgan.AUGMENTATIONS) with one row of `params` each."""
+    if not kinds:
+        return x
+    dtype = x.dtype
+    x = ops.cast(x, "float32")
+    n, h, w, c = x.shape
+    p = [ops.reshape(params[:, i], (-1, 1, 1, 1)) for i in range(AUGMENT_PARAMS)]
+    if "color" in kinds:
+        x = x + (p[0] - 0.5)                                          # brightness
+        mean = ops.mean(x, axis=3, keepdims=True)
+        x = (x - mean) * (p[1] * 2.0) + mean                          # saturation
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        x = (x - mean) * (p[2] + 0.5) + mean                          # contrast
+    if "translation" in kinds:
+        # Shift each image by whole pixels, the gap filled with zeros: one gather from the
+        # padded batch, differentiable in the images.
+        t = TRANSLATE
+        padded = ops.reshape(ops.pad(x, ((0, 0), (t, t), (t, t), (0, 0))), (-1, c))
+        hp, wp = h + 2 * t, w + 2 * t
+        dy = ops.cast(ops.reshape(params[:, 3], (-1, 1, 1)), "int32")
+        dx = ops.cast(ops.reshape(params[:, 4], (-1, 1, 1)), "int32")
+        rows = ops.reshape(ops.arange(h, dtype="int32"), (1, h, 1)) + t - dy
+        cols = ops.reshape(ops.arange(w, dtype="int32"), (1, 1, w)) + t - dx
+        image = ops.reshape(ops.arange(ops.shape(x)[0], dtype="int32"), (-1, 1, 1))
+        index = image * (hp * wp) + rows * wp + cols
+        x = ops.reshape(ops.take(padded, ops.reshape(index, (-1,)), axis=0), (-1, h, w, c))
+    if "cutout" in kinds:
+        rows = ops.reshape(ops.arange(h, dtype="float32"), (1, h, 1, 1))
+        cols = ops.reshape(ops.arange(w, dtype="float32"), (1, 1, w, 1))
+        inside = ((rows >= p[5]) & (rows < p[5] + CUTOUT)
+                  & (cols >= p[6]) & (cols < p[6] + CUTOUT))
+        x = x * (1.0 - ops.cast(inside, "float32"))
+    return ops.cast(x, dtype)
 
 
 def scale_images(batch, dtype="float32"):
@@ -54,11 +126,28 @@ def average(decay, ema, value):
     return decay * ema + (1.0 - decay) * value
 
 
+def ema_decay(config, step):
+    """The average's decay on training step `step` (0-based): `config.ema`, or with a ramp
+    (StyleGAN2-ADA) less, so that its half-life, in images, is at most `ema_rampup` times the
+    images seen so far. float32, as the step takes it."""
+    decay = config.ema
+    if decay and config.ema_rampup:
+        B = config.batch_size
+        half_life = B * math.log(0.5) / math.log(decay)          # in images
+        half_life = min(half_life, (step + 1) * B * config.ema_rampup)
+        decay = min(decay, 0.5 ** (B / max(half_life, 1e-8)))
+    return np.float32(decay)
+
+
 def make_step(config, generator, discriminator, g_opt, d_opt, data, g_ema=None):
-    """A function step(indices, z) -> dict of scalar tensors (METRICS) that trains one batch.
+    """A function step(indices, z, ema_decay, augment, r1) -> dict of scalar tensors (METRICS)
+    that trains one batch.
 
     `data` is the uint8 dataset (N, 64, 64, 3). `g_ema`, when given, is a second generator that
-    each step moves toward G's new weights (`config.ema`) and takes G's BatchNorm statistics.
+    each step moves toward G's new weights by `ema_decay` (a float32 scalar: `config.ema`, or
+    less early in a ramped run) and takes G's BatchNorm statistics. `augment` is float32
+    (2 * batch, AUGMENT_PARAMS), the DiffAugment draws for the real then the generated images
+    (ignored when the config augments nothing). `r1`: add the R1 penalty on this step.
     JAX keeps the variables in the returned step's own state; call `step.sync()` before
     reading or saving the Keras models.
     """
@@ -118,24 +207,39 @@ class _TensorFlowStep:
                     if isinstance(layer, layers.BatchNormalization):
                         layer.synchronized = True   # read at each call; saved copies rebuild
 
-        def train(data, indices, z):
+        kinds, B = config.augmentations, config.batch_size
+
+        def train(data, indices, z, decay, aug, r1):
             if n > 1:                      # this replica's share of the batch
                 i = tf.distribute.get_replica_context().replica_id_in_sync_group
                 k = z.shape[0] // n          # static: the batch size is fixed
                 indices, z = indices[i * k:(i + 1) * k], z[i * k:(i + 1) * k]
+                aug = tf.concat([aug[i * k:(i + 1) * k], aug[B + i * k:B + (i + 1) * k]], 0)
+            k = z.shape[0]
             real = scale_images(tf.gather(data, indices), config.data_dtype)
             with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
                 fake = G(z, training=True)
-                real_score = D(real, training=True)
-                fake_score = D(fake, training=True)
+                real = diff_augment(real, aug[:k], kinds)
+                # R1 needs D's gradient in its input, itself differentiated: a tape inside.
+                with (tf.GradientTape() if r1 else contextlib.nullcontext()) as r1_tape:
+                    if r1:
+                        r1_tape.watch(real)
+                    real_score = D(real, training=True)
+                    score_sum = tf.reduce_sum(tf.cast(real_score, "float32"))
+                fake_score = D(diff_augment(fake, aug[k:], kinds), training=True)
                 g_loss, d_loss, d_real, d_fake = losses(config, real_score, fake_score)
+                d_total = d_loss
+                if r1:
+                    grad = tf.cast(r1_tape.gradient(score_sum, real), "float32")
+                    d_total += r1_weight(config) * tf.reduce_mean(
+                        tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
                 # The optimisers sum the replicas' gradients: 1/n makes it the batch's mean.
-                g_scaled, d_scaled = g_opt.scale_loss(g_loss / n), d_opt.scale_loss(d_loss / n)
+                g_scaled, d_scaled = g_opt.scale_loss(g_loss / n), d_opt.scale_loss(d_total / n)
             g_opt.apply(g_tape.gradient(g_scaled, G.trainable_variables), G.trainable_variables)
             d_opt.apply(d_tape.gradient(d_scaled, D.trainable_variables), D.trainable_variables)
             if g_ema is not None:
                 for e, v in zip(g_ema.trainable_variables, G.trainable_variables):
-                    e.assign(average(config.ema, e, v))
+                    e.assign(average(decay, e, v))
                 for e, v in zip(g_ema.non_trainable_variables, G.non_trainable_variables):
                     e.assign(v)
             metrics = {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
@@ -149,18 +253,22 @@ class _TensorFlowStep:
         # No autograph: the step has no Python control flow over tensors, and autograph's
         # ast.parse of our source, in the trainer's thread, races the page scripts' own parse
         # on Python 3.11 ("AST constructor recursion depth mismatch", a page error).
+        # `r1` is a Python bool: one trace with the penalty, one without.
         @tf.function(jit_compile=n == 1 and bool(tf.config.list_physical_devices("GPU")),
                      autograph=False)
-        def step(indices, z):
+        def step(indices, z, decay, aug, r1):
             if strategy is None:
-                return train(self.data, indices, z)
-            metrics = strategy.run(train, args=(self.data, indices, z))
+                return train(self.data, indices, z, decay, aug, r1)
+            metrics = strategy.run(train, args=(self.data, indices, z, decay, aug, r1))
             return {k: strategy.experimental_local_results(v)[0] for k, v in metrics.items()}
 
         self._step = step
 
-    def __call__(self, indices, z):
-        return self._step(indices, z)
+    def __call__(self, indices, z, decay, aug, r1=False):
+        # The decay as a tensor: a NumPy or Python scalar would retrace for each new value.
+        import tensorflow as tf
+
+        return self._step(indices, z, tf.constant(decay, tf.float32), aug, bool(r1))
 
     def sync(self):
         """Nothing to do: TensorFlow updates the Keras variables in place."""
@@ -178,24 +286,40 @@ class _JaxStep:
         self.state = self._read()
         self._synced = True            # the state was just read from the variables
 
-        def forward(g_tv, d_tv, g_ntv, d_ntv, real, z):
+        kinds, B = config.augmentations, config.batch_size
+
+        def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, aug, r1):
             fake, g_ntv = G.stateless_call(g_tv, g_ntv, z, training=True)
-            real_score, d_ntv = D.stateless_call(d_tv, d_ntv, real, training=True)
-            fake_score, d_ntv = D.stateless_call(d_tv, d_ntv, fake, training=True)
+            real = diff_augment(real, aug[:B], kinds)
+
+            def real_scores(x):
+                score, ntv = D.stateless_call(d_tv, d_ntv, x, training=True)
+                return jnp.sum(ops.cast(score, "float32")), (score, ntv)
+
+            if r1:   # D's gradient in its input, itself differentiated by the vjp below
+                grad, (real_score, d_ntv) = jax.grad(real_scores, has_aux=True)(real)
+                grad = ops.cast(grad, "float32")
+                penalty = r1_weight(config) * jnp.mean(jnp.sum(grad * grad, axis=(1, 2, 3)))
+            else:
+                _, (real_score, d_ntv) = real_scores(real)
+                penalty = 0.0
+            fake_score, d_ntv = D.stateless_call(d_tv, d_ntv, diff_augment(fake, aug[B:], kinds),
+                                                 training=True)
             g_loss, d_loss, d_real, d_fake = losses(config, real_score, fake_score)
-            return (g_loss, d_loss), (g_ntv, d_ntv, d_real, d_fake)
+            return (g_loss, d_loss + penalty), (g_ntv, d_ntv, d_real, d_fake, d_loss)
 
         def loss_scale(opt, opt_vars):
             # LossScaleOptimizer keeps its scale in a variable; read it from this state.
             with keras.StatelessScope(state_mapping=list(zip(opt.variables, opt_vars))):
                 return ops.cast(opt.scale_loss(1.0), "float32")
 
-        @jax.jit
-        def step(state, data, indices, z):
+        @functools.partial(jax.jit, static_argnames="r1")
+        def step(state, data, indices, z, decay, aug, r1):
             g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov, ema_tv = state
             real = scale_images(jnp.take(data, indices, axis=0), config.data_dtype)
-            (g_loss, d_loss), vjp, (g_ntv, d_ntv, d_real, d_fake) = jax.vjp(
-                lambda a, b: forward(a, b, g_ntv, d_ntv, real, z), g_tv, d_tv, has_aux=True)
+            (g_loss, _), vjp, (g_ntv, d_ntv, d_real, d_fake, d_loss) = jax.vjp(
+                lambda a, b: forward(a, b, g_ntv, d_ntv, real, z, aug, r1), g_tv, d_tv,
+                has_aux=True)
             # One forward pass, two backward passes: each loss only to its own network's
             # weights (the cotangent is the loss scale), as the notebook's two tapes do.
             zero = jnp.zeros((), "float32")
@@ -203,7 +327,7 @@ class _JaxStep:
             _, d_grads = vjp((zero, loss_scale(d_opt, d_ov)))
             g_tv, g_ov = g_opt.stateless_apply(g_ov, g_grads, g_tv)
             d_tv, d_ov = d_opt.stateless_apply(d_ov, d_grads, d_tv)
-            ema_tv = [average(config.ema, e, v) for e, v in zip(ema_tv, g_tv)]
+            ema_tv = [average(decay, e, v) for e, v in zip(ema_tv, g_tv)]
             metrics = {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
             return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov, ema_tv), metrics
 
@@ -237,10 +361,11 @@ class _JaxStep:
     def _read(self):
         return tuple([v.value for v in group] for group in self._groups())
 
-    def __call__(self, indices, z):
-        if self._shard is not None:
+    def __call__(self, indices, z, decay, aug, r1=False):
+        if self._shard is not None:    # the augmentation draws are small: replicated
             indices, z = self._shard(indices), self._shard(z)
-        self.state, metrics = self._step(self.state, self.data, indices, z)
+        self.state, metrics = self._step(self.state, self.data, indices, z, decay, aug,
+                                         r1=bool(r1))
         self._synced = False
         return metrics
 

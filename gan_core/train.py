@@ -23,6 +23,7 @@ import logging
 import math
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import numpy as np
 from . import data as data_mod
 from . import files, images
 from .dcgan import GANConfig, build, portable_copy, recalibrate_batchnorm
-from .steps import METRICS, building, make_step
+from .steps import METRICS, augment_params, building, ema_decay, make_step
 
 N_SAMPLES = 64
 KEEP_CHECKPOINTS = 3
@@ -83,7 +84,7 @@ def make_optimizers(config: GANConfig):
 
 
 # Random streams: each draw is a function of (seed, stream, counter) alone.
-TRAIN_NOISE, EPOCH_ORDER, FIXED_NOISE, QUALITY_NOISE, BATCHNORM_NOISE = 1, 2, 3, 4, 5
+TRAIN_NOISE, EPOCH_ORDER, FIXED_NOISE, QUALITY_NOISE, BATCHNORM_NOISE, AUGMENT = 1, 2, 3, 4, 5, 6
 RECALIBRATION_BATCH = 1024
 MIN_HELD_OUT = 16            # quality.compare: 8 generated vs 8 real, and 8 more real as the floor
 
@@ -94,8 +95,30 @@ def noise(seed: int, step: int, n: int, latent_dim: int, stream: int = TRAIN_NOI
     return rng.standard_normal((n, latent_dim), np.float32)
 
 
+def default_holdout(n: int, quality_every: int) -> int:
+    """Images held out for quality: a tenth of the data, up to 2,048, and never fewer than
+    quality needs; none when quality is not measured."""
+    return min(2048, max(MIN_HELD_OUT, n // 10)) if quality_every else 0
+
+
+def check_data_size(n: int, batch_size: int, quality_every: int = 0, holdout: int = 0):
+    """Refuse data too small for the batch or for measuring quality, in words that fit the
+    page and the command line alike."""
+    holdout = holdout or default_holdout(n, quality_every)
+    held = min(holdout, n // 2)
+    if n - held < batch_size:
+        more = f" ({held:,} more are held out to measure quality)" if held else ""
+        raise ValueError(f"the data has {n - held:,} training images{more}, fewer than the "
+                         f"batch size {batch_size}: choose a smaller batch or add images")
+    if quality_every and held < MIN_HELD_OUT:
+        raise ValueError(f"measuring quality needs {MIN_HELD_OUT} held-out images and the "
+                         f"data has {n:,} images in all: measure quality never (0) or add "
+                         f"images")
+
+
 class Trainer:
     _portable = None      # the float32 generator that checkpoints save (_portable_generator)
+    _good_checkpoint = None   # the newest checkpoint loaded or written by this trainer
 
     def __init__(self, config: GANConfig, source, out_dir, *, steps: int | None = None,
                  epochs: float | None = None, seed: int = 0, checkpoint_every: int = 500,
@@ -105,6 +128,7 @@ class Trainer:
         self.control = control or Control()
         self.resume = resume
         self.resume_from = None    # the checkpoint actually loaded, once run() has started
+        self.skipped_checkpoints = []   # (file name, reason): unreadable ones passed over
         self._order_epoch, self._quality_floor = None, None
         if resume:
             saved = self.out / "config.json"
@@ -119,18 +143,9 @@ class Trainer:
         self.source = source if isinstance(source, data_mod.ImageSet) \
             else data_mod.ImageSet(np.asarray(source), "array")
         n = len(self.source)
-        # a tenth of the data, up to 2,048, and never fewer than quality needs
-        self.holdout = holdout or (min(2048, max(MIN_HELD_OUT, n // 10)) if quality_every else 0)
+        self.holdout = holdout or default_holdout(n, quality_every)
+        check_data_size(n, config.batch_size, quality_every, self.holdout)
         self.train_idx, self.held_idx = data_mod.split(n, self.holdout, seed)
-        if len(self.train_idx) < config.batch_size:
-            held = f" ({len(self.held_idx):,} more held out for quality)" if self.holdout else ""
-            raise ValueError(f"the data has {len(self.train_idx):,} training images{held}, "
-                             f"fewer than the batch size {config.batch_size}: "
-                             f"use a smaller --batch")
-        if quality_every and len(self.held_idx) < MIN_HELD_OUT:
-            raise ValueError(f"measuring quality needs {MIN_HELD_OUT} held-out images and the "
-                             f"data has {n:,} images in all: measure quality never (0) or add "
-                             f"images")
         self.steps_per_epoch = len(self.train_idx) // config.batch_size
         if steps is None and epochs is None:
             raise ValueError("give a number of steps or epochs")
@@ -145,9 +160,19 @@ class Trainer:
 
     def run(self):
         """Train, yielding Events. Always ends with one `end` event."""
+        try:
+            with files.folder_lock(self.out) as self.stale_lock:
+                yield from self._run()
+        except (files.FolderLocked, OSError) as error:   # in use, or not writable at all
+            yield Event("end", 0, 0, {"status": "error", "message": str(error),
+                                      "last_checkpoint": None})
+
+    def _run(self):
+        """The run under the folder's lock."""
         step = 0
         try:
             cfg = self.config
+            self.removed_temporaries = files.remove_stale_temporaries(self.out)
             self._build_models()
             if self.resume:
                 step = self._load_checkpoint()
@@ -163,7 +188,9 @@ class Trainer:
                 "images": len(self.train_idx), "held_out": len(self.held_idx),
                 "replicas": self.step_fn.replicas,
                 "skipped": list(self.source.skipped), "resumed_from": self.resume_from and
-                str(self.resume_from), "config": json.loads(cfg.to_json())})
+                str(self.resume_from), "skipped_checkpoints": list(self.skipped_checkpoints),
+                "stale_lock": self.stale_lock, "removed_temporaries": self.removed_temporaries,
+                "config": json.loads(cfg.to_json())})
             if step == 0:
                 yield self._samples(0)
             try:
@@ -190,7 +217,10 @@ class Trainer:
             epoch, position = divmod(step, self.steps_per_epoch)
             order = self._epoch_order(epoch)
             idx = np.sort(order[position * B:(position + 1) * B]).astype(np.int32)
-            out = self.step_fn(idx, noise(self.seed, step, B, cfg.latent_dim))
+            augment = augment_params(np.random.default_rng([self.seed, AUGMENT, step]), 2 * B)
+            out = self.step_fn(idx, noise(self.seed, step, B, cfg.latent_dim),
+                               ema_decay(cfg, step), augment,
+                               r1=cfg.r1_gamma > 0 and step % cfg.r1_every == 0)
             step += 1
             self._ema_stale = True
 
@@ -327,6 +357,7 @@ class Trainer:
         generator = self.out / "generator.keras"
         with files.atomic_path(generator) as tmp:
             self._portable_generator().save(tmp)
+        self._good_checkpoint = path
         for old in sorted(path.parent.glob("ckpt-*.npz"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return Event("checkpoint", step, step // self.steps_per_epoch,
@@ -368,8 +399,9 @@ class Trainer:
         return self._portable
 
     def _last_saved(self):
-        found = self.checkpoints()
-        return str(found[-1]) if found else None
+        """The newest checkpoint known to be good: the one loaded or saved last (a damaged
+        newer file is never named as good)."""
+        return str(self._good_checkpoint) if self._good_checkpoint else None
 
     def _load_checkpoint(self, keep_logs=False):
         """Load the newest readable checkpoint; returns its step."""
@@ -392,10 +424,15 @@ class Trainer:
                     rows = [r for r in read_jsonl(self.out / name) if r["step"] <= step]
                     files.write_text(self.out / name, "".join(json.dumps(r) + "\n"
                                                               for r in rows))
-                self.resume_from = candidate
+                self.resume_from = self._good_checkpoint = candidate
                 return int(step)
-            except (OSError, ValueError, KeyError, EOFError) as error:
-                errors.append(f"{candidate.name}: {error}")
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                # A half-written or truncated file (a crash, a full disk): try the one before.
+                reason = f"{type(error).__name__}: {error}"
+                errors.append(f"{candidate.name}: {reason}")
+                self.skipped_checkpoints.append((candidate.name, reason))
+                logging.getLogger(__name__).warning("skipped unreadable checkpoint %s (%s)",
+                                                    candidate, reason)
         raise ValueError("no readable checkpoint: " + "; ".join(errors))
 
 

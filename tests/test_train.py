@@ -171,9 +171,9 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, m
         step = real_make_step(*args)
         calls = {"n": 0}
 
-        def call(indices, z):
+        def call(*step_args, **step_kwargs):
             calls["n"] += 1
-            out = step(indices, z)
+            out = step(*step_args, **step_kwargs)
             return {**out, "d_loss": float("nan")} if calls["n"] >= 3 else out
         call.sync, call.replicas = step.sync, step.replicas
         return call
