@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -52,17 +54,70 @@ def _progress(total, batch_size):
     return show
 
 
+PRESET_NAMES = ("course", "dcgan", "scenario2", "pytorch-anime", "studio")
+RECIPE_FLAGS = {   # flag -> (GANConfig field, type, help); shared by train and sweep
+    "--ema-rampup": ("ema_rampup", float, "cap the average's half-life at this fraction of "
+                                          "the images seen (StyleGAN2-ADA uses 0.05; 0: off)"),
+    "--width": ("width", float, "channel multiplier for G and D (0.5: a quarter of the FLOPs)"),
+    "--d-norm": ("d_norm", str, "D's normalisation: batch or spectral"),
+    "--loss": ("loss", str, "bce (non-saturating) or hinge"),
+    "--augment": ("augment", str, "DiffAugment: translation,color,cutout (comma-separated; "
+                                  "'' for none)"),
+    "--r1": ("r1_gamma", float, "lazy R1 penalty weight gamma (0: off)"),
+    "--r1-every": ("r1_every", int, "apply R1 every N steps"),
+}
+
+
+def add_recipe_flags(parser):
+    for flag, (_, kind, text) in RECIPE_FLAGS.items():
+        parser.add_argument(flag, type=kind, help=text)
+
+
+def recipe_overrides(args) -> dict:
+    return {field: getattr(args, flag[2:].replace("-", "_"))
+            for flag, (field, _, _) in RECIPE_FLAGS.items()}
+
+
+def check_resume_flags(out, preset_name, overrides):
+    """--resume continues the saved run: a flag that asks for other settings is refused,
+    naming each difference (the run's own settings are in its config.json)."""
+    from . import dcgan
+
+    saved_file = Path(out) / "config.json"
+    try:
+        saved = dcgan.GANConfig(**json.loads(saved_file.read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return      # the trainer says what is wrong with the folder
+    asked = dcgan.preset(preset_name, **overrides) if preset_name else saved.replace(**overrides)
+    differ = [f"{name} (saved {getattr(saved, name)!r}, asked {getattr(asked, name)!r})"
+              for name in dcgan.GANConfig.__dataclass_fields__
+              if getattr(saved, name) != getattr(asked, name)]
+    if differ:
+        raise ValueError(f"--resume continues {out} with its saved settings; these flags ask "
+                         f"for others: {'; '.join(differ)}. Drop them, or train into a new "
+                         "--out")
+
+
 def cmd_train(args) -> dict:
     started = time.perf_counter()     # --minutes counts the imports and the data, too
     from . import data, dcgan, train
 
-    config = dcgan.preset(args.preset, batch_size=args.batch, latent_dim=args.latent,
-                          g_lr=args.g_lr, d_lr=args.d_lr, precision=args.precision,
-                          label_smoothing=args.label_smoothing, ema=args.ema)
+    overrides = {k: v for k, v in dict(
+        batch_size=args.batch, latent_dim=args.latent, g_lr=args.g_lr, d_lr=args.d_lr,
+        precision=args.precision, label_smoothing=args.label_smoothing, ema=args.ema,
+        **recipe_overrides(args)).items() if v is not None}
+    config = dcgan.preset(args.preset or "dcgan", **overrides)
+    if args.resume:
+        check_resume_flags(args.out, args.preset, overrides)
+    Path(args.out).mkdir(parents=True, exist_ok=True)     # unwritable: an OSError, exit 2
+    if not os.access(args.out, os.W_OK):
+        raise PermissionError(13, "the run folder is not writable", args.out)
     if (args.steps is None) == (args.epochs is None):
         raise ValueError("give exactly one of --steps and --epochs")
-    if args.minutes is not None and args.minutes <= 0:
-        raise ValueError("--minutes must be positive")
+    if args.epochs is not None and not 0 < args.epochs < 1e6:
+        raise ValueError("--epochs must be a number between 0 and 1,000,000")
+    if args.minutes is not None and not 0 < args.minutes < 1e6:
+        raise ValueError("--minutes must be a positive number of minutes")
     source = data.load(args.data, cache_dir=args.cache, seed=args.seed)
     if source.skipped:
         print(f"skipped {len(source.skipped)} bad files:", file=sys.stderr)
@@ -79,14 +134,23 @@ def cmd_train(args) -> dict:
         # A time budget, for a lesson: stop cleanly (checkpoint and generator saved).
         if args.minutes and time.perf_counter() - started > 60 * args.minutes:
             trainer.control.stop()
-        if event.kind == "start" and event.data["resumed_from"]:
-            print(f"resuming from {event.data['resumed_from']} (step {event.step})",
-                  file=sys.stderr)
+        if event.kind == "start":
+            for name, reason in event.data["skipped_checkpoints"]:
+                print(f"warning: skipped the unreadable checkpoint {name} ({reason})",
+                      file=sys.stderr)
+            if event.data["stale_lock"]:
+                print(f"warning: took over a stale lock of pid {event.data['stale_lock']}, "
+                      "which is no longer running", file=sys.stderr)
+            if event.data["resumed_from"]:
+                print(f"resuming from {event.data['resumed_from']} (step {event.step})",
+                      file=sys.stderr)
         end = event
     print(file=sys.stderr)
     if end.data["status"] in ("diverged", "error"):
-        raise RuntimeError(f"{end.data['status']}: {end.data['message']}; last good checkpoint: "
-                           f"{end.data['last_checkpoint']}")
+        saved = end.data["last_checkpoint"]
+        raise RuntimeError(f"training {'diverged' if end.data['status'] == 'diverged' else 'failed'}"
+                           f": {end.data['message']}; "
+                           + (f"last good checkpoint: {saved}" if saved else "no checkpoint"))
     return {"status": end.data["status"], "step": end.step, "images": len(source),
             "skipped": len(source.skipped), "generator": end.data["generator"],
             **(end.data["metrics"] or {})}
@@ -100,28 +164,32 @@ def cmd_generate(args) -> dict:
         ids = [line.strip() for line in open(args.ids, encoding="utf-8") if line.strip()]
         if not ids:
             raise ValueError(f"{args.ids} has no ids")
+        if len(ids) > generate.MAX_IMAGES:
+            raise ValueError(f"{args.ids} has {len(ids):,} ids; one command takes "
+                             f"{generate.MAX_IMAGES:,} at most (split the file)")
         ns = avatars.namespace(args.model)
         z = np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids])
         names = [files.safe_name(i) for i in ids]
     else:
-        if args.n < 1:
-            raise ValueError("--n must be at least 1")
+        if not 1 <= args.n <= generate.MAX_IMAGES:
+            raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
+                             "(run several commands with other --seed for more)")
         z = train.noise(args.seed, 0, args.n, gen.latent_dim)
         names = [f"{i:06d}" for i in range(args.n)]
     start = time.perf_counter()
     if args.out.endswith(".npy"):
-        with files.atomic_path(args.out) as tmp:
-            np.save(tmp, gen(z))
+        generate.write_npy(gen, z, args.out)
     else:
         generate.write_pngs(gen, z, names, args.out)
     return {"n": len(z), "out": args.out, "img_per_s": len(z) / (time.perf_counter() - start)}
-
 
 
 def cmd_evaluate(args) -> dict:
     from . import data, faces, generate, quality, train
 
     gen = generate.Generator.load(args.model)
+    if args.n < 8:
+        raise ValueError("--n must be at least 8 (generated faces to compare)")
     real = data.load(args.data, cache_dir=args.cache).images
     n = min(args.n, len(real) // 2)
     if n < 8:
@@ -146,6 +214,28 @@ def cmd_export(args) -> dict:
     return {"run": args.run_dir, "checkpoint": str(trainer.resume_from), "out": str(path)}
 
 
+def cmd_sweep(args) -> dict:
+    from . import data, sweep
+
+    if not args.minutes > 0 or args.minutes > 24 * 60:
+        raise ValueError("--minutes must be between 0 and 1440")
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(sweep.CANDIDATES)
+
+    def progress(name, event):
+        print(f"\r{name}: step {event.step} {event.data['img_per_s']:.0f} img/s "
+              f"D(x) {event.data['d_real']:.2f} D(G(z)) {event.data['d_fake']:.2f}   ",
+              end="", file=sys.stderr, flush=True)
+
+    rows = sweep.sweep(data.load(args.data, cache_dir=args.cache),
+                       data.load(args.holdout, cache_dir=args.cache), args.minutes, names,
+                       args.out, seed=args.seed, batch=args.batch, precision=args.precision,
+                       progress=progress)
+    print(file=sys.stderr)
+    best = min(rows, key=lambda r: r["swd"])
+    return {"candidates": len(names), "best": f"{best['candidate']} ({best['weights']})",
+            "best_swd": best["swd"], "table": f"{args.out}/sweep.md"}
+
+
 def cmd_bench(args) -> dict:
     from . import bench
     return bench.run(steps=args.steps)
@@ -167,8 +257,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("train", help="train a DCGAN")
     p.add_argument("--data", required=True,
                    help="builtin[:N], a folder, a .zip, an http(s) URL of a .zip, or kaggle")
-    p.add_argument("--preset", default="dcgan",
-                   choices=["course", "dcgan", "scenario2", "pytorch-anime"])
+    p.add_argument("--preset", choices=list(PRESET_NAMES),
+                   help="the recipe (default: dcgan; with --resume, the run's own)")
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=float)
     p.add_argument("--minutes", type=float,
@@ -181,6 +271,7 @@ def main(argv=None) -> int:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--ema", type=float,
                    help="keep an average of G's weights with this decay, e.g. 0.999 (0: off)")
+    add_recipe_flags(p)
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--seed", type=int, default=0)
@@ -221,6 +312,22 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_export)
 
+    p = sub.add_parser("sweep", help="train recipe candidates for the same minutes each and "
+                                     "compare them on held-out faces")
+    p.add_argument("--data", required=True, help="the training images (as train's --data)")
+    p.add_argument("--holdout", required=True,
+                   help="held-out images none of the candidates train on (at least 2,000)")
+    p.add_argument("--minutes", type=float, default=10.0, help="wall time per candidate")
+    p.add_argument("--only", help="comma-separated candidate names (default: all)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                   default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for the runs and the table")
+    p.add_argument("--cache")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_sweep)
+
     p = sub.add_parser("bench", help="training and generation speed, one JSON object")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per trainer")
     p.add_argument("--json", action="store_true")
@@ -231,6 +338,10 @@ def main(argv=None) -> int:
         result = args.run(args)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:        # --out in a read-only folder, under a file, a full disk
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except RuntimeError as error:   # training diverged or failed: not the input's fault
         print(f"error: {error}", file=sys.stderr)

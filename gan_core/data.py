@@ -13,24 +13,30 @@ faces. Every source becomes one uint8 array (N, 64, 64, 3), decoded once and cac
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import time
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import files
 
 SIZE = 64
 MAX_FILE_BYTES = 50 * 2**20          # one image file
-MAX_PIXELS = 40_000_000              # width x height; more is a decompression bomb
+MAX_PIXELS = 16_000_000              # width x height (4000 x 4000); more is refused unread
+# A small file that decodes to a huge image (a palette PNG of 6300 x 6300 from 5 KB) costs
+# seconds of CPU: past this many pixels, a file must also hold one byte per this many pixels.
+BIG_PIXELS, MAX_PIXELS_PER_BYTE = 4_000_000, 200
 MAX_UNPACKED_BYTES = 4 * 2**30       # a whole zip archive, unpacked
 KAGGLE_DATASET = "splcher/animefacedataset"
 CACHE_VERSION = 1
@@ -69,9 +75,12 @@ def decode(raw: bytes) -> np.ndarray:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
                     raise ValueError(f"image too large ({w}x{h})")
+                if w * h > BIG_PIXELS and w * h > MAX_PIXELS_PER_BYTE * len(raw):
+                    raise ValueError(f"decompression bomb ({w}x{h} from {len(raw):,} bytes)")
                 img.seek(0)                      # a GIF's first frame
                 img.draft("RGB", (SIZE * 2, SIZE * 2))   # JPEG: decode at a reduced scale
-                img = img.convert("RGB")
+                img = ImageOps.exif_transpose(img)       # a phone photo's orientation
+                img = _to_rgb(img)
                 w, h = img.size
                 side = min(w, h)
                 left, top = (w - side) // 2, (h - side) // 2
@@ -88,19 +97,53 @@ def decode(raw: bytes) -> np.ndarray:
         raise ValueError(f"corrupt or truncated ({error})") from None
 
 
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with 16- and 32-bit greyscale scaled to 8 bits by its range (PIL's own convert
+    clips them, which turns a 16-bit PNG almost white)."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if img.mode == "F":
+            top = max(float(values.max()), 1e-12)
+        grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return img.convert("RGB")
+
+
 # ---------------------------------------------------------------------------------------------
 # Sources: each lists (name, size, mtime, read) so the cache key and the decode share a path
 # ---------------------------------------------------------------------------------------------
 
 def _folder_entries(root: Path):
-    for dirpath, dirnames, filenames in os.walk(root):
+    """The folder's files, recursively, in a fixed order. What cannot be read (a dangling
+    symlink or a loop, an unreadable subfolder) becomes an entry whose read fails, so it is
+    listed among the skipped files by name and the rest still loads."""
+    def refused(reason):
+        def read():
+            raise ValueError(reason)
+        return read
+
+    unreadable = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
-            st = path.stat()
+            try:
+                st = path.stat()
+            except OSError as error:
+                reason = ("a symlink loop" if error.errno == errno.ELOOP else
+                          "a dangling symlink" if path.is_symlink() else
+                          f"unreadable ({error.strerror})")
+                yield str(path.relative_to(root)), -1, 0, refused(reason)
+                continue
             yield str(path.relative_to(root)), st.st_size, st.st_mtime_ns, path.read_bytes
+    for error in unreadable:
+        where = Path(error.filename) if error.filename else root
+        name = str(where.relative_to(root)) if where != root and root in where.parents else \
+            where.name
+        yield f"{name}/", -1, 0, refused(f"folder not readable ({error.strerror})")
 
 
 def check_zip(archive: zipfile.ZipFile, max_unpacked: int | None = None):
@@ -126,7 +169,21 @@ def _zip_entries(archive: zipfile.ZipFile, stamp: int):
         def read(info=info):
             if info.file_size > MAX_FILE_BYTES:
                 raise ValueError(f"file over {MAX_FILE_BYTES // 2**20} MB")
-            return archive.read(info)
+            # Through a bounded stream: an entry whose header understates its size stops at
+            # the limit instead of inflating into memory.
+            try:
+                with archive.open(info) as f:
+                    raw = f.read(MAX_FILE_BYTES + 1)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                raise ValueError(f"damaged zip entry ({error})") from None
+            except NotImplementedError as error:
+                raise ValueError(f"unsupported zip entry ({error})") from None
+            except RuntimeError as error:        # encrypted
+                raise ValueError(f"unreadable zip entry ({error})") from None
+            if len(raw) > MAX_FILE_BYTES:
+                raise ValueError(f"file over {MAX_FILE_BYTES // 2**20} MB (its zip header "
+                                 "said less)")
+            return raw
         yield info.filename, info.file_size, stamp, read
 
 
@@ -147,19 +204,34 @@ def _kaggle_folder() -> Path:
             "--data with its folder") from None
 
 
+DOWNLOAD_DEADLINE_S = 600            # a whole download, however slowly the server drips
+
+
 def _download(url: str, cache_dir: Path) -> Path:
+    """A zip from a URL into the cache: its announced size checked first, the stream stopped
+    at the size limit and at an overall deadline, and nothing kept unless it is a zip."""
     target = cache_dir / "downloads" / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".zip")
     if target.exists():
         return target
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
     try:
         with urllib.request.urlopen(url, timeout=30) as response, \
-                files.atomic_path(target) as tmp, open(tmp, "wb") as f:
-            copied = 0
-            while chunk := response.read(2**20):
-                copied += len(chunk)
-                if copied > MAX_UNPACKED_BYTES:
-                    raise ValueError("download larger than the size limit")
-                f.write(chunk)
+                files.atomic_path(target) as tmp:
+            announced = response.headers.get("Content-Length")
+            if announced and announced.isdigit() and int(announced) > MAX_UNPACKED_BYTES:
+                raise ValueError(f"it is {int(announced) / 2**30:.1f} GB, over the "
+                                 f"{MAX_UNPACKED_BYTES / 2**30:.0f} GB limit")
+            with open(tmp, "wb") as f:
+                copied = 0
+                while chunk := response.read1(2**20):   # what has arrived: the deadline holds
+                    copied += len(chunk)
+                    if copied > MAX_UNPACKED_BYTES:
+                        raise ValueError("download larger than the size limit")
+                    if time.monotonic() > deadline:
+                        raise ValueError(f"it took longer than {DOWNLOAD_DEADLINE_S} s")
+                    f.write(chunk)
+            if not zipfile.is_zipfile(tmp):
+                raise ValueError("it is not a zip archive")
     except (OSError, ValueError) as error:
         raise ValueError(f"could not download {url}: {error}") from None
     return target

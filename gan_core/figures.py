@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -174,11 +175,27 @@ def toy_chunk(run: "toy.ToyRun", start: int, frame_steps: list, labels: dict, ch
     plays the frames at its own pace, so Streamlit sends one message per chunk, not per frame."""
     x_range = run.x_range([start, *frame_steps])
     base = toy_figure(run, start, labels, x_range)
-    return {
+    return finite({
         "id": chunk_id,
         "base": base,
         "frames": [toy_frame(run, s, x_range, labels) for s in frame_steps if s > 0],
-    }
+    })
+
+
+def finite(value):
+    """The same structure with every NaN or infinity as None: a browser's JSON.parse refuses
+    them, and a chart that cannot parse its data stays broken until a reload."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return finite(value.tolist())
+    if isinstance(value, np.floating):
+        return finite(float(value))
+    return value
 
 
 def warmup_figure(x, x_hat, labels: dict) -> go.Figure:

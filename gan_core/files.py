@@ -47,3 +47,61 @@ def safe_name(name: str) -> str:
     if safe != name or safe.startswith("."):
         safe = f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
     return safe
+
+
+class FolderLocked(ValueError):
+    """Another live process holds the folder's lock."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder, name=".lock"):
+    """Hold `folder/.lock` (the holder's pid) while writing a folder, so two writers never
+    interleave. A lock whose process is gone is stale: it is taken over, and the pid it held
+    is yielded so the caller can say so (None when there was no stale lock)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock, stale = folder / name, None
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                raise FolderLocked(f"{folder} is in use by another trainer (pid {holder}); "
+                                   f"wait for it to finish or stop it first") from None
+            stale = holder or "unknown"
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise FolderLocked(f"could not take the lock {lock}")
+    try:
+        yield stale
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder) -> list[str]:
+    """Delete what `atomic_path` leaves behind when a writer is killed mid-write (only call
+    this while holding the folder's lock); returns the names removed."""
+    removed = []
+    for path in Path(folder).rglob(".*.tmp*"):
+        if path.is_file() and re.fullmatch(r"\..+\.\d+-\d+\.tmp(\.\w+)?", path.name):
+            path.unlink(missing_ok=True)
+            removed.append(str(path.relative_to(folder)))
+    return removed

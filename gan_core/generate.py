@@ -29,7 +29,8 @@ ALLOWED_CLASSES = {
                      "Dropout"},
     "keras.initializers": {"Ones", "Zeros", "Constant", "RandomNormal", "TruncatedNormal",
                            "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform"},
-    "keras": {"DTypePolicy", "FloatDTypePolicy"},
+    # Keras 3.15 saves a Sequential model's module as plain "keras"
+    "keras": {"DTypePolicy", "FloatDTypePolicy", "Sequential", "Functional"},
     "keras.src.models.functional": {"Functional"},
     "keras.src.models.sequential": {"Sequential"},
     None: {"__keras_tensor__"},
@@ -37,14 +38,39 @@ ALLOWED_CLASSES = {
 ALLOWED_ACTIVATIONS = {"tanh", "sigmoid", "relu", "linear", "leaky_relu"}
 
 
+MAX_CONFIG_BYTES = 1 * 2**20          # a generator's config.json is about 10 KB
+MAX_WEIGHTS_BYTES = 256 * 2**20       # the shipped one is 14 MB in float32
+MAX_PARAMETERS = 50_000_000           # the shipped one has 3.6 M
+
+
 def check_config(path):
-    """Refuse a .keras file whose config names anything but known layer types."""
+    """Refuse a .keras file whose config names anything but known layer types, whose entries
+    are too large, or whose layers would hold too many weights; all read from the archive's
+    directory and its (bounded) config, before Keras builds or allocates anything."""
+    name = Path(path).name
     try:
         with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise ValueError(f"{Path(path).name} is not a Keras model file (.keras)") from None
-
+            entries = {info.filename: info for info in archive.infolist()}
+            if "config.json" not in entries:
+                raise KeyError("config.json")
+            for info in entries.values():
+                limit = MAX_CONFIG_BYTES if info.filename.endswith(".json") else MAX_WEIGHTS_BYTES
+                if info.file_size > limit:
+                    raise ValueError(f"{name} refused: its {info.filename} would unpack to "
+                                     f"{info.file_size / 2**20:,.0f} MB (limit "
+                                     f"{limit / 2**20:,.0f} MB)")
+            with archive.open("config.json") as f:       # bounded, whatever the header says
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ValueError(f"{name} refused: its config.json is over "
+                                 f"{MAX_CONFIG_BYTES // 2**20} MB")
+            config = json.loads(raw)
+    except ValueError as error:
+        if "refused" in str(error):
+            raise
+        raise ValueError(f"{name} is not a Keras model file (.keras)") from None
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, NotImplementedError):
+        raise ValueError(f"{name} is not a Keras model file (.keras)") from None
     def walk(node):
         if isinstance(node, dict):
             if "class_name" in node:
@@ -67,6 +93,52 @@ def check_config(path):
                 walk(value)
 
     walk(config)
+    parameters = count_parameters(config)
+    if parameters > MAX_PARAMETERS:
+        raise ValueError(f"{name} refused: its layers would hold {parameters:,} weights "
+                         f"(a generator here has at most {MAX_PARAMETERS:,})")
+
+
+def count_parameters(config) -> int:
+    """The weights a chain of layers would hold, from the config alone: each layer's input
+    channels are the previous layer's output channels. An upper bound is all it must be: a
+    generator is a chain, and a file that lies is refused before anything is built."""
+    layers_ = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers_, list):
+        raise ValueError("the config lists no layers")
+    channels, total = 1, 0
+
+    def number(value, default=1):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            return default
+        return int(min(value, 10**12))
+
+    for layer in layers_:
+        if not isinstance(layer, dict):
+            continue
+        kind, cfg = layer.get("class_name"), layer.get("config") or {}
+        if kind == "InputLayer":
+            shape = cfg.get("batch_shape") or cfg.get("batch_input_shape") or [None, 1]
+            channels = number(shape[-1]) if isinstance(shape, list) and shape else 1
+        elif kind == "Reshape":
+            shape = cfg.get("target_shape") or [1]
+            channels = number(shape[-1]) if isinstance(shape, list) and shape else 1
+        elif kind == "Dense":
+            units = number(cfg.get("units"))
+            total += channels * units + units
+            channels = units
+        elif kind in ("Conv2D", "Conv2DTranspose"):
+            filters, kernel = number(cfg.get("filters")), cfg.get("kernel_size") or [1, 1]
+            area = 1
+            for k in kernel if isinstance(kernel, list) else [kernel, kernel]:
+                area *= number(k)
+            total += area * channels * filters + filters
+            channels = filters
+        elif kind == "BatchNormalization":
+            total += 4 * channels
+        if total > 10**15:
+            break
+    return total
 
 
 def load_generator(path) -> keras.Model:
@@ -146,6 +218,22 @@ class Generator:
             with self._lock:
                 out = keras.ops.convert_to_numpy(self._call(z[i:i + batch]))
             yield i, images.to_uint8(out)
+
+
+MAX_IMAGES = 100_000     # one generate command: 1.2 GB of pixels, 40 MB of z
+
+
+def write_npy(gen: Generator, z, out, batch=BATCH) -> int:
+    """Generate into a uint8 .npy file (n, 64, 64, 3), batch by batch through a memory map,
+    so the whole array never sits in memory."""
+    with files.atomic_path(out) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                          shape=(len(z), 64, 64, 3))
+        for offset, imgs in gen.batches(z, batch):
+            array[offset:offset + len(imgs)] = imgs
+        array.flush()
+        del array
+    return len(z)
 
 
 def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:

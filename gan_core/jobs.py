@@ -18,6 +18,7 @@ re-running a script: a browser on the trainer's own cores costs the trainer far 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import logging
 import queue
@@ -205,10 +206,19 @@ class JobManager:
     def submit(self, owner: str, spec: JobSpec, resume_id: str | None = None) -> Job:
         """Queue a job (validated now, so a bad form is an error on the page, not in the
         worker). With resume_id, the job continues that run from its last checkpoint."""
-        spec.config()                         # raises ValueError for bad settings
+        config = spec.config()                # raises ValueError for bad settings
         if spec.steps < 1:
             raise ValueError("train for at least one step")
-        self.resolve_data(spec.data)
+        source = self.resolve_data(spec.data)
+        if not resume_id and source != "kaggle":   # the worker's own size checks, now
+            try:
+                n = (int(source.split(":", 1)[1]) if ":" in source else 20_000) \
+                    if data.is_builtin(source) else len(data.load(source,
+                                                                  cache_dir=self.cache_dir))
+            except (ValueError, OSError):
+                n = None        # unreadable data: the job reports it, as it always has
+            if n is not None:
+                train.check_data_size(n, config.batch_size, spec.quality_every)
         with self._lock:
             if resume_id:
                 old = self._jobs[resume_id]
@@ -221,7 +231,8 @@ class JobManager:
                 job_id, out = old.id, old.out
                 spec.resume = True
             else:
-                job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+                # 128 random bits: the live files are served by id to whoever asks
+                job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(16)
                 out = self.runs / job_id
                 out.mkdir(parents=True, exist_ok=True)
             job = Job(job_id, owner, spec, out)
@@ -285,8 +296,10 @@ class JobManager:
         """The folders a page may offer: the data root's subfolders."""
         if not self.data_root.is_dir():
             return []
-        return sorted(p.name for p in self.data_root.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
+        root = self.data_root.resolve()
+        return sorted(p.name for p in self.data_root.iterdir()   # a link out of it is not
+                      if p.is_dir() and not p.name.startswith(".")
+                      and p.resolve().is_relative_to(root))
 
     def store_upload(self, name: str, content: bytes, max_bytes: int, max_files: int) -> str:
         """Keep an uploaded .zip of images (checked: size, entries, zip-slip, unpacked size);
@@ -294,7 +307,10 @@ class JobManager:
         if len(content) > max_bytes:
             raise ValueError(f"{name} is {len(content) / 2**20:.0f} MB; the limit is "
                              f"{max_bytes / 2**20:.0f} MB")
-        path = self.runs / "uploads" / f"{secrets.token_hex(8)}.zip"
+        # Named by content: the same zip uploaded twice (or by two students) is kept once.
+        path = self.runs / "uploads" / f"{hashlib.sha256(content).hexdigest()[:24]}.zip"
+        if path.exists():
+            return str(path)
         files.write_bytes(path, content)
         try:
             with zipfile.ZipFile(path) as archive:
@@ -309,6 +325,14 @@ class JobManager:
             path.unlink()
             raise
         return str(path)
+
+    def discard_upload(self, spec: str):
+        """Delete an upload that no run uses (its preview failed, say)."""
+        path = Path(spec).resolve()
+        if path.parent == (self.runs / "uploads").resolve() and \
+                not any(j.spec.data == spec or Path(j.spec.data).resolve() == path
+                        for j in self._jobs.values()):
+            path.unlink(missing_ok=True)
 
     def shutdown(self, timeout: float = 60):
         """Stop every job (each keeps its last checkpoint) and end the worker."""

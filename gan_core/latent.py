@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import json
 import math
-import dataclasses
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,8 +113,27 @@ z[:, 0:20] = 1
 }
 
 MAX_FACES = 64
-MAX_ELEMENTS = 1_000_000
+MAX_SEED = 10**9
+MAX_EDIT = 10.0     # sliders reach 4 (components) and 3 (directions); more is a broken link
+MAX_ELEMENTS = 1_000_000       # any one value a recipe makes
 MAX_ITERATIONS = 10_000
+MAX_WORK = 50_000_000          # numbers computed in all: about a second of one core
+MAX_SECONDS = 2.0              # and wall time, for what the count does not see
+
+
+def _size(value) -> int:
+    """How many numbers a value would become as an array, counted without making it (a list
+    of many references to one large array is large)."""
+    if isinstance(value, np.ndarray):
+        return value.size
+    if isinstance(value, (list, tuple)):
+        total = 0
+        for item in value:
+            total += _size(item)
+            if total > MAX_ELEMENTS:
+                break
+        return total
+    return 1
 
 
 class RecipeError(ValueError):
@@ -131,33 +151,67 @@ class _Interpreter:
     def __init__(self, seed):
         rng = np.random.default_rng(seed)
 
+        def normal(loc=0.0, scale=1.0, size=None):
+            # loc and scale broadcast: bound the result's shape before drawing it
+            shape = np.broadcast_shapes(np.shape(self._array(loc)), np.shape(self._array(scale)))
+            if size is not None:
+                shape = shape_of(size)
+            elif math.prod(shape) > MAX_ELEMENTS:
+                raise RecipeError(f"an array of shape {shape} is too large")
+            else:
+                self.spend(math.prod(shape))
+            return rng.normal(self._array(loc), self._array(scale), shape)
+
         def shape_of(*args):
             shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
             shape = tuple(int(s) for s in np.atleast_1d(shape))
             if any(s < 0 for s in shape) or math.prod(shape) > MAX_ELEMENTS:
                 raise RecipeError(f"an array of shape {shape} is too large")
+            self.spend(math.prod(shape))
             return shape
 
         self.functions = {
             "np.ones": lambda shape: np.ones(shape_of(shape)),
             "np.zeros": lambda shape: np.zeros(shape_of(shape)),
             "np.full": lambda shape, value: np.full(shape_of(shape), float(value)),
-            "np.array": lambda values: self._checked(np.array(values, np.float64)),
+            "np.array": lambda values: self._array(values).copy(),
             "np.linspace": lambda a, b, n: np.linspace(float(a), float(b), shape_of(n)[0]),
-            "np.random.normal": lambda loc=0.0, scale=1.0, size=None:
-                rng.normal(loc, scale, shape_of(size) if size is not None else None),
+            "np.random.normal": normal,
             "np.random.randn": lambda *shape: rng.standard_normal(shape_of(*shape)),
             "range": lambda *args: range(*(int(a) for a in args)),
             "enumerate": enumerate, "len": len, "abs": abs,
         }
         self.names = {}
         self.iterations = 0
+        self.work = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def spend(self, numbers):
+        """Count the numbers computed; a recipe past its budget stops with a message."""
+        self.work += numbers
+        if self.work > MAX_WORK:
+            raise RecipeError(f"the recipe computes too much (over {MAX_WORK:,} numbers); "
+                              "make z with fewer, smaller steps")
+        if time.monotonic() > self.deadline:
+            raise RecipeError(f"the recipe ran longer than {MAX_SECONDS:g} s")
 
     @staticmethod
     def _checked(value):
         if isinstance(value, np.ndarray) and value.size > MAX_ELEMENTS:
             raise RecipeError(f"an array of {value.size:,} numbers is too large")
         return value
+
+    @staticmethod
+    def _array(value):
+        """A value as a float array, its size bounded before it is made; ragged lists are a
+        clear message, not NumPy's."""
+        if _size(value) > MAX_ELEMENTS:
+            raise RecipeError("that array would be too large")
+        try:
+            return np.asarray(value, np.float64)
+        except ValueError:
+            raise RecipeError("that is not a rectangular array of numbers (are some rows "
+                              "longer than others?)") from None
 
     def run(self, tree):
         for statement in tree.body:
@@ -175,6 +229,7 @@ class _Interpreter:
             elif isinstance(node, ast.For) and not node.orelse:
                 for item in self.expr(node.iter):
                     self.iterations += 1
+                    self.spend(1)
                     if self.iterations > MAX_ITERATIONS:
                         raise RecipeError(f"more than {MAX_ITERATIONS:,} loop iterations")
                     self.assign(node.target, item)
@@ -204,6 +259,8 @@ class _Interpreter:
             array = self.expr(target.value)
             if not isinstance(array, np.ndarray):
                 raise RecipeError("only arrays can be assigned into")
+            value = self._array(value)
+            self.spend(value.size)
             array[self.index(target.slice)] = value
         else:
             raise RecipeError("you can assign to names and array slices only")
@@ -225,9 +282,13 @@ class _Interpreter:
             raise RecipeError(f"the operator {type(op).__name__} is not supported")
         # NumPy arithmetic, so `[1] * 10**9` is a multiplication, not a billion-item list;
         # the result's size is checked before it is made.
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        if math.prod(np.broadcast_shapes(a.shape, b.shape)) > MAX_ELEMENTS:
+        a, b = self._array(a), self._array(b)
+        size = math.prod(np.broadcast_shapes(a.shape, b.shape))
+        if size > MAX_ELEMENTS:
             raise RecipeError("that result would be too large")
+        self.spend(size)
+        if isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and (b == 0).any():
+            raise RecipeError("division by zero")
         with np.errstate(all="ignore"):      # a NaN or inf z is refused at the end, by name
             return self._OPS[type(op)](a, b)
 
@@ -256,7 +317,7 @@ class _Interpreter:
                 raise RecipeError("that list is too long")
             return [self.expr(e) for e in node.elts]
         if isinstance(node, ast.Subscript):
-            return self._checked(np.asarray(self.expr(node.value))[self.index(node.slice)])
+            return self._checked(self._array(self.expr(node.value))[self.index(node.slice)])
         if isinstance(node, ast.Call):
             name = self.dotted(node.func)
             if name not in self.functions:
@@ -282,7 +343,10 @@ def run_recipe(code: str, latent_dim: int, seed: int = 0) -> np.ndarray:
         raise RecipeError("the recipe is nested too deeply") from None
     if "z" not in interpreter.names:
         raise RecipeError("the recipe must set z")
-    z = np.asarray(interpreter.names["z"], np.float64)
+    try:
+        z = interpreter._array(interpreter.names["z"])
+    except RecipeError as error:
+        raise RecipeError(f"z: {error}") from None
     if z.ndim == 0 or z.shape[-1] != latent_dim:
         raise RecipeError(f"z must end in {latent_dim} components; it has shape {z.shape}")
     z = z.reshape(-1, latent_dim)
@@ -420,6 +484,11 @@ class Face:
     strengths: tuple = ()      # ((direction index, sigma), ...)
     method: str = "sefa"
 
+    def __post_init__(self):   # a face from a shared link is checked before it is drawn
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,}")
+
     def z(self, latent_dim, directions):
         z = random_z(self.seed, latent_dim)
         for i, v in self.edits:
@@ -497,6 +566,8 @@ def read_face_png(data: bytes) -> tuple[np.ndarray, str]:
     return z, text.get(PNG_MODEL, "")
 
 
+
+
 def encode_edits(edits: dict[int, float]) -> str:
     """The explorer's component edits for a URL: "3:0.5,17:-1.25"."""
     return ",".join(f"{i}:{v:g}" for i, v in sorted(edits.items()))
@@ -511,7 +582,8 @@ def decode_edits(text: str, latent_dim: int) -> dict[int, float]:
             i, v = int(i), float(v)
         except ValueError:
             raise ValueError(f"{part!r} is not component:value") from None
-        if not 0 <= i < latent_dim or not math.isfinite(v):
-            raise ValueError(f"{part!r} is out of range")
+        if not 0 <= i < latent_dim or not math.isfinite(v) or abs(v) > MAX_EDIT:
+            raise ValueError(f"{part!r} is out of range (values from -{MAX_EDIT:g} to "
+                             f"{MAX_EDIT:g})")
         edits[i] = v
     return edits

@@ -331,10 +331,13 @@ class ToyGAN:
         # Overflow is not an error here: a diverged run is detected below and reported.
         with np.errstate(over="ignore", invalid="ignore"):
             self._train(n_steps, rows, thetas)
-        if not np.all(np.isfinite(rows)):
+        # Diverged: a value that is not finite, or so large that it soon will be (and that
+        # no chart can show). Such steps are never kept, so nothing of them reaches a page.
+        if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(thetas))
+                and np.abs(rows).max() < DIVERGED_ABOVE and np.abs(thetas).max() < DIVERGED_ABOVE):
             raise FloatingPointError(
-                "training diverged (a loss or weight became NaN or infinite); "
-                "lower the learning rates and reset")
+                "training diverged (a loss or weight became NaN, infinite or larger than "
+                f"{DIVERGED_ABOVE:,.0f}); lower the learning rates and reset")
         return rows, thetas
 
     def _train(self, n_steps, rows, thetas):
@@ -403,6 +406,7 @@ def implicit_model(n=5000, shift=10.0, seed=0):
 
 HISTORY_COLUMNS = STEP_COLUMNS + ("gen_mean", "gen_std", "kl", "js", "w2")
 MAX_STEPS = 200_000  # about 10 MB of history; the page asks for a reset past it
+DIVERGED_ABOVE = 1e6     # |loss| or |weight| past this: the run has diverged
 VIEW_SAMPLES = 5000  # the course's 5,000 real and generated samples in the histogram
 VIEW_BINS = 60
 VIEW_GRID = 200

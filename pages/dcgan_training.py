@@ -127,7 +127,7 @@ def new_run_form():
         if spec:
             try:
                 with st.spinner(t("train.data.loading")):
-                    strip, skipped, count = real_strip(spec)
+                    strip, skipped, count = real_strip(jm.resolve_data(spec))
                 st.image(strip, caption=t("train.data.first5"), output_format="PNG")
                 if count is not None:
                     st.caption(t("train.data.count_found", n=f"{count:,}"))
@@ -136,7 +136,12 @@ def new_run_form():
                         st.table({"file": [s[0] for s in skipped[:200]],
                                   "why": [s[1] for s in skipped[:200]]})
             except (ValueError, OSError, RuntimeError) as error:
-                st.error(t("train.data.bad", error=error))
+                message = str(error)
+                if kind == "upload" and upload is not None:   # the user's name, not ours
+                    message = message.replace(Path(spec).name, upload.name)
+                    jm.discard_upload(spec)
+                    st.session_state.pop("train_upload_stored", None)
+                st.error(t("train.data.bad", error=message))
                 spec = None
 
     with right:
@@ -144,25 +149,37 @@ def new_run_form():
         name = st.selectbox(t("train.preset"), PRESETS, index=PRESETS.index("dcgan"),
                             key="train_preset", help=t("train.preset_help"))
         base = dcgan.PRESETS[name]
+        # No min/max on the fields themselves: Streamlit would keep the last valid value and
+        # show the reason only on hover, in English. What is typed is what is checked, here,
+        # in the page's words, and Start stays off until every field is in range.
         c = st.columns(3)
-        steps = c[0].number_input(t("train.steps"), 1, 1_000_000, 300, key="train_steps")
-        batch = c[1].number_input(t("train.batch"), 2, 1024, min(base.batch_size, 64),
+        steps = c[0].number_input(t("train.steps"), value=300, step=100, key="train_steps")
+        batch = c[1].number_input(t("train.batch"), value=min(base.batch_size, 64), step=8,
                                   key=f"train_batch_{name}")
-        seed = c[2].number_input(t("train.seed"), 0, 10**6, 0, key="train_seed")
+        seed = c[2].number_input(t("train.seed"), value=0, step=1, key="train_seed")
         c = st.columns(3)
-        g_lr = c[0].number_input("G lr", 1e-6, 0.5, base.g_lr, format="%.5f",
+        g_lr = c[0].number_input("G lr", value=base.g_lr, step=1e-4, format="%g",
                                  key=f"train_glr_{name}")
-        d_lr = c[1].number_input("D lr", 1e-6, 0.5, base.d_lr, format="%.5f",
+        d_lr = c[1].number_input("D lr", value=base.d_lr, step=1e-4, format="%g",
                                  key=f"train_dlr_{name}")
-        latent = c[2].number_input(t("train.latent"), 1, 1024, base.latent_dim,
+        latent = c[2].number_input(t("train.latent"), value=base.latent_dim, step=1,
                                    key=f"train_latent_{name}")
         c = st.columns(3)
         precision = c[0].selectbox(t("train.precision"), dcgan.PRECISIONS,
                                    key="train_precision")
-        smoothing = c[1].number_input(t("train.smoothing"), 0.0, 0.49, base.label_smoothing,
-                                      key=f"train_smooth_{name}")
-        quality_every = c[2].number_input(t("train.quality_every"), 0, 100_000, 100, step=100,
+        smoothing = c[1].number_input(t("train.smoothing"), value=base.label_smoothing,
+                                      step=0.05, format="%g", key=f"train_smooth_{name}")
+        quality_every = c[2].number_input(t("train.quality_every"), value=100, step=100,
                                           key="train_quality", help=t("train.quality_help"))
+        problems = [t("train.out_of_range", field=label, low=ui.number(low),
+                      high=ui.number(high), value=ui.number(value))
+                    for label, value, low, high in form_ranges(
+                        steps, batch, seed, g_lr, d_lr, latent, smoothing, quality_every)
+                    if not low <= value <= high]
+        if problems:
+            for problem in problems:
+                st.error(problem)
+            spec = None           # Start stays off: never start with other values than shown
         overrides = {"batch_size": int(batch), "g_lr": float(g_lr), "d_lr": float(d_lr),
                      "latent_dim": int(latent), "precision": precision,
                      "label_smoothing": float(smoothing)}
@@ -170,6 +187,8 @@ def new_run_form():
             config = dcgan.preset(name, **overrides)
         except ValueError as error:
             st.error(t("train.bad_settings", error=error))
+            return
+        if problems:
             return
         g_table, d_table, g_params, d_params, noise_grid = untrained(config.to_json(), int(seed))
         st.image(noise_grid, caption=t("train.untrained"), output_format="PNG")
@@ -189,6 +208,14 @@ def new_run_form():
             st.rerun()
         except (ValueError, PermissionError) as error:
             st.error(t("train.bad_settings", error=error))
+
+
+def form_ranges(steps, batch, seed, g_lr, d_lr, latent, smoothing, quality_every):
+    """(label, value, low, high) of each number on the form, as Start will use it."""
+    return [(t("train.steps"), steps, 1, 1_000_000), (t("train.batch"), batch, 2, 1024),
+            (t("train.seed"), seed, 0, 10**6), ("G lr", g_lr, 1e-6, 0.5), ("D lr", d_lr, 1e-6, 0.5),
+            (t("train.latent"), latent, 1, 1024), (t("train.smoothing"), smoothing, 0.0, 0.49),
+            (t("train.quality_every"), quality_every, 0, 100_000)]
 
 
 # --- The run, live ---------------------------------------------------------------------------

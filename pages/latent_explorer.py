@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import avatars, figures, files, generate, images, latent, settings
+from gan_core import avatars, figures, files, generate, i18n, images, latent, settings
 from pages import ui
 
 t = ui.t
@@ -223,7 +223,7 @@ def editor(view, group):
         meter = latent.typicality(z)
         st.progress(min(meter["norm"] / (2 * meter["mean"]), 1.0),
                     text=t("explorer.meter", norm=meter["norm"], mean=meter["mean"],
-                           pct=meter["percentile"]))
+                           pct=i18n.percentile(meter["percentile"], ui.lang())))
 
     with right:
         if view == "components":
@@ -327,7 +327,7 @@ def recipes():
         for k, zk in enumerate(zs[:10]):
             meter = latent.typicality(zk)
             st.caption(t("explorer.recipe.row", k=k + 1, norm=meter["norm"],
-                         pct=meter["percentile"]))
+                         pct=i18n.percentile(meter["percentile"], ui.lang())))
         pick = st.selectbox(t("explorer.recipe.open"), range(1, len(zs) + 1), key="recipe_open")
         st.button(t("explorer.recipe.open_button"), key="recipe_open_go",
                   on_click=lambda: go_to(zs[pick - 1]))
@@ -365,8 +365,9 @@ def interpolation():
     # A GIF takes a while to encode: only on request, and for the path it was made from.
     path_id = (a_name, b_name, how, frames, state.face)
     if st.button(t("explorer.interp.make_gif"), key="interp_make_gif"):
-        st.session_state.interp_gif = (path_id, images.gif_bytes(strip, scale=4))
-    gif = st.session_state.get("interp_gif")
+        # Not under the download button's own key: a widget's key is read-only state.
+        st.session_state.interp_gif_made = (path_id, images.gif_bytes(strip, scale=4))
+    gif = st.session_state.get("interp_gif_made")
     if gif and gif[0] == path_id:
         st.download_button(t("explorer.interp.gif"), gif[1], "interpolation.gif", "image/gif",
                            key="interp_gif", icon=":material/download:")

@@ -51,6 +51,11 @@ def t(key: str, **fmt) -> str:
     return i18n.t(key, lang(), **fmt)
 
 
+def number(value) -> str:
+    """A number formatted for the page's language (i18n.number)."""
+    return i18n.number(value, lang())
+
+
 def language_picker():
     codes = list(i18n.LANGUAGES)
     lang()
