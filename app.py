@@ -1,5 +1,7 @@
 """GAN Studio: `streamlit run app.py`. The sidebar's language switch, then the pages."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from gan_core import system
@@ -7,7 +9,8 @@ from pages import ui
 
 system.limit_malloc_arenas()    # first, before Streamlit's page threads multiply (see there)
 
-st.set_page_config(page_title="GAN Studio", page_icon=":material/palette:", layout="wide")
+# A local icon: a :material/...: one is fetched from the internet, and the app is offline.
+st.set_page_config(page_title="GAN Studio", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide")
 ui.language_picker()
 
 # URL paths use hyphens on purpose. Streamlit 1.67 routes the first run after a server start

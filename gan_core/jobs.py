@@ -99,12 +99,13 @@ class Job:
             last = self.metrics[-1] if self.metrics else {}
             quality = self.quality[-1] if self.quality else None
             status, step, grid = self.status, self.step, self.grid
-            per_epoch = self.info.get("steps_per_epoch") or 1
+            per_epoch = self.info.get("steps_per_epoch")
         rate = last.get("img_per_s", 0.0)
         eta = train.eta_seconds(step, self.spec.steps, self._batch, rate) \
             if status == "running" else None
         return {"id": self.id, "status": status, "step": step,
-                "total": self.spec.steps, "epoch": step // per_epoch, "img_per_s": rate,
+                "total": self.spec.steps, "epoch": step // per_epoch if per_epoch else None,
+                "img_per_s": rate,
                 "eta_s": eta, "loss_step": last.get("step"),
                 **{k: _finite(last.get(k)) for k in ("g_loss", "d_loss", "d_real", "d_fake")},
                 "quality": quality and {k: _finite(v) for k, v in quality.items()},
@@ -179,7 +180,9 @@ class Job:
     def save(self):
         files.write_text(self.out / "job.json", json.dumps({
             "id": self.id, "owner": self.owner, "spec": asdict(self.spec),
-            "status": self.status, "message": self.message, "created": self.created}))
+            "status": self.status, "message": self.message, "created": self.created,
+            # kept so a restarted server still counts epochs right
+            "steps_per_epoch": self.info.get("steps_per_epoch")}))
 
 
 class JobManager:
@@ -409,6 +412,8 @@ class JobManager:
                 saved = json.loads(path.read_text())
                 job = Job(saved["id"], saved["owner"], JobSpec(**saved["spec"]), path.parent)
                 job.created, job.message = saved["created"], saved.get("message", "")
+                if saved.get("steps_per_epoch"):
+                    job.info = {"steps_per_epoch": saved["steps_per_epoch"]}
                 # A job that was going when the server stopped is not going any more.
                 job.status = saved["status"] if saved["status"] not in ACTIVE else "stopped"
                 job.grid = self._published_grid(job.id)

@@ -116,6 +116,26 @@ def check_data_size(n: int, batch_size: int, quality_every: int = 0, holdout: in
                          f"images")
 
 
+def untrained_preview(config: GANConfig, seed: int = 0, n: int = 16):
+    """What a run's untrained G and D are, for a page before training: the layer tables,
+    the parameter counts, and G's images from the run's own fixed noise (its first sample
+    grid). An untrained G's pixels differ by a few levels only, a flat grey, so each image is
+    also returned contrast-stretched (its own min to max over 0..255), to show its structure."""
+    from .dcgan import layer_table
+
+    keras.utils.set_random_seed(seed)
+    G, D, _ = build(config)
+    z = noise(seed, 0, N_SAMPLES, config.latent_dim, FIXED_NOISE)[:n]
+    raw = keras.ops.convert_to_numpy(G(z, training=False)).astype(np.float64)
+    low = raw.min(axis=(1, 2, 3), keepdims=True)
+    high = raw.max(axis=(1, 2, 3), keepdims=True)
+    stretched = ((raw - low) / np.maximum(high - low, 1e-12) * 255).round().astype(np.uint8)
+    return {"g_table": layer_table(G), "d_table": layer_table(D),
+            "g_params": G.count_params(), "d_params": D.count_params(),
+            "images": images.to_uint8(raw), "stretched": stretched,
+            "spread": float(np.mean(high - low) * 127.5)}    # in levels of 255
+
+
 class Trainer:
     _portable = None      # the float32 generator that checkpoints save (_portable_generator)
     _good_checkpoint = None   # the newest checkpoint loaded or written by this trainer

@@ -36,16 +36,10 @@ def device() -> dict:
 @st.cache_data(show_spinner=False, max_entries=32)
 def untrained(config_json: str, seed: int):
     """The layer tables and what the untrained generator makes from noise (as the course
-    shows before training)."""
-    import keras
-
-    config = dcgan.GANConfig.from_json(config_json)
-    keras.utils.set_random_seed(seed)
-    G, D, _ = dcgan.build(config)
-    z = train.noise(seed, 0, 16, config.latent_dim, train.FIXED_NOISE)
-    fakes = images.to_uint8(keras.ops.convert_to_numpy(G(z, training=False)))
-    return (dcgan.layer_table(G), dcgan.layer_table(D), G.count_params(), D.count_params(),
-            images.png_bytes(images.grid(fakes, 8), scale=2))
+    shows before training), as plain and contrast-stretched grids."""
+    preview = train.untrained_preview(dcgan.GANConfig.from_json(config_json), seed)
+    return {**preview, "grid": images.png_bytes(images.grid(preview["images"], 8), scale=2),
+            "stretched_grid": images.png_bytes(images.grid(preview["stretched"], 8), scale=2)}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -133,10 +127,13 @@ def new_run_form():
                     st.caption(t("train.data.count_found", n=f"{count:,}"))
                 if skipped:
                     with st.expander(t("train.data.skipped", n=len(skipped))):
-                        st.table({"file": [s[0] for s in skipped[:200]],
-                                  "why": [s[1] for s in skipped[:200]]})
+                        st.table({t("train.table.file"): [s[0] for s in skipped[:200]],
+                                  t("train.table.why"): [s[1] for s in skipped[:200]]})
             except (ValueError, OSError, RuntimeError) as error:
                 message = str(error)
+                if spec == "kaggle":        # the CLI's advice (--data) is no use here
+                    message = t("train.data.kaggle_failed", root=SETTINGS.data_root,
+                                url=f"https://www.kaggle.com/datasets/{data.KAGGLE_DATASET}")
                 if kind == "upload" and upload is not None:   # the user's name, not ours
                     message = message.replace(Path(spec).name, upload.name)
                     jm.discard_upload(spec)
@@ -190,13 +187,17 @@ def new_run_form():
             return
         if problems:
             return
-        g_table, d_table, g_params, d_params, noise_grid = untrained(config.to_json(), int(seed))
-        st.image(noise_grid, caption=t("train.untrained"), output_format="PNG")
-        with st.expander(t("train.layers", g=f"{g_params:,}", d=f"{d_params:,}")):
+        preview = untrained(config.to_json(), int(seed))
+        st.image(preview["grid"], caption=t("train.untrained"), output_format="PNG")
+        st.image(preview["stretched_grid"], output_format="PNG",
+                 caption=t("train.untrained_stretched", spread=ui.number(
+                     round(preview["spread"], 1))))
+        with st.expander(t("train.layers", g=ui.number(preview["g_params"]),
+                           d=ui.number(preview["d_params"]))):
             st.markdown("**G**")
-            st.dataframe(g_table, hide_index=True)
+            st.dataframe(layer_rows(preview["g_table"]), hide_index=True)
             st.markdown("**D**")
-            st.dataframe(d_table, hide_index=True)
+            st.dataframe(layer_rows(preview["d_table"]), hide_index=True)
 
     if st.button(t("train.start"), type="primary", disabled=spec is None, key="train_start",
                  icon=":material/play_arrow:"):
@@ -208,6 +209,11 @@ def new_run_form():
             st.rerun()
         except (ValueError, PermissionError) as error:
             st.error(t("train.bad_settings", error=error))
+
+
+def layer_rows(table):
+    """A layer table with its column names in the page's language."""
+    return [{t(f"train.table.{key}"): value for key, value in row.items()} for row in table]
 
 
 def form_ranges(steps, batch, seed, g_lr, d_lr, latent, smoothing, quality_every):

@@ -184,18 +184,19 @@ def controls():
     """Undo, redo, reset, seed, snap, keep: outside the fragment, so a slider move does not
     redraw them (each widget redrawn costs the browser a few ms of a move's 100 ms budget)."""
     face = state.face
-    b = st.columns([1, 1, 2, 2, 1, 2, 2], vertical_alignment="bottom")
+    b = st.columns([1.4, 1.4, 2, 2, 1.6, 2, 2], vertical_alignment="bottom")
     # Always enabled: a slider move reruns only the fragment, so a disabled state drawn here
     # would go stale. With nothing to undo, undo does nothing.
-    b[0].button("", on_click=state.back, key="explorer_undo", icon=":material/undo:",
+    # Words beside the icons: an icon alone is read out as "undo icon" by a screen reader.
+    b[0].button(t("explorer.undo_short"), on_click=state.back, key="explorer_undo", icon=":material/undo:",
                 help=t("explorer.undo"), width="stretch")
-    b[1].button("", on_click=state.forward, key="explorer_redo", icon=":material/redo:",
+    b[1].button(t("explorer.redo_short"), on_click=state.forward, key="explorer_redo", icon=":material/redo:",
                 help=t("explorer.redo"), width="stretch")
     b[2].button(t("explorer.reset"), on_click=reset, key="explorer_reset",
                 icon=":material/restart_alt:", width="stretch")
     st.session_state.explorer_seed = face.seed
     b[3].number_input(t("explorer.seed"), 0, 10**9, key="explorer_seed", on_change=on_seed)
-    b[4].button("", on_click=randomise, key="explorer_random", icon=":material/casino:",
+    b[4].button(t("explorer.randomise_short"), on_click=randomise, key="explorer_random", icon=":material/casino:",
                 help=t("explorer.randomise"), width="stretch")
     b[5].button(t("explorer.snap"), on_click=snap, key="explorer_snap",
                 help=t("explorer.snap_help"), width="stretch")
@@ -306,9 +307,13 @@ def recipes():
     st.markdown(t("explorer.recipes_intro"))
     recipe = st.selectbox(t("explorer.recipe"), list(latent.RECIPES), key="recipe_pick",
                           format_func=lambda r: t(f"explorer.recipe.{r}"))
-    if st.session_state.get("recipe_shown") != recipe:
-        st.session_state.recipe_code = latent.RECIPES[recipe]
-        st.session_state.recipe_shown = recipe
+    if st.session_state.get("recipe_shown") != (recipe, ui.lang()):
+        # the recipe's first line is its comment: in the page's language
+        body = latent.RECIPES[recipe].split("\n", 1)[1]
+        st.session_state.recipe_code = f"# {t(f'explorer.recipe.comment.{recipe}')}\n{body}"
+        st.session_state.recipe_shown = (recipe, ui.lang())
+    st.html("<style>.st-key-recipe_code textarea {font-family: 'Source Code Pro', "
+            "ui-monospace, monospace}</style>")      # code reads better in a code font
     code = st.text_area(t("explorer.recipe.code"), key="recipe_code", height=170)
     rc = st.columns([1, 1, 4])
     recipe_seed = rc[0].number_input(t("explorer.seed"), 0, 10**9, 0, key="recipe_seed")
