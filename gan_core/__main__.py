@@ -167,8 +167,11 @@ def cmd_generate(args) -> dict:
         if len(ids) > generate.MAX_IMAGES:
             raise ValueError(f"{args.ids} has {len(ids):,} ids; one command takes "
                              f"{generate.MAX_IMAGES:,} at most (split the file)")
+        if args.shard:
+            ids = shard(ids, args.shard)
         ns = avatars.namespace(args.model)
-        z = np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids])
+        z = np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids]) if ids else \
+            np.zeros((0, gen.latent_dim), np.float32)
         names = [files.safe_name(i) for i in ids]
     else:
         if not 1 <= args.n <= generate.MAX_IMAGES:
@@ -182,6 +185,18 @@ def cmd_generate(args) -> dict:
     else:
         generate.write_pngs(gen, z, names, args.out)
     return {"n": len(z), "out": args.out, "img_per_s": len(z) / (time.perf_counter() - start)}
+
+
+def shard(ids: list[str], spec: str) -> list[str]:
+    """The ids of shard K of N ("K/N", K from 1): every N-th id from the K-th, so N machines
+    split one id file with no coordination, and together write exactly the unsharded set."""
+    try:
+        k, n = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must be K/N, like 2/8, not {spec!r}") from None
+    if not 1 <= k <= n <= 100_000:
+        raise ValueError(f"--shard {spec}: K must be between 1 and N")
+    return ids[k - 1::n]
 
 
 def cmd_evaluate(args) -> dict:
@@ -234,6 +249,23 @@ def cmd_sweep(args) -> dict:
     best = min(rows, key=lambda r: r["swd"])
     return {"candidates": len(names), "best": f"{best['candidate']} ({best['weights']})",
             "best_swd": best["swd"], "table": f"{args.out}/sweep.md"}
+
+
+def cmd_serve(args) -> dict:
+    import uvicorn
+
+    from . import api, settings
+
+    if not 0 < args.port < 65536:
+        raise ValueError("--port must be between 1 and 65535")
+    token = args.token or os.environ.get("GAN_STUDIO_API_TOKEN") or None
+    service = api.AvatarService(args.model, runs=args.runs or settings.Settings.from_env().runs)
+    service._loaded(service.default)           # load before the first request waits for it
+    print(f"serving avatars of {service.default.path} ({service.default.namespace}) on "
+          f"http://{args.host}:{args.port}/api/v1/", file=sys.stderr, flush=True)
+    uvicorn.run(api.app(service, token, args.rate_limit), host=args.host, port=args.port,
+                log_level="warning", access_log=False)
+    return {"stopped": True}
 
 
 def cmd_bench(args) -> dict:
@@ -290,6 +322,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ids", help="a file of player ids, one per line: writes <id>.png each")
+    p.add_argument("--shard", help="K/N: only the K-th of N shares of the ids (for N machines)")
     p.add_argument("--out", required=True, help="a folder, a .zip or a .npy file")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="bfloat16: about 1.5x faster on a CPU with bfloat16 instructions or "
@@ -327,6 +360,19 @@ def main(argv=None) -> int:
     p.add_argument("--cache")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_sweep)
+
+    p = sub.add_parser("serve", help="the avatar HTTP API alone (no UI), for a game server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8600)
+    p.add_argument("--model", help="the default generator (default: the shipped one)")
+    p.add_argument("--runs", help="also offer each run's generator under its run id "
+                                  "(default: GAN_STUDIO_RUNS or runs/)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' "
+                                   "(or set GAN_STUDIO_API_TOKEN)")
+    p.add_argument("--rate-limit", type=float, default=100.0,
+                   help="requests per second per client address, bursts of twice that "
+                        "(0: no limit)")
+    p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("bench", help="training and generation speed, one JSON object")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per trainer")

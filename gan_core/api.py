@@ -1,0 +1,345 @@
+"""Avatars over HTTP, for a game server: an id in the URL, the same face back, forever.
+
+    GET  /api/v1/avatar/{id}.png?size=64|128|256|512&model=NAME   one player's face
+    POST /api/v1/avatars   {"ids": [...], "size": 64, "model": NAME}   a ZIP of <id>.png
+    GET  /api/v1/models                                  the generators, with their hashes
+
+The id -> z mapping is `avatars.z_for_id` in the model's namespace, the same as
+`generate --ids` and the latent explorer's player-id box, so all three give the same bytes.
+Nothing is kept between requests but caches of what the same request would compute again,
+so any number of replicas behind a load balancer answer alike.
+
+Speed: one image alone costs the generator a full call; 64 together cost little more. So
+requests are not generated one by one: each waits up to BATCH_WAIT_S for others, and the
+batch goes through the generator in one call (micro-batching, `_Batcher`).
+
+`routes(service)` builds the routes once; `python -m gan_core serve` runs them alone (uvicorn),
+and the Streamlit app can mount the same routes (`GAN_STUDIO_API=1`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import json
+import threading
+import time
+import urllib.parse
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import avatars, files, generate, images, settings
+
+SIZES = (64, 128, 256, 512)
+MAX_ID_BYTES = 256
+MAX_BATCH_IDS = 1000
+MAX_BODY_BYTES = 1 * 2**20
+BATCH_WAIT_S = 0.004          # how long a request waits for others to share its call
+MAX_BATCH = 128               # images per generator call
+CACHE_IMAGES = 20_000         # 64 px faces kept in memory (12 KB each): about 250 MB
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def check_id(raw: bytes) -> str:
+    """A player id from the bytes a client sent: UTF-8, 1 to 256 bytes, not blank."""
+    if len(raw) > MAX_ID_BYTES:
+        raise ApiError(400, f"an id is at most {MAX_ID_BYTES} bytes of UTF-8; this one has "
+                            f"{len(raw)}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "an id must be UTF-8 text") from None
+    if not text.strip():
+        raise ApiError(400, "an id cannot be empty")
+    return text
+
+
+def check_size(value) -> int:
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = None
+    if size not in SIZES:
+        raise ApiError(400, f"size must be one of {', '.join(map(str, SIZES))}")
+    return size
+
+
+def avatar_png(image: np.ndarray, size: int) -> bytes:
+    """A face as PNG at `size` pixels, upscaled by whole pixels (crisp, never blurred). At 64
+    px these are the bytes `generate --ids` writes."""
+    return images.png_bytes(image, scale=size // 64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and micro-batching
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Model:
+    name: str
+    path: Path
+    hash: str
+    namespace: str
+    generator: generate.Generator | None = None
+    batcher: "_Batcher | None" = None
+    cache: OrderedDict = field(default_factory=OrderedDict)   # id -> uint8 (64, 64, 3)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Batcher:
+    """Collects the z of concurrent requests for BATCH_WAIT_S, then generates them in one
+    call in a worker thread; each request gets its own row back."""
+
+    def __init__(self, generator: generate.Generator):
+        self.generator = generator
+        self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self.flusher: asyncio.Task | None = None
+
+    async def __call__(self, z: np.ndarray) -> np.ndarray:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((z, future))
+        if len(self.pending) >= MAX_BATCH:
+            self._flush()
+        elif self.flusher is None:
+            self.flusher = asyncio.create_task(self._flush_soon())
+        return await future
+
+    async def _flush_soon(self):
+        await asyncio.sleep(BATCH_WAIT_S)
+        self.flusher = None
+        self._flush()
+
+    def _flush(self):
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        if not batch:
+            return
+        asyncio.create_task(self._run(batch))
+        if self.pending and self.flusher is None:
+            self.flusher = asyncio.create_task(self._flush_soon())
+
+    async def _run(self, batch):
+        z = np.stack([row for row, _ in batch])
+        try:
+            out = await asyncio.to_thread(self.generator, z)
+        except Exception as error:        # the generator failed: every waiter hears it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, future), image in zip(batch, out):
+            if not future.done():
+                future.set_result(image)
+
+
+class AvatarService:
+    """The generators this server offers, by name: "shipped" (or the --model file) and, when
+    given a runs folder, each run's exported generator under the run's id."""
+
+    def __init__(self, model: Path | None = None, runs: Path | None = None):
+        self.default_path = Path(model) if model else settings.SHIPPED_GENERATOR
+        self.runs = Path(runs) if runs else None
+        self._models: dict[str, _Model] = {}
+        self._lock = threading.Lock()
+        self.default = self._add("shipped" if model is None else self.default_path.stem,
+                                 self.default_path)
+
+    def _add(self, name, path) -> _Model:
+        digest = avatars.model_hash(path)
+        entry = _Model(name, Path(path), digest, f"gan-studio/{avatars.VERSION}/{digest}")
+        self._models[name] = entry
+        return entry
+
+    def available(self) -> list[_Model]:
+        with self._lock:
+            if self.runs is not None:
+                for path in settings.run_generators(self.runs):
+                    name = path.parent.name
+                    known = self._models.get(name)
+                    if known is None or known.path != path:
+                        try:
+                            self._add(name, path)
+                        except OSError:
+                            continue
+            return list(self._models.values())
+
+    def model(self, name: str | None) -> _Model:
+        if not name:
+            return self.default
+        for entry in self.available():
+            if entry.name == name:
+                return entry
+        raise ApiError(404, f"no model named {name!r}; GET /api/v1/models lists them")
+
+    def _loaded(self, entry: _Model) -> _Model:
+        with entry.lock:
+            if entry.generator is None:
+                try:
+                    entry.generator = generate.Generator.load(entry.path)
+                except (ValueError, OSError) as error:
+                    raise ApiError(500, f"the model {entry.name!r} cannot be loaded: "
+                                        f"{error}") from None
+                entry.batcher = _Batcher(entry.generator)
+        return entry
+
+    async def face(self, entry: _Model, player_id: str) -> np.ndarray:
+        """uint8 (64, 64, 3) for this id in this model's namespace."""
+        cached = entry.cache.get(player_id)
+        if cached is not None:
+            entry.cache.move_to_end(player_id)
+            return cached
+        self._loaded(entry)
+        z = avatars.z_for_id(player_id, entry.generator.latent_dim, entry.namespace)
+        image = await entry.batcher(z)
+        entry.cache[player_id] = image
+        while len(entry.cache) > CACHE_IMAGES:
+            entry.cache.popitem(last=False)
+        return image
+
+
+def etag(entry: _Model, player_id: str, size: int) -> str:
+    key = hashlib.sha256(player_id.encode("utf-8")).hexdigest()[:24]
+    return f'"{entry.hash}-{key}-{size}"'
+
+
+# ---------------------------------------------------------------------------------------------
+# Access: an optional bearer token and a per-client rate limit
+# ---------------------------------------------------------------------------------------------
+
+class RateLimit:
+    """A token bucket per client address: `rate` requests a second, bursts of 2 x rate.
+    0 turns it off. Bounded: the oldest clients are forgotten past 10,000."""
+
+    def __init__(self, rate: float):
+        self.rate, self.buckets = float(rate), OrderedDict()
+
+    def allow(self, client: str) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        tokens, last = self.buckets.pop(client, (2 * self.rate, now))
+        tokens = min(2 * self.rate, tokens + (now - last) * self.rate)
+        allowed = tokens >= 1
+        self.buckets[client] = (tokens - 1 if allowed else tokens, now)
+        while len(self.buckets) > 10_000:
+            self.buckets.popitem(last=False)
+        return allowed
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------------------------
+
+def routes(service: AvatarService, token: str | None = None, rate_limit: float = 0.0):
+    """The API's Starlette routes: for `serve`, and for the app to mount."""
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    limiter = RateLimit(rate_limit)
+
+    def error(status, message):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+
+    def guarded(handler):
+        async def endpoint(request):
+            try:
+                sent = request.headers.get("authorization", "")
+                if token is not None and not hmac.compare_digest(sent.encode(),
+                                                                 f"Bearer {token}".encode()):
+                    raise ApiError(401, "this server needs 'Authorization: Bearer <token>'")
+                client = request.client.host if request.client else "?"
+                if not limiter.allow(client):
+                    raise ApiError(429, "too many requests from this client; slow down")
+                return await handler(request)
+            except ApiError as failure:
+                return error(failure.status, failure.message)
+            except Exception as failure:      # a bug, never a traceback: say it plainly
+                return error(500, f"the server failed: {type(failure).__name__}")
+        return endpoint
+
+    async def avatar(request):
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        name = urllib.parse.unquote_to_bytes(raw.split(b"?", 1)[0]).rsplit(b"/", 1)[-1]
+        if not name.endswith(b".png"):
+            raise ApiError(404, "avatars are /api/v1/avatar/<id>.png")
+        player_id = check_id(name[:-4])
+        size = check_size(request.query_params.get("size", 64))
+        entry = service.model(request.query_params.get("model"))
+        tag = etag(entry, player_id, size)
+        headers = {"ETag": tag, "Cache-Control": IMMUTABLE, "X-Model-Hash": entry.hash,
+                   "X-Namespace": entry.namespace}
+        wanted = request.headers.get("if-none-match", "")
+        if tag in [t.strip() for t in wanted.split(",")] or wanted.strip() == "*":
+            return Response(status_code=304, headers=headers)
+        image = await service.face(entry, player_id)
+        return Response(avatar_png(image, size), media_type="image/png", headers=headers)
+
+    async def batch(request):
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the body must be JSON: {\"ids\": [...]} or a list of ids") \
+                from None
+        if isinstance(payload, list):
+            payload = {"ids": payload}
+        if not isinstance(payload, dict) or not isinstance(payload.get("ids"), list):
+            raise ApiError(400, "the body must be JSON: {\"ids\": [...]} or a list of ids")
+        ids = payload["ids"]
+        if len(ids) > MAX_BATCH_IDS:
+            raise ApiError(413, f"at most {MAX_BATCH_IDS:,} ids per request; this has "
+                                f"{len(ids):,}")
+        if not ids:
+            raise ApiError(400, "the list of ids is empty")
+        checked = []
+        for i in ids:
+            if not isinstance(i, str):
+                raise ApiError(400, "every id must be a string")
+            checked.append(check_id(i.encode("utf-8", "surrogatepass")))
+        size = check_size(payload.get("size", 64))
+        entry = service.model(payload.get("model"))
+        faces = await asyncio.gather(*(service.face(entry, i) for i in checked))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for player_id, image in zip(checked, faces):
+                archive.writestr(f"{files.safe_name(player_id)}.png", avatar_png(image, size))
+        return Response(buffer.getvalue(), media_type="application/zip", headers={
+            "Content-Disposition": 'attachment; filename="avatars.zip"',
+            "X-Model-Hash": entry.hash, "X-Namespace": entry.namespace})
+
+    async def models(request):
+        return JSONResponse({"default": service.default.name, "models": [
+            {"name": m.name, "hash": m.hash, "namespace": m.namespace,
+             "default": m is service.default} for m in service.available()]})
+
+    return [Route("/api/v1/avatar/{name:path}", guarded(avatar), methods=["GET"]),
+            Route("/api/v1/avatars", guarded(batch), methods=["POST"]),
+            Route("/api/v1/models", guarded(models), methods=["GET"])]
+
+
+def app(service: AvatarService, token: str | None = None, rate_limit: float = 0.0):
+    """The API alone, as an ASGI app; unknown paths get a JSON 404."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+
+    async def not_found(request, exc):
+        return JSONResponse({"error": "no such endpoint; see /api/v1/models",
+                             "status": exc.status_code}, status_code=exc.status_code)
+
+    return Starlette(routes=routes(service, token, rate_limit),
+                     exception_handlers={404: not_found, 405: not_found})

@@ -1,0 +1,145 @@
+"""Load test of the avatar API, on localhost only, bounded in requests and time.
+
+    .venv/bin/python tests/perf/api_load.py [--clients 64] [--requests 4000] [--rate 200]
+
+Starts `python -m gan_core serve` on a free loopback port (no rate limit), then:
+1. throughput: `--clients` keep-alive connections fetch distinct ids as fast as they can,
+   `--requests` in all: avatars/s, errors;
+2. latency at a fixed rate: `--rate` requests a second of new ids for `--seconds`: p50/p95;
+3. cached answers: the same ids again with If-None-Match: 304 p50/p95.
+Prints one JSON object. The client is asyncio with raw sockets, so it costs the server's two
+cores as little as a Python client can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def fetch(reader, writer, path, headers=""):
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    body = await reader.readexactly(length) if length else b""
+    etag = next((line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                 if line.lower().startswith(b"etag:")), None)
+    return status, body, etag
+
+
+async def throughput(port, clients, total, prefix):
+    ids = iter(range(total))
+    errors, latencies = 0, []
+
+    async def client():
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in ids:
+            start = time.perf_counter()
+            status, _, _ = await fetch(reader, writer, f"/api/v1/avatar/{prefix}-{i}.png")
+            latencies.append(time.perf_counter() - start)
+            errors += status != 200
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - start
+    return {"avatars_per_s": round(total / elapsed, 1), "errors": errors,
+            "p95_ms": round(1000 * percentile(latencies, 95), 1)}
+
+
+async def at_rate(port, rate, seconds, prefix, cached_tags=None):
+    """Open-loop: a request every 1/rate s on a pool of connections; latency of each."""
+    pool = [await asyncio.open_connection("127.0.0.1", port) for _ in range(64)]
+    free = asyncio.Queue()
+    for conn in pool:
+        free.put_nowait(conn)
+    latencies, errors, tags, tasks = [], 0, {}, []
+
+    async def one(i):
+        nonlocal errors
+        reader, writer = await free.get()
+        path = f"/api/v1/avatar/{prefix}-{i}.png"
+        extra = f"If-None-Match: {cached_tags[i]}\r\n" if cached_tags else ""
+        start = time.perf_counter()
+        status, _, tag = await fetch(reader, writer, path, extra)
+        latencies.append(time.perf_counter() - start)
+        errors += status != (304 if cached_tags else 200)
+        tags[i] = tag
+        free.put_nowait((reader, writer))
+
+    n = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(n):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    for _, writer in pool:
+        writer.close()
+    return {"requests": n, "errors": errors, "p50_ms": round(1000 * percentile(latencies, 50), 2),
+            "p95_ms": round(1000 * percentile(latencies, 95), 2)}, tags
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q / 100))] if values else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    if not (1 <= args.clients <= 256 and 1 <= args.requests <= 100_000
+            and 0 < args.rate <= 5000 and 0 < args.seconds <= 120):
+        parser.error("keep the load bounded: clients <= 256, requests <= 100,000, "
+                     "rate <= 5,000/s, seconds <= 120")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "gan_core", "serve", "--port", str(port),
+                               "--rate-limit", "0"], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise SystemExit("the API did not start")
+                time.sleep(0.3)
+        warm = asyncio.run(throughput(port, 8, 256, "warm"))
+        result = {"warm_up": warm,
+                  "throughput": asyncio.run(throughput(port, args.clients, args.requests, "t"))}
+        fresh, tags = asyncio.run(at_rate(port, args.rate, args.seconds, "r"))
+        result["at_rate"] = {"rate": args.rate, **fresh}
+        result["cached_304"], _ = asyncio.run(at_rate(port, args.rate, args.seconds, "r", tags))
+        print(json.dumps(result))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

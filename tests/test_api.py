@@ -1,0 +1,209 @@
+"""The avatar HTTP API, served for real (uvicorn on 127.0.0.1) as a game backend runs it:
+the three id paths agree byte for byte, ETag/304, every bad input's status and JSON body, the
+token, micro-batching under concurrency, and sharded bulk runs."""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gan_core import api, avatars, generate, images, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = settings.SHIPPED_GENERATOR
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(tmp_path, *flags):
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GAN_STUDIO_RUNS": str(tmp_path / "runs")}
+    proc = subprocess.Popen([sys.executable, "-m", "gan_core", "serve", "--port", str(port),
+                             *flags], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            get(base + "/api/v1/models", token=flags[flags.index("--token") + 1]
+                if "--token" in flags else None)
+            return proc, base
+        except (urllib.error.URLError, ConnectionError):
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("the API did not start")
+
+
+def get(url, headers=None, token=None, data=None, method=None):
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    proc, base = start(tmp, "--rate-limit", "0")
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_the_api_the_cli_and_the_explorer_give_the_same_bytes(server, tmp_path):
+    ids = ["alice", "Bob #2", "플레이어", "x" * 256]
+    (tmp_path / "ids.txt").write_text("\n".join(ids), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "gan_core", "generate", "--model", MODEL,
+                           "--ids", tmp_path / "ids.txt", "--out", tmp_path / "cli"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    gen = generate.Generator.load(MODEL)
+    ns = avatars.namespace(MODEL)
+    for player in ids:
+        status, headers, body = get(f"{server}/api/v1/avatar/"
+                                    f"{urllib.parse.quote(player, safe='')}.png")
+        assert status == 200 and headers["Content-Type"] == "image/png"
+        from gan_core import files
+        cli_bytes = (tmp_path / "cli" / f"{files.safe_name(player)}.png").read_bytes()
+        assert body == cli_bytes, player                     # API == generate --ids
+        # the explorer's player-id box draws the same face from the same z
+        explorer = gen(avatars.z_for_id(player, gen.latent_dim, ns)[None])[0]
+        assert body == images.png_bytes(explorer)
+        assert headers["X-Namespace"] == ns
+
+
+def test_sizes_are_crisp_upscales_and_cached_forever(server):
+    _, _, small = get(f"{server}/api/v1/avatar/carol.png")
+    status, headers, big = get(f"{server}/api/v1/avatar/carol.png?size=256")
+    assert status == 200 and headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    from PIL import Image
+    a = np.asarray(Image.open(io.BytesIO(small)))
+    b = np.asarray(Image.open(io.BytesIO(big)))
+    assert b.shape == (256, 256, 3)
+    np.testing.assert_array_equal(b, a.repeat(4, 0).repeat(4, 1))     # nearest, not blurred
+    etag = headers["ETag"]
+    status, again, body = get(f"{server}/api/v1/avatar/carol.png?size=256",
+                              headers={"If-None-Match": etag})
+    assert status == 304 and body == b"" and again["ETag"] == etag
+    _, other, _ = get(f"{server}/api/v1/avatar/carol.png?size=128")
+    assert other["ETag"] != etag                                      # size is in the tag
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/api/v1/avatar/%20.png", 400),                       # blank
+    ("/api/v1/avatar/.png", 400),                          # empty
+    ("/api/v1/avatar/" + "y" * 257 + ".png", 400),         # too long
+    ("/api/v1/avatar/%FF%FE.png", 400),                    # not UTF-8
+    ("/api/v1/avatar/dave.png?size=100", 400),             # a size not offered
+    ("/api/v1/avatar/dave.png?size=big", 400),
+    ("/api/v1/avatar/dave.png?model=nope", 404),           # unknown model
+    ("/api/v1/avatar/dave.gif", 404),
+    ("/api/v1/nothing", 404),
+])
+def test_bad_requests_get_their_status_and_a_json_reason(server, path, status):
+    got, headers, body = get(server + path)
+    assert got == status
+    reply = json.loads(body)
+    assert reply["status"] == status and reply["error"] and "Traceback" not in body.decode()
+
+
+def test_batches_of_ids_come_back_as_a_zip(server):
+    ids = [f"player-{i}" for i in range(40)]
+    status, headers, body = get(f"{server}/api/v1/avatars", data=json.dumps({"ids": ids}).encode(),
+                                headers={"Content-Type": "application/json"})
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert sorted(archive.namelist()) == sorted(f"{i}.png" for i in ids)
+        _, _, single = get(f"{server}/api/v1/avatar/player-7.png")
+        assert archive.read("player-7.png") == single
+    too_many = json.dumps([f"p{i}" for i in range(1001)]).encode()
+    assert get(f"{server}/api/v1/avatars", data=too_many)[0] == 413
+    for bad in (b"not json", json.dumps({"ids": [1, 2]}).encode(), json.dumps([]).encode(),
+                json.dumps({"ids": ["ok"], "size": 3}).encode()):
+        status, _, body = get(f"{server}/api/v1/avatars", data=bad)
+        assert status == 400 and json.loads(body)["error"]
+    assert get(f"{server}/api/v1/avatars", data=b"[" + b'"a",' * 400_000 + b'"a"]')[0] == 413
+
+
+def test_models_lists_the_generators_with_their_hashes(server):
+    status, _, body = get(f"{server}/api/v1/models")
+    models = json.loads(body)
+    assert status == 200 and models["default"] == "shipped"
+    shipped = models["models"][0]
+    assert shipped["hash"] == avatars.model_hash(MODEL)
+    assert shipped["namespace"] == avatars.namespace(MODEL)
+
+
+def test_micro_batching_returns_each_request_its_own_face(server):
+    gen = generate.Generator.load(MODEL)
+    ns = avatars.namespace(MODEL)
+    ids = [f"crowd-{i}" for i in range(96)]
+    with ThreadPoolExecutor(48) as pool:
+        bodies = list(pool.map(lambda i: get(f"{server}/api/v1/avatar/{i}.png")[2], ids))
+    expected = gen(np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids]))
+    for player, body, face in zip(ids, bodies, expected):
+        assert body == images.png_bytes(face), player
+
+
+def test_the_token_is_required_when_set(tmp_path):
+    proc, base = start(tmp_path, "--token", "s3cret", "--rate-limit", "5")
+    try:
+        status, _, body = get(f"{base}/api/v1/avatar/erin.png")
+        assert status == 401 and "Bearer" in json.loads(body)["error"]
+        assert get(f"{base}/api/v1/avatar/erin.png", token="wrong")[0] == 401
+        assert get(f"{base}/api/v1/avatar/erin.png", token="s3cret")[0] == 200
+        statuses = [get(f"{base}/api/v1/avatar/erin.png", token="s3cret")[0] for _ in range(30)]
+        assert 429 in statuses                                   # past 5/s, bursts of 10
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_rate_limit_buckets_refill():
+    limit = api.RateLimit(10)
+    assert all(limit.allow("a") for _ in range(20)) and not limit.allow("a")
+    assert limit.allow("b")                                       # per client
+    assert all(api.RateLimit(0).allow("a") for _ in range(1000))  # 0: off
+
+
+def test_shards_split_the_ids_and_their_union_is_the_whole(tmp_path):
+    ids = [f"id-{i}" for i in range(23)]
+    (tmp_path / "ids.txt").write_text("\n".join(ids))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def run(*extra, out):
+        done = subprocess.run([sys.executable, "-m", "gan_core", "generate", "--model", MODEL,
+                               "--ids", tmp_path / "ids.txt", "--out", out, *extra], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return {p.name: p.read_bytes() for p in Path(out).iterdir()}
+    whole = run(out=tmp_path / "whole")
+    parts = [run("--shard", f"{k}/3", out=tmp_path / f"part{k}") for k in (1, 2, 3)]
+    assert sum(len(p) for p in parts) == len(whole) == 23
+    union = {}
+    for part in parts:
+        assert not set(part) & set(union)                         # no id twice
+        union.update(part)
+    assert union == whole
