@@ -118,6 +118,8 @@ def cmd_train(args) -> dict:
         raise ValueError("--epochs must be a number between 0 and 1,000,000")
     if args.minutes is not None and not 0 < args.minutes < 1e6:
         raise ValueError("--minutes must be a positive number of minutes")
+    if args.holdout is not None and not 16 <= args.holdout <= 1_000_000:
+        raise ValueError("--holdout must be at least 16 images")
     source = data.load(args.data, cache_dir=args.cache, seed=args.seed)
     if source.skipped:
         print(f"skipped {len(source.skipped)} bad files:", file=sys.stderr)
@@ -126,7 +128,8 @@ def cmd_train(args) -> dict:
     trainer = train.Trainer(config, source, args.out, steps=args.steps, epochs=args.epochs,
                             seed=args.seed, checkpoint_every=args.checkpoint_every,
                             sample_every=args.sample_every, log_every=args.log_every,
-                            quality_every=args.quality_every, resume=args.resume)
+                            quality_every=args.quality_every, holdout=args.holdout or 0,
+                            resume=args.resume)
     show = _progress(trainer.total, config.batch_size)
     end = None
     for event in trainer.run():
@@ -268,6 +271,15 @@ def cmd_serve(args) -> dict:
     return {"stopped": True}
 
 
+def cmd_card(args) -> dict:
+    from . import card, data
+
+    rows = card.make(args.run_dir, args.model, args.previous,
+                     data.load(args.holdout, cache_dir=args.cache), args.out)
+    return {"out": args.out, **{k: v.get("swd", v.get("real_swd")) for k, v in rows.items()},
+            "rows": rows}
+
+
 def cmd_bench(args) -> dict:
     from . import bench
     return bench.run(steps=args.steps)
@@ -312,6 +324,9 @@ def main(argv=None) -> int:
     p.add_argument("--log-every", type=int, default=1)
     p.add_argument("--quality-every", type=int, default=0,
                    help="SWD and MS-SSIM on held-out images every N steps (0: never)")
+    p.add_argument("--holdout", type=int,
+                   help="images kept out of training for --quality-every (default: a tenth, "
+                        "up to 2,048)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--cache", help="decode cache folder (default ~/.cache/gan-studio)")
     p.add_argument("--json", action="store_true")
@@ -373,6 +388,16 @@ def main(argv=None) -> int:
                    help="requests per second per client address, bursts of twice that "
                         "(0: no limit)")
     p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("card", help="a generator's model-card pictures and quality table")
+    p.add_argument("--run", dest="run_dir", required=True, help="the training run folder")
+    p.add_argument("--model", required=True, help="its exported generator")
+    p.add_argument("--previous", help="the generator it replaces (same z, side by side)")
+    p.add_argument("--holdout", required=True, help="held-out faces (at least 2,000)")
+    p.add_argument("--out", required=True, help="folder for curves.png, samples.png, ...")
+    p.add_argument("--cache")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_card)
 
     p = sub.add_parser("bench", help="training and generation speed, one JSON object")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per trainer")

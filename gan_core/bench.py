@@ -4,7 +4,8 @@
    GradientTapes, on the `course` architecture at batch 128 (TensorFlow only).
 2. The project's trainer on the same architecture and batch, in its fastest precision on this
    machine (mixed bfloat16 where the CPU has bfloat16 instructions or on a GPU).
-3. One-image generation latency (p50, p95), in float32 as the latent explorer calls it, and
+3. The `studio` preset's trainer (the recipe for real faces), at its own batch.
+4. One-image generation latency (p50, p95), in float32 as the latent explorer calls it, and
    bulk generation to PNG in the fastest precision (what `generate --precision` offers).
 """
 
@@ -71,8 +72,10 @@ def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def trainer_img_per_s(source, steps: int, precision: str, out) -> tuple[float, str]:
-    config = dcgan.preset("course", precision=precision, batch_size=BATCH)
+def trainer_img_per_s(source, steps: int, precision: str, out,
+                      preset: str = "course") -> tuple[float, str]:
+    config = dcgan.preset(preset, precision=precision,
+                          batch_size=BATCH if preset == "course" else None)
     trainer = train.Trainer(config, source, out, steps=steps + 2, sample_every=10**9,
                             checkpoint_every=10**9)
     rates = []
@@ -103,6 +106,7 @@ def run(steps: int = 10) -> dict:
     precision = fast_precision()
     with tempfile.TemporaryDirectory() as tmp:
         ours, model_path = trainer_img_per_s(source, steps, precision, tmp)
+        studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio")
         gen = generate.Generator.load(model_path)
         z = train.noise(0, 0, 2048, gen.latent_dim)
         for _ in range(5):
@@ -121,6 +125,7 @@ def run(steps: int = 10) -> dict:
     return {"device": info["device"], "backend": info["backend"], "precision": precision,
             "course_img_per_s": course, "train_img_per_s": ours,
             "ratio": ours / course if course else None,
+            "studio_img_per_s": studio,     # GAN Studio's recipe for real faces, its own batch
             "g_latency_ms_p50": float(np.percentile(latencies, 50)),
             "g_latency_ms_p95": float(np.percentile(latencies, 95)),
             "generate_img_per_s": bulk, "generate_precision": bulk_precision,

@@ -55,6 +55,18 @@ class JobSpec:
         return dcgan.preset(self.preset, **self.overrides)
 
 
+FIRST_RUN_PRESET, FIRST_RUN_STEPS, FIRST_RUN_FACES = "dcgan", 300, 2000
+
+
+def first_run_spec() -> JobSpec:
+    """The run the training page's form starts from: a learner's first, on the built-in
+    faces, sized to show faces forming within minutes on a 2-core CPU (measured by
+    tests/perf/first_run.py, which submits exactly this)."""
+    batch = min(dcgan.PRESETS[FIRST_RUN_PRESET].batch_size, 64)
+    return JobSpec(data=f"builtin:{FIRST_RUN_FACES}", preset=FIRST_RUN_PRESET,
+                   overrides={"batch_size": batch}, steps=FIRST_RUN_STEPS, quality_every=100)
+
+
 def _finite(x):
     """A number JSON can carry to a browser: NaN (a diverged loss) becomes null."""
     return x if x is not None and np.isfinite(x) else None

@@ -40,9 +40,6 @@ def gpu_names(backend: str) -> list[str]:
         import tensorflow as tf
         return [tf.config.experimental.get_device_details(d).get("device_name", d.name)
                 for d in tf.config.list_physical_devices("GPU")]
-    if backend == "torch":
-        import torch
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
 
 

@@ -81,10 +81,12 @@ def _check(ok: bool, message: str):
         raise ValueError(message)
 
 
+COURSE_SIGMA_Z_CODE = 10.0  # the course's code draws z ~ N(0, 10) ...
+COURSE_SIGMA_Z_PROSE = 2.0  # ... while its text says N(0, 2)
 PRESETS = {
     # The course notebook, exactly: linear D on raw x, Adam(0.5, 0.5, 0.8), z ~ N(0, 10),
     # 20 simultaneous iterations (the iteration count is the caller's; see COURSE_ITERATIONS).
-    "course": ToyConfig(sigma_z=10.0, d_kind="linear", normalize_input=False,
+    "course": ToyConfig(sigma_z=COURSE_SIGMA_Z_CODE, d_kind="linear", normalize_input=False,
                         lr_g=0.5, lr_d=0.5, beta_1=0.5, beta_2=0.8),
     # A D that can represent the optimal discriminator (its logit is quadratic in x), learning
     # five times faster than G, with rates small enough that simultaneous Adam settles instead
@@ -92,7 +94,6 @@ PRESETS = {
     "default": ToyConfig(),
 }
 COURSE_ITERATIONS = 20
-COURSE_SIGMA_Z_PROSE = 2.0  # the course's text says N(0, 2); its code uses 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,9 +298,10 @@ class ToyGAN:
         return w * z + b
 
     def _d_step(self):
-        """D's loss and gradient on fresh real and generated batches. Returns (d_loss, d_real,
-        d_fake, grad_d, fake) where fake = (z, x_fake, logits_fake, softplus(logits_fake)) is
-        what G's update reuses: the course computes both losses from one forward pass."""
+        """D's loss and gradient on fresh real and generated batches. Returns five results,
+        (d_loss, d_real, d_fake, grad_d, fake), where fake = (z, x_fake, logits_fake,
+        softplus(logits_fake), sigmoid(logits_fake)) is what G's update reuses: the course
+        computes both losses from one forward pass."""
         cfg, n = self.cfg, self.cfg.batch
         x, z = self.sample_real(n), self.sample_z(n)
         x_fake = self.generate(z)

@@ -20,6 +20,9 @@ from pages import ui
 t = ui.t
 SETTINGS = settings.Settings.from_env()
 PRESETS = list(dcgan.PRESETS)
+# The form starts from a learner's first run (jobs.first_run_spec), measured to show faces
+# forming within minutes; tests/perf/first_run.py submits exactly that.
+FIRST = jobs.first_run_spec()
 
 
 @st.cache_resource(show_spinner=False)
@@ -88,9 +91,13 @@ def new_run_form():
                         key="train_data_kind", label_visibility="collapsed")
         spec = None
         if kind == "builtin":
-            n = st.number_input(t("train.data.count"), 256, 100_000, 2_000, step=256,
-                                key="train_builtin_n")
+            n = st.number_input(t("train.data.count"), value=int(FIRST.data.split(":")[1]),
+                                step=256, key="train_builtin_n")
             spec = f"builtin:{int(n)}"
+            if not 256 <= n <= 100_000:        # checked here, in the page's words (see below)
+                st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(256),
+                           high=ui.number(100_000), value=ui.number(n)))
+                spec = None
             st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
                          combinations=f"{faces.combinations():,}"))
         elif kind == "folder":
@@ -143,14 +150,15 @@ def new_run_form():
 
     with right:
         st.subheader(t("train.model"))
-        name = st.selectbox(t("train.preset"), PRESETS, index=PRESETS.index("dcgan"),
+        name = st.selectbox(t("train.preset"), PRESETS, index=PRESETS.index(FIRST.preset),
                             key="train_preset", help=t("train.preset_help"))
         base = dcgan.PRESETS[name]
         # No min/max on the fields themselves: Streamlit would keep the last valid value and
         # show the reason only on hover, in English. What is typed is what is checked, here,
         # in the page's words, and Start stays off until every field is in range.
         c = st.columns(3)
-        steps = c[0].number_input(t("train.steps"), value=300, step=100, key="train_steps")
+        steps = c[0].number_input(t("train.steps"), value=FIRST.steps, step=100,
+                                  key="train_steps")
         batch = c[1].number_input(t("train.batch"), value=min(base.batch_size, 64), step=8,
                                   key=f"train_batch_{name}")
         seed = c[2].number_input(t("train.seed"), value=0, step=1, key="train_seed")
@@ -166,7 +174,8 @@ def new_run_form():
                                    key="train_precision")
         smoothing = c[1].number_input(t("train.smoothing"), value=base.label_smoothing,
                                       step=0.05, format="%g", key=f"train_smooth_{name}")
-        quality_every = c[2].number_input(t("train.quality_every"), value=100, step=100,
+        quality_every = c[2].number_input(t("train.quality_every"), value=FIRST.quality_every,
+                                          step=100,
                                           key="train_quality", help=t("train.quality_help"))
         problems = [t("train.out_of_range", field=label, low=ui.number(low),
                       high=ui.number(high), value=ui.number(value))

@@ -86,8 +86,10 @@ with st.sidebar:
     st.number_input(t("toy.batch"), 1, 100_000, step=500, key="toy_batch")
     st.number_input(t("toy.sigma_z"), 0.01, 100.0, step=0.5, key="toy_sigma_z",
                     help=t("toy.sigma_z_help"))
-    st.button(t("toy.sigma_z_code"), on_click=set_sigma_z, args=(10.0,), width="stretch")
-    st.button(t("toy.sigma_z_prose"), on_click=set_sigma_z, args=(2.0,), width="stretch")
+    st.button(t("toy.sigma_z_code"), on_click=set_sigma_z, args=(toy.COURSE_SIGMA_Z_CODE,),
+              width="stretch")
+    st.button(t("toy.sigma_z_prose"), on_click=set_sigma_z, args=(toy.COURSE_SIGMA_Z_PROSE,),
+              width="stretch")
     m1, m2 = st.columns(2)
     m1.number_input(t("toy.data_mean"), -100.0, 100.0, step=1.0, key="toy_data_mean")
     m2.number_input(t("toy.data_std"), 0.05, 20.0, step=0.1, key="toy_data_std")

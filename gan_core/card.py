@@ -1,0 +1,75 @@
+"""`python -m gan_core card`: the pictures and figures of a generator's model card.
+
+From a training run and its exported generator: the loss and quality curves (matplotlib, a
+static file), 64 faces from z of seed 0, the same z through the previous generator beside
+the new one, and the quality of both on held-out faces, with each set's colour statistics
+beside the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from . import files, generate, images, quality, sweep, train
+
+
+def curves_png(metrics: list[dict], quality_rows: list[dict]) -> bytes:
+    """Losses, D's scores and SWD by step as one PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3 if quality_rows else 2, figsize=(12, 3.2), dpi=100)
+    steps = [r["step"] for r in metrics]
+    axes[0].plot(steps, [r["g_loss"] for r in metrics], lw=0.8, label="G loss")
+    axes[0].plot(steps, [r["d_loss"] for r in metrics], lw=0.8, label="D loss")
+    axes[0].set_title("losses")
+    axes[1].plot(steps, [r["d_real"] for r in metrics], lw=0.8, label="D(x)")
+    axes[1].plot(steps, [r["d_fake"] for r in metrics], lw=0.8, label="D(G(z))")
+    axes[1].set_ylim(0, 1)
+    axes[1].set_title("mean D scores")
+    if quality_rows:
+        q = [r["step"] for r in quality_rows]
+        axes[2].plot(q, [r["swd"] for r in quality_rows], marker=".", label="SWD×1000")
+        axes[2].plot(q, [r["real_swd"] for r in quality_rows], ls="--", label="real vs real")
+        axes[2].set_title("SWD×1000 on held-out faces (raw G)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def make(run: Path, model: Path, previous: Path | None, held_out, out: Path,
+         n: int = sweep.EVAL_N, seed: int = 0) -> dict:
+    """Write curves.png, samples.png and (with a previous generator) previous_vs_new.png into
+    `out`; return the quality table's rows."""
+    run, out = Path(run), Path(out)
+    files.write_bytes(out / "curves.png", curves_png(train.read_jsonl(run / "metrics.jsonl"),
+                                                     train.read_jsonl(run / "quality.jsonl")))
+    gen = generate.Generator.load(model)
+    z = train.noise(seed, 0, max(n, 64), gen.latent_dim, train.QUALITY_NOISE)
+    new = gen(z)
+    files.write_bytes(out / "samples.png", images.png_bytes(images.grid(new[:64], 8), scale=2))
+    real = np.asarray(held_out.images[np.random.default_rng(seed).permutation(
+        len(held_out))[:2 * n]])
+    floor = quality.real_floor(real, seed=seed)
+    rows = {"new": sweep.measure(new[:n], real, floor, seed),
+            "real": {**floor, **sweep.colour_stats(real[:n])}}
+    if previous is not None:
+        before = generate.Generator.load(previous)
+        old = before(z[:, :before.latent_dim])          # the same z, as far as it reaches
+        rows["previous"] = sweep.measure(old[:n], real, floor, seed)
+        left, right = images.grid(old[:16], 4), images.grid(new[:16], 4)
+        gap = np.full((left.shape[0], 8, 3), 255, np.uint8)
+        files.write_bytes(out / "previous_vs_new.png",
+                          images.png_bytes(np.concatenate([left, gap, right], axis=1), scale=2))
+    return rows
