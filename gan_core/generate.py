@@ -65,6 +65,8 @@ def check_config(path):
                 raise ValueError(f"{name} refused: its config.json is over "
                                  f"{MAX_CONFIG_BYTES // 2**20} MB")
             config = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"{name} refused: its config is nested too deeply") from None
     except ValueError as error:
         if "refused" in str(error):
             raise
@@ -92,7 +94,10 @@ def check_config(path):
             for value in node:
                 walk(value)
 
-    walk(config)
+    try:
+        walk(config)
+    except RecursionError:
+        raise ValueError(f"{name} refused: its config is nested too deeply") from None
     parameters = count_parameters(config)
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"{name} refused: its layers would hold {parameters:,} weights "

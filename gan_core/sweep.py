@@ -34,6 +34,9 @@ CANDIDATES: dict[str, dict] = {
     "sn-hinge-translation-half-width": {**_SN_HINGE, "augment": "translation", "width": 0.5},
     "sn-hinge-translation-ttur": {**_SN_HINGE, "augment": "translation", "g_lr": 1e-4,
                                   "d_lr": 4e-4},
+    # the two winners together: half width and the two learning rates
+    "sn-hinge-translation-half-width-ttur": {**_SN_HINGE, "augment": "translation",
+                                             "width": 0.5, "g_lr": 1e-4, "d_lr": 4e-4},
 }
 
 
