@@ -412,7 +412,9 @@ def main(argv=None) -> int:
         return 2
     except OSError as error:        # --out in a read-only folder, under a file, a full disk
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        why = "is a file, not a folder" if isinstance(
+            error, (FileExistsError, NotADirectoryError)) else error.strerror or error
+        print(f"error: {where}{why}", file=sys.stderr)
         return 2
     except RuntimeError as error:   # training diverged or failed: not the input's fault
         print(f"error: {error}", file=sys.stderr)

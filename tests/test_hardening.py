@@ -351,9 +351,9 @@ def test_downloads_check_size_deadline_and_that_it_is_a_zip(tmp_path, monkeypatc
     (["evaluate", "--model", "assets/generator/generator.keras", "--data", "builtin:64",
       "--n", "0"], "--n must be at least 8"),
     (["generate", "--model", "assets/generator/generator.keras", "--n", "2",
-      "--out", "{tmp}/file/under.zip"], "file/under"),
+      "--out", "{tmp}/file/under.zip"], "is a file, not a folder"),
     (["train", "--data", "builtin:64", "--steps", "2", "--out", "{tmp}/file/run"],
-     "file/run"),
+     "is a file, not a folder"),
 ])
 def test_bad_numbers_and_folders_get_one_clear_line(args, message, tmp_path):
     (tmp_path / "file").write_text("a file, not a folder")

@@ -28,7 +28,7 @@ def test_spectral_conv_divides_by_the_power_iteration_estimate():
     v /= np.linalg.norm(v)
     u_next = v @ w
     u_next /= np.linalg.norm(u_next)
-    sigma = float(v @ w @ u_next.T)
+    sigma = float((v @ w @ u_next.T).item())
     kernel = keras.ops.convert_to_numpy(layer.normalized_kernel(training=True))
     np.testing.assert_allclose(kernel, keras.ops.convert_to_numpy(layer.kernel) / sigma,
                                rtol=1e-5)
@@ -49,8 +49,9 @@ def test_spectral_d_has_no_batchnorm_and_width_scales_the_work():
     assert sum(isinstance(layer, dcgan.SpectralConv2D) for layer in D.layers) == 5
     half_G, half_D, _ = dcgan.build(dcgan.preset("dcgan", width=0.5))
     full_G, full_D, _ = dcgan.build(dcgan.preset("dcgan"))
-    # conv weights scale with in x out channels: about a quarter at half the width
-    assert 0.2 < half_G.count_params() / full_G.count_params() < 0.3
+    # conv weights scale with in x out channels: about a quarter at half the width (G's first
+    # layer, from the 100 numbers of z, only halves)
+    assert 0.25 < half_G.count_params() / full_G.count_params() < 0.35
     assert 0.2 < half_D.count_params() / full_D.count_params() < 0.3
 
 
@@ -71,10 +72,11 @@ def test_diff_augment_translation_cutout_and_colour():
     np.testing.assert_array_equal(moved[0, 3:, :59], x[0, :61, 5:])
     assert (moved[0, :3] == 0).all() and (moved[0, :, 59:] == 0).all()
     np.testing.assert_array_equal(moved[1], x[1])
-    params[:, 5:7] = [[10, 20], [-16, -16]]       # cutout at (10, 20); the second off the edge
+    params[:, 5:7] = [[10, 20], [-16, -16]]       # at (10, 20); the second half off the edge
     cut = keras.ops.convert_to_numpy(steps.diff_augment(x, params, ("cutout",)))
     assert (cut[0, 10:42, 20:52] == 0).all() and np.count_nonzero(cut[0] == 0) == 32 * 32 * 3
-    np.testing.assert_array_equal(cut[1], x[1])
+    assert (cut[1, :16, :16] == 0).all() and np.count_nonzero(cut[1] == 0) == 16 * 16 * 3
+    np.testing.assert_array_equal(cut[1, 16:], x[1, 16:])
     params[:, :3] = 0.5                            # brightness 0, saturation x1, contrast x1
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(steps.diff_augment(x, params, ("color",))), x, atol=1e-6)
