@@ -17,7 +17,7 @@ import streamlit as st
 from gan_core import data, dcgan, faces, figures, images, jobs, settings, system, train
 from pages import ui
 
-t = ui.t
+t = ui.translator()
 SETTINGS = settings.Settings.from_env()
 PRESETS = list(dcgan.PRESETS)
 # The form starts from a learner's first run (jobs.first_run_spec), measured to show faces
@@ -189,24 +189,25 @@ def new_run_form():
         overrides = {"batch_size": int(batch), "g_lr": float(g_lr), "d_lr": float(d_lr),
                      "latent_dim": int(latent), "precision": precision,
                      "label_smoothing": float(smoothing)}
-        try:
-            config = dcgan.preset(name, **overrides)
-        except ValueError as error:
-            st.error(t("train.bad_settings", error=error))
-            return
-        if problems:
-            return
-        preview = untrained(config.to_json(), int(seed))
-        st.image(preview["grid"], caption=t("train.untrained"), output_format="PNG")
-        st.image(preview["stretched_grid"], output_format="PNG",
-                 caption=t("train.untrained_stretched", spread=ui.number(
-                     round(preview["spread"], 1))))
-        with st.expander(t("train.layers", g=ui.number(preview["g_params"]),
-                           d=ui.number(preview["d_params"]))):
-            st.markdown("**G**")
-            st.dataframe(layer_rows(preview["g_table"]), hide_index=True)
-            st.markdown("**D**")
-            st.dataframe(layer_rows(preview["d_table"]), hide_index=True)
+        config = None
+        if not problems:
+            try:
+                config = dcgan.preset(name, **overrides)
+            except ValueError as error:
+                st.error(t("train.bad_settings", error=error))
+                spec = None
+        if config is not None:
+            preview = untrained(config.to_json(), int(seed))
+            st.image(preview["grid"], caption=t("train.untrained"), output_format="PNG")
+            st.image(preview["stretched_grid"], output_format="PNG",
+                     caption=t("train.untrained_stretched", spread=ui.number(
+                         round(preview["spread"], 1))))
+            with st.expander(t("train.layers", g=ui.number(preview["g_params"]),
+                               d=ui.number(preview["d_params"]))):
+                st.markdown("**G**")
+                st.dataframe(layer_rows(preview["g_table"]), hide_index=True)
+                st.markdown("**D**")
+                st.dataframe(layer_rows(preview["d_table"]), hide_index=True)
 
     if st.button(t("train.start"), type="primary", disabled=spec is None, key="train_start",
                  icon=":material/play_arrow:"):

@@ -5,7 +5,7 @@ import streamlit as st
 from gan_core import system
 from pages import ui
 
-t = ui.t
+t = ui.translator()
 
 
 @st.cache_resource(show_spinner=False)

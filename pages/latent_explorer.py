@@ -21,7 +21,7 @@ import streamlit as st
 from gan_core import avatars, figures, files, generate, i18n, images, latent, settings
 from pages import ui
 
-t = ui.t
+t = ui.translator()
 GROUP = 5               # sliders per group of components (fewer to redraw on a move)
 N_DIRECTIONS = 5        # direction sliders shown
 FACE_SCALE = 6          # 64 px -> 384 px, nearest neighbour: crisp, not blurred

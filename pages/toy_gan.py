@@ -12,7 +12,7 @@ import streamlit as st
 from gan_core import figures, toy
 from pages import ui
 
-t = ui.t
+t = ui.translator()
 FPS = 20
 FRAMES_PER_CHUNK = 20  # one chunk a second at FPS
 FIELDS = [f.name for f in dataclasses.fields(toy.ToyConfig)]

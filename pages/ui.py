@@ -51,6 +51,13 @@ def t(key: str, **fmt) -> str:
     return i18n.t(key, lang(), **fmt)
 
 
+def translator():
+    """t() bound to this script run's language: a format_func that Streamlit (or AppTest)
+    calls after the run still speaks the language the page was drawn in."""
+    code = lang()
+    return lambda key, **fmt: i18n.t(key, code, **fmt)
+
+
 def number(value) -> str:
     """A number formatted for the page's language (i18n.number)."""
     return i18n.number(value, lang())
