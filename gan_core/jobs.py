@@ -324,20 +324,20 @@ class JobManager:
                              f"{max_bytes / 2**20:.0f} MB")
         # Named by content: the same zip uploaded twice (or by two students) is kept once.
         path = self.runs / "uploads" / f"{hashlib.sha256(content).hexdigest()[:24]}.zip"
-        if path.exists():
-            return str(path)
-        files.write_bytes(path, content)
+        kept = path.exists()          # an earlier upload of the same bytes: checked again
+        if not kept:
+            files.write_bytes(path, content)
         try:
             with zipfile.ZipFile(path) as archive:
                 data.check_zip(archive)
                 count = sum(1 for i in archive.infolist() if not i.is_dir())
                 if count > max_files:
                     raise ValueError(f"{name} holds {count:,} files; the limit is {max_files:,}")
-        except zipfile.BadZipFile:
-            path.unlink()
-            raise ValueError(f"{name} is not a zip archive") from None
-        except ValueError:
-            path.unlink()
+        except (zipfile.BadZipFile, ValueError) as error:
+            if not kept:
+                path.unlink()
+            if isinstance(error, zipfile.BadZipFile):
+                raise ValueError(f"{name} is not a zip archive") from None
             raise
         return str(path)
 

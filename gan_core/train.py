@@ -107,7 +107,7 @@ def check_data_size(n: int, batch_size: int, quality_every: int = 0, holdout: in
     holdout = holdout or default_holdout(n, quality_every)
     held = min(holdout, n // 2)
     if n - held < batch_size:
-        more = f" ({held:,} more are held out to measure quality)" if held else ""
+        more = f" ({held:,} more held out for quality)" if held else ""
         raise ValueError(f"the data has {n - held:,} training images{more}, fewer than the "
                          f"batch size {batch_size}: choose a smaller batch or add images")
     if quality_every and held < MIN_HELD_OUT:
