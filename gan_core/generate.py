@@ -16,7 +16,8 @@ import numpy as np
 
 from . import files, images
 
-BATCH = 256   # images per generator call: bounded memory for any n
+BATCH = 256   # images per batch: bounded memory for any n
+CALL_ROWS = 32    # rows per compiled call, always (see Generator.batches)
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -220,9 +221,17 @@ class Generator:
         """(offset, uint8 images) for each batch of z: one compiled call each."""
         z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
         for i in range(0, len(z), batch):
+            part = z[i:i + batch]
+            # Always CALL_ROWS rows a call (the last padded): the CPU kernels' sums can depend
+            # on the batch's shape, and the same z must give the same bytes however requests
+            # are grouped (one face in the explorer, a batch in the API or generate --ids).
+            pad = -len(part) % CALL_ROWS
+            padded = np.concatenate([part, np.zeros((pad, self.latent_dim), np.float32)])
             with self._lock:
-                out = keras.ops.convert_to_numpy(self._call(z[i:i + batch]))
-            yield i, images.to_uint8(out)
+                out = np.concatenate([keras.ops.convert_to_numpy(
+                    self._call(padded[j:j + CALL_ROWS])) for j in range(0, len(padded),
+                                                                         CALL_ROWS)])
+            yield i, images.to_uint8(out[:len(part)])
 
 
 MAX_IMAGES = 100_000     # one generate command: 1.2 GB of pixels, 40 MB of z
