@@ -150,8 +150,13 @@ def new_run_form():
 
     with right:
         st.subheader(t("train.model"))
-        name = st.selectbox(t("train.preset"), PRESETS, index=PRESETS.index(FIRST.preset),
-                            key="train_preset", help=t("train.preset_help"))
+        # The built-in faces start from the learner's first run; real faces from `studio`,
+        # the recipe the sweep chose for them (docs/sweep.md). One choice per kind of data.
+        real_faces = kind != "builtin"
+        name = st.selectbox(t("train.preset"), PRESETS,
+                            index=PRESETS.index("studio" if real_faces else FIRST.preset),
+                            key=f"train_preset_{'real' if real_faces else 'builtin'}",
+                            help=t("train.preset_help"))
         base = dcgan.PRESETS[name]
         # No min/max on the fields themselves: Streamlit would keep the last valid value and
         # show the reason only on hover, in English. What is typed is what is checked, here,
