@@ -32,10 +32,10 @@ def test_spectral_conv_divides_by_the_power_iteration_estimate():
     kernel = keras.ops.convert_to_numpy(layer.normalized_kernel(training=True))
     np.testing.assert_allclose(kernel, keras.ops.convert_to_numpy(layer.kernel) / sigma,
                                rtol=1e-5)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.u), u_next, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.u), u_next, rtol=1e-5, atol=1e-7)
     # inference does not move u; training calls converge to the largest singular value
     layer(x, training=False)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.u), u_next, rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.u), u_next, rtol=1e-5, atol=1e-7)
     for _ in range(200):
         layer(x, training=True)
     top = np.linalg.svd(keras.ops.convert_to_numpy(layer.normalized_kernel()).reshape(-1, 6),
