@@ -263,7 +263,7 @@ def cmd_serve(args) -> dict:
         raise ValueError("--port must be between 1 and 65535")
     token = args.token or os.environ.get("GAN_STUDIO_API_TOKEN") or None
     service = api.AvatarService(args.model, runs=args.runs or settings.Settings.from_env().runs)
-    service._loaded(service.default)           # load before the first request waits for it
+    service.warm()
     print(f"serving avatars of {service.default.path} ({service.default.namespace}) on "
           f"http://{args.host}:{args.port}/api/v1/", file=sys.stderr, flush=True)
     uvicorn.run(api.app(service, token, args.rate_limit), host=args.host, port=args.port,

@@ -182,6 +182,10 @@ class AvatarService:
                 return entry
         raise ApiError(404, f"no model named {name!r}; GET /api/v1/models lists them")
 
+    def warm(self):
+        """Load the default generator now, so the first request does not wait for it."""
+        self._loaded(self.default)
+
     def _loaded(self, entry: _Model) -> _Model:
         with entry.lock:
             if entry.generator is None:

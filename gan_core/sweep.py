@@ -75,7 +75,7 @@ def run_candidate(name, config, train_source, real, floor, minutes, out, seed, p
             "status": event.data["status"]}
     if last is not None:
         base["d_real"], base["d_fake"] = round(last.data["d_real"], 3), round(last.data["d_fake"], 3)
-    rows, grid = [], None
+    rows = []
     trainer.step_fn.sync()
     raw = np.concatenate([images.to_uint8(np.asarray(trainer.G(z[i:i + 200], training=False)))
                           for i in range(0, EVAL_N, 200)])
