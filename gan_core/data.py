@@ -247,9 +247,10 @@ def is_builtin(spec: str) -> bool:
 
 
 def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_000,
-         seed: int = 0, progress=None) -> ImageSet:
+         seed: int = 0, progress=None, decode_budget_s: float | None = None) -> ImageSet:
     """Open a source: 'builtin' or 'builtin:N', a folder, a .zip, an http(s) URL of a .zip,
-    or 'kaggle'. `progress(done, total)` is called while decoding."""
+    or 'kaggle'. `progress(done, total)` is called while decoding. With `decode_budget_s`,
+    a source whose decoding takes longer is refused (what a shared server gives one upload)."""
     from . import faces
 
     spec = str(spec)
@@ -259,25 +260,25 @@ def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_
         images = faces.BuiltinFaces(n, seed)[:]
         return ImageSet(images, f"built-in faces ({n:,}, seed {seed})")
     if spec == "kaggle":
-        return _load_folder(_kaggle_folder(), cache_dir, progress)
+        return _load_folder(_kaggle_folder(), cache_dir, progress, decode_budget_s)
     if spec.startswith(("http://", "https://")):
-        return _load_zip(_download(spec, cache_dir), cache_dir, progress)
+        return _load_zip(_download(spec, cache_dir), cache_dir, progress, decode_budget_s)
     path = Path(spec).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"no such folder or file: {spec}")
     if path.is_dir():
-        return _load_folder(path, cache_dir, progress)
+        return _load_folder(path, cache_dir, progress, decode_budget_s)
     if zipfile.is_zipfile(path):
-        return _load_zip(path, cache_dir, progress)
+        return _load_zip(path, cache_dir, progress, decode_budget_s)
     raise ValueError(f"{spec} is neither a folder nor a .zip archive")
 
 
-def _load_folder(root: Path, cache_dir, progress):
+def _load_folder(root: Path, cache_dir, progress, budget_s):
     return _decode_all(list(_folder_entries(root)), str(root.resolve()), root.name,
-                       cache_dir, progress)
+                       cache_dir, progress, budget_s)
 
 
-def _load_zip(path: Path, cache_dir, progress):
+def _load_zip(path: Path, cache_dir, progress, budget_s):
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as error:
@@ -286,10 +287,10 @@ def _load_zip(path: Path, cache_dir, progress):
         check_zip(archive)
         stamp = path.stat().st_mtime_ns
         return _decode_all(list(_zip_entries(archive, stamp)), str(path.resolve()), path.name,
-                           cache_dir, progress)
+                           cache_dir, progress, budget_s)
 
 
-def _decode_all(entries, where, name, cache_dir, progress):
+def _decode_all(entries, where, name, cache_dir, progress, budget_s):
     key = hashlib.sha256(json.dumps(
         [CACHE_VERSION, SIZE, where, [e[:3] for e in entries]]).encode()).hexdigest()[:24]
     npy, meta = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
@@ -303,7 +304,12 @@ def _decode_all(entries, where, name, cache_dir, progress):
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                         shape=(len(entries), SIZE, SIZE, 3))
         kept, skipped = 0, []
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         for i, (entry, _, _, read) in enumerate(entries):
+            # Checked between files: one file is already bounded by MAX_PIXELS.
+            if deadline is not None and time.monotonic() > deadline:
+                raise ValueError(f"{name} takes too long to decode: {i:,} of {len(entries):,} "
+                                 f"files in {budget_s:g} s, the limit for one upload")
             try:
                 out[kept] = decode(read())
                 kept += 1

@@ -34,6 +34,8 @@ import numpy as np
 from . import data, dcgan, faces, files, images, train
 
 ACTIVE = ("queued", "running", "paused")
+# An upload's first decode: 200 MB of ordinary 64 px faces takes well under a minute here.
+UPLOAD_DECODE_S = 120.0
 GRID_EVERY_S = 2.0    # the newest grid at most this often: labelling one takes the trainer's time
 log = logging.getLogger(__name__)
 
@@ -200,8 +202,10 @@ class Job:
 class JobManager:
     """All the jobs of one server, and the worker that runs them one at a time."""
 
-    def __init__(self, runs: Path, data_root: Path, cache_dir: Path | None = None):
+    def __init__(self, runs: Path, data_root: Path, cache_dir: Path | None = None,
+                 upload_decode_s: float = UPLOAD_DECODE_S):
         self.runs, self.data_root, self.cache_dir = Path(runs), Path(data_root), cache_dir
+        self.upload_decode_s = upload_decode_s
         self.live_dir = self.runs / ".live"          # <id>.json: Job.live, for pollers
         self._jobs: dict[str, Job] = {}
         self._queue: queue.Queue[Job] = queue.Queue()
@@ -228,8 +232,7 @@ class JobManager:
         if not resume_id and source != "kaggle":   # the worker's own size checks, now
             try:
                 n = (int(source.split(":", 1)[1]) if ":" in source else 20_000) \
-                    if data.is_builtin(source) else len(data.load(source,
-                                                                  cache_dir=self.cache_dir))
+                    if data.is_builtin(source) else len(self.load_data(source))
             except (ValueError, OSError):
                 n = None        # unreadable data: the job reports it, as it always has
             if n is not None:
@@ -306,6 +309,14 @@ class JobManager:
         if not path.exists():
             raise ValueError(f"{path.name} does not exist")
         return str(path)
+
+    def load_data(self, spec: str, seed: int = 0) -> data.ImageSet:
+        """A data choice, opened. An upload's first decode has a time budget: a zip of small
+        files that decode huge must not hold the server's CPU for minutes."""
+        source = self.resolve_data(spec)
+        is_upload = Path(source).parent == (self.runs / "uploads").resolve()
+        return data.load(source, cache_dir=self.cache_dir, seed=seed,
+                         decode_budget_s=self.upload_decode_s if is_upload else None)
 
     def data_folders(self) -> list[str]:
         """The folders a page may offer: the data root's subfolders."""
@@ -394,8 +405,7 @@ class JobManager:
         job.set_status("running")
         self._publish(job)
         try:
-            source = data.load(self.resolve_data(job.spec.data), cache_dir=self.cache_dir,
-                               seed=job.spec.seed)
+            source = self.load_data(job.spec.data, seed=job.spec.seed)
             trainer = train.Trainer(
                 job.spec.config(), source, job.out, steps=job.spec.steps, seed=job.spec.seed,
                 checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,

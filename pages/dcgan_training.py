@@ -48,7 +48,8 @@ def untrained(config_json: str, seed: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def real_strip(spec: str):
     """The course's first-five-images view, and what was skipped and why."""
-    source = data.load(spec) if not data.is_builtin(spec) else None
+    source = None if data.is_builtin(spec) else \
+        manager(str(SETTINGS.runs), str(SETTINGS.data_root)).load_data(spec)
     if source is None:
         imgs = faces.sample(5, 0)[0]
         return images.png_bytes(images.grid(imgs, 5), scale=2), [], None
@@ -128,7 +129,7 @@ def new_run_form():
         if spec:
             try:
                 with st.spinner(t("train.data.loading")):
-                    strip, skipped, count = real_strip(jm.resolve_data(spec))
+                    strip, skipped, count = real_strip(spec)
                 st.image(strip, caption=t("train.data.first5"), output_format="PNG")
                 if count is not None:
                     st.caption(t("train.data.count_found", n=f"{count:,}"))

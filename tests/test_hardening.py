@@ -185,16 +185,44 @@ def patch_sizes(raw: bytes, name: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-def test_a_zip_entry_that_understates_its_size_stops_at_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MAX_FILE_BYTES", 2**20)
+def test_a_zip_entry_that_understates_its_size_stops_at_the_limit(tmp_path):
+    # The issue's case: a header that claims 1 KB for 1 GiB of zeros (1 MB packed), read with
+    # the real limits under a memory cap, so reading it whole would fail the test.
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("ok.png", png())
-        archive.writestr("liar.png", b"\0" * (20 * 2**20))    # 20 MB of zeros, 20 KB packed
+        with archive.open("liar.png", "w") as entry:
+            for _ in range(64):
+                entry.write(bytes(16 * 2**20))
     (tmp_path / "liar.zip").write_bytes(patch_sizes(buffer.getvalue(), b"liar.png", 1000))
-    loaded = data.load(tmp_path / "liar.zip", cache_dir=tmp_path / "cache")
-    assert len(loaded) == 1
-    assert [name for name, _ in loaded.skipped] == ["liar.png"]
+    out = capped(f"""
+from gan_core import data
+loaded = data.load({str(tmp_path / "liar.zip")!r}, cache_dir={str(tmp_path / "cache")!r})
+print(len(loaded), [name for name, _ in loaded.skipped])
+""", gigabytes=1.0)
+    assert out.split() == ["1", "['liar.png']"]
+
+
+def test_an_upload_that_decodes_too_slowly_is_refused_and_not_cached(tmp_path, monkeypatch):
+    manager = jobs.JobManager(tmp_path / "runs", tmp_path / "data", cache_dir=tmp_path / "cache",
+                              upload_decode_s=0.3)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(20):
+            archive.writestr(f"{i:02d}.png", png())
+    spec = manager.store_upload("faces.zip", buffer.getvalue(), 2**20, 100)
+    decode = data.decode
+    monkeypatch.setattr(data, "decode", lambda raw: (time.sleep(0.05), decode(raw))[1])
+    with pytest.raises(ValueError, match=r"takes too long to decode: \d+ of 20 files in 0.3 s"):
+        manager.load_data(spec)
+    manager.upload_decode_s = 5.0       # a patient server decodes it: nothing half-cached
+    loaded = manager.load_data(spec)
+    assert len(loaded) == 20 and not loaded.cached
+    (tmp_path / "data" / "folder").mkdir(parents=True)   # the data root's folders: no budget
+    for i in range(10):
+        (tmp_path / "data" / "folder" / f"{i}.png").write_bytes(png())
+    manager.upload_decode_s = 0.1
+    assert len(manager.load_data(str(tmp_path / "data" / "folder"))) == 10
 
 
 def test_damaged_zip_entries_are_skipped_by_name(tmp_path):
