@@ -376,13 +376,13 @@ class JobManager:
         with self._lock:
             return [self._jobs[i] for i in self._waiting]
 
-    def _publish(self, *jobs: Job):
+    def _publish(self, *jobs: Job, final: bool = False):
         """Write each job's live state where pollers read it (atomically: a reader never
         sees half a file). A failed write (a full disk) costs pollers one update, not the
-        job: its own checkpoint writes say what is wrong."""
+        job: its own checkpoint writes say what is wrong. `final`: the newest grid now."""
         for job in jobs:
             try:
-                png = job.grid_png(force=job.status not in ACTIVE)
+                png = job.grid_png(force=final or job.status not in ACTIVE)
                 if png is not None:          # first, so the state never names a grid not there
                     files.write_bytes(self.live_dir / f"{job.id}.png", png)
                 files.write_text(self.live_dir / f"{job.id}.json", json.dumps(self.live(job)))
@@ -412,6 +412,8 @@ class JobManager:
                 quality_every=job.spec.quality_every, resume=job.spec.resume,
                 control=job.control)
             for event in trainer.run():
+                if event.kind == "end":    # the last grid first: whoever sees the end finds it
+                    self._publish(job, final=True)
                 job.record(event)
                 self._publish(job)
         except Exception as error:  # bad data, a full disk: the job says so, the server lives
