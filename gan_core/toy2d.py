@@ -1,0 +1,540 @@
+"""The Toy GAN in two dimensions: watch mode collapse happen, and watch it cured.
+
+A 1-D bell curve has one mode, so it cannot show the failure learners most need to see. Here G
+and D are small MLPs on the plane (GAN Lab's ground), the data can be a mixture of 8 or 25
+Gaussians, and the cures are one switch each: WGAN-GP, spectral normalisation of D, unrolled D,
+minibatch standard deviation.
+
+Why NumPy, with the gradients written out: a step is a few dozen tiny matrix products, and
+Keras' per-call overhead (about a millisecond) would cap training at a few hundred steps per
+second; these run thousands. `tests/test_toy2d.py` checks every gradient here, the gradient
+penalty's double backward included, against TensorFlow's autodiff.
+
+Sections: configuration and data; the MLP (forward, backward, and the backward of the input
+gradient that WGAN-GP needs); spectral normalisation; optimisers; losses; the GAN; metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and data
+# ---------------------------------------------------------------------------------------------
+
+DATASETS = ("line", "gaussian", "ring", "two_blobs", "mixture8", "grid25", "moons", "drawn")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh")
+OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("log", "least_squares")
+NOISES = ("gaussian", "uniform")
+CURES = ("none", "wgan_gp", "spectral_norm", "unrolled", "minibatch_std")
+MAX_UNITS, MAX_LAYERS, MAX_BATCH, MAX_DRAWN = 256, 6, 4096, 5000
+
+
+@dataclass(frozen=True)
+class Toy2DConfig:
+    data: str = "mixture8"
+    g_layers: int = 2
+    g_units: int = 32
+    d_layers: int = 2
+    d_units: int = 32
+    activation: str = "relu"
+    optimizer: str = "adam"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    loss: str = "log"
+    d_steps: int = 1            # D steps per G step
+    noise_dim: int = 2
+    noise: str = "gaussian"
+    batch: int = 256
+    cure: str = "none"
+    gp_weight: float = 0.1      # WGAN-GP's lambda (the paper's 10 is for images; see README)
+    unroll: int = 5             # unrolled D's look-ahead steps
+    seed: int = 0
+
+    def __post_init__(self):
+        _check(self.data in DATASETS, f"data must be one of {DATASETS}")
+        _check(self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}")
+        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+        _check(self.loss in LOSSES, f"loss must be one of {LOSSES}")
+        _check(self.noise in NOISES, f"noise must be one of {NOISES}")
+        _check(self.cure in CURES, f"cure must be one of {CURES}")
+        for name in ("g_layers", "d_layers"):
+            _check(1 <= getattr(self, name) <= MAX_LAYERS,
+                   f"{name} must be between 1 and {MAX_LAYERS}")
+        for name in ("g_units", "d_units"):
+            _check(1 <= getattr(self, name) <= MAX_UNITS,
+                   f"{name} must be between 1 and {MAX_UNITS}")
+        _check(1 <= self.noise_dim <= 16, "noise_dim must be between 1 and 16")
+        _check(2 <= self.batch <= MAX_BATCH, f"batch must be between 2 and {MAX_BATCH:,}")
+        _check(1 <= self.d_steps <= 20, "d_steps must be between 1 and 20")
+        _check(1 <= self.unroll <= 20, "unroll must be between 1 and 20")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            _check(math.isfinite(value) and 0 < value <= 10, f"{name} must be in (0, 10]")
+        for name in ("beta_1", "beta_2"):
+            _check(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1)")
+        _check(math.isfinite(self.gp_weight) and 0 <= self.gp_weight <= 100,
+               "gp_weight must be between 0 and 100")
+        _check(0 <= self.seed < 2**31, "seed must be between 0 and 2**31 - 1")
+
+
+def _check(ok: bool, message: str):
+    if not ok:
+        raise ValueError(message)
+
+
+def mode_centres(name: str) -> tuple[np.ndarray, float] | None:
+    """(centres, std) of a dataset made of Gaussian modes, or None for the others."""
+    if name == "gaussian":
+        return np.zeros((1, 2)), 0.5
+    if name == "two_blobs":
+        return np.array([[-1.5, 0.0], [1.5, 0.0]]), 0.25
+    if name == "mixture8":
+        angles = np.arange(8) * (2 * np.pi / 8)
+        return 2.0 * np.stack([np.cos(angles), np.sin(angles)], 1), 0.05
+    if name == "grid25":
+        g = np.arange(-2, 3) * 1.0
+        return np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), 0.05
+    return None
+
+
+def sample_data(name: str, n: int, rng: np.random.Generator, drawn=None) -> np.ndarray:
+    """n points of a dataset, float64 (n, 2), on roughly [-2.5, 2.5]^2."""
+    modes = mode_centres(name)
+    if modes is not None:
+        centres, std = modes
+        return centres[rng.integers(len(centres), size=n)] + std * rng.standard_normal((n, 2))
+    if name == "line":
+        t = rng.uniform(-2, 2, n)
+        return np.stack([t, 0.5 * t], 1) + 0.03 * rng.standard_normal((n, 2))
+    if name == "ring":
+        angle = rng.uniform(0, 2 * np.pi, n)
+        radius = 1.5 + 0.05 * rng.standard_normal(n)
+        return np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1)
+    if name == "moons":
+        upper = rng.random(n) < 0.5
+        t = rng.uniform(0, np.pi, n)
+        x = np.where(upper, np.cos(t), 1 - np.cos(t)) - 0.5
+        y = np.where(upper, np.sin(t), 0.5 - np.sin(t)) - 0.25
+        return 1.5 * np.stack([x, y], 1) + 0.05 * rng.standard_normal((n, 2))
+    # drawn: the user's points, with a little jitter so a few clicks are not a few atoms
+    points = np.asarray(drawn, float) if drawn is not None else np.zeros((0, 2))
+    if points.ndim != 2 or points.shape[1] != 2 or not 1 <= len(points) <= MAX_DRAWN \
+            or not np.isfinite(points).all():
+        raise ValueError(f"a drawn distribution needs 1 to {MAX_DRAWN:,} points (x, y)")
+    return points[rng.integers(len(points), size=n)] + 0.05 * rng.standard_normal((n, 2))
+
+
+def sample_noise(cfg: Toy2DConfig, n: int, rng: np.random.Generator) -> np.ndarray:
+    if cfg.noise == "uniform":
+        return rng.uniform(-1, 1, (n, cfg.noise_dim))
+    return rng.standard_normal((n, cfg.noise_dim))
+
+
+# ---------------------------------------------------------------------------------------------
+# The MLP: a list of (W, b); hidden layers use the activation, the last layer is linear
+# ---------------------------------------------------------------------------------------------
+
+def init_mlp(sizes: list[int], rng: np.random.Generator) -> list[np.ndarray]:
+    """He-style initialisation; parameters as a flat list [W0, b0, W1, b1, ...]."""
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        params += [rng.standard_normal((fan_in, fan_out)) * math.sqrt(2.0 / fan_in),
+                   np.zeros(fan_out)]
+    return params
+
+
+def _act(a, kind):
+    if kind == "relu":
+        return np.maximum(a, 0.0)
+    if kind == "leaky_relu":
+        return np.where(a > 0, a, 0.2 * a)
+    return np.tanh(a)
+
+
+def _act_grad(a, h, kind):
+    """f'(a), given h = f(a)."""
+    if kind == "relu":
+        return (a > 0).astype(a.dtype)
+    if kind == "leaky_relu":
+        return np.where(a > 0, 1.0, 0.2)
+    return 1.0 - h * h
+
+
+def _act_grad2(a, h, kind):
+    """f''(a): zero for the piecewise-linear activations."""
+    if kind == "tanh":
+        return -2.0 * h * (1.0 - h * h)
+    return np.zeros_like(a)
+
+
+def forward(params, x, kind):
+    """Output (n, out) and the cache the backward passes need: each layer's input and a."""
+    cache, h = [], x
+    layers = len(params) // 2
+    for i in range(layers):
+        a = h @ params[2 * i] + params[2 * i + 1]
+        cache.append((h, a))
+        h = _act(a, kind) if i < layers - 1 else a
+    return h, cache
+
+
+def backward(params, cache, grad_out, kind):
+    """Gradients of sum(grad_out * output) w.r.t. the parameters and the input."""
+    grads = [None] * len(params)
+    g = grad_out
+    for i in reversed(range(len(cache))):
+        h_in, a = cache[i]
+        grads[2 * i] = h_in.T @ g
+        grads[2 * i + 1] = g.sum(0)
+        g = g @ params[2 * i].T
+        if i > 0:
+            prev_a = cache[i - 1][1]
+            g = g * _act_grad(prev_a, h_in, kind)
+    return grads, g
+
+
+def input_gradient(params, cache, kind):
+    """d out / d x for a one-output MLP, per sample (n, in), and the backward pass's values
+    (what gradient_penalty_backward needs to differentiate it once more)."""
+    n = cache[0][0].shape[0]
+    deltas = []                       # delta_i: d out / d a_i, per layer, last first
+    d = np.ones((n, 1))
+    for i in reversed(range(len(cache))):
+        deltas.append(d)
+        e = d @ params[2 * i].T
+        if i > 0:
+            h_in = cache[i][0]
+            d = e * _act_grad(cache[i - 1][1], h_in, kind)
+        else:
+            d = e
+    return d, deltas[::-1]
+
+
+def gradient_penalty_backward(params, cache, deltas, grad_x_grad, kind):
+    """Gradients w.r.t. the parameters of sum(grad_x_grad * (d out / d x)): the backward of
+    the backward, which WGAN-GP's penalty on the input gradient's norm needs."""
+    layers = len(params) // 2
+    grads = [np.zeros_like(p) for p in params]
+    # Reverse through the input-gradient computation: g = e_0, e_i = delta_i @ W_i^T,
+    # delta_{i-1} = e_i * f'(a_{i-1}).
+    d_e = grad_x_grad                         # d/d e_0
+    d_a = [np.zeros_like(c[1]) for c in cache]   # gradients reaching each a_i
+    for i in range(layers):
+        delta = deltas[i]
+        grads[2 * i] += d_e.T @ delta         # e_i = delta_i @ W_i^T
+        d_delta = d_e @ params[2 * i]
+        if i == layers - 1:
+            break                             # delta_last = 1: no parameters behind it
+        h_next = cache[i + 1][0]              # f(a_i)
+        a_i = cache[i][1]
+        e_next = deltas[i + 1] @ params[2 * (i + 1)].T
+        d_a[i] += d_delta * e_next * _act_grad2(a_i, h_next, kind)
+        d_e = d_delta * _act_grad(a_i, h_next, kind)
+    # d_a flows back through the forward pass, as in backward().
+    g = np.zeros_like(cache[-1][1])
+    for i in reversed(range(layers)):
+        g = g + d_a[i]
+        h_in = cache[i][0]
+        grads[2 * i] += h_in.T @ g
+        grads[2 * i + 1] += g.sum(0)
+        if i > 0:
+            g = (g @ params[2 * i].T) * _act_grad(cache[i - 1][1], h_in, kind)
+    return grads
+
+
+# ---------------------------------------------------------------------------------------------
+# Spectral normalisation (Miyato et al. 2018): W / sigma(W), sigma by one power iteration a step
+# ---------------------------------------------------------------------------------------------
+
+def spectral_normalise(params, us):
+    """The weights divided by their top singular value, and what the gradient needs."""
+    normed, state = list(params), []
+    for i in range(0, len(params), 2):
+        w, u = params[i], us[i // 2]
+        v = w.T @ u
+        v /= np.linalg.norm(v) + 1e-12
+        u_new = w @ v
+        u_new /= np.linalg.norm(u_new) + 1e-12
+        sigma = float(u_new @ w @ v)
+        normed[i] = w / sigma
+        state.append((u_new, v, sigma))
+    return normed, state
+
+
+def spectral_backward(grads, params, state):
+    """dL/dW from G = dL/d(W/sigma), with sigma = u^T W v for the power iteration's u and v:
+    (G - lambda u v^T) / sigma, lambda = sum(G * W / sigma) (Miyato et al., eq. 12)."""
+    out = list(grads)
+    for i in range(0, len(params), 2):
+        u, v, sigma = state[i // 2]
+        g = grads[i]
+        out[i] = (g - (g * params[i] / sigma).sum() * np.outer(u, v)) / sigma
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisers
+# ---------------------------------------------------------------------------------------------
+
+class Optimizer:
+    def __init__(self, cfg: Toy2DConfig, lr: float, params):
+        self.kind, self.lr, self.b1, self.b2 = cfg.optimizer, lr, cfg.beta_1, cfg.beta_2
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, params, grads):
+        if self.kind == "sgd":
+            for p, g in zip(params, grads):
+                p -= self.lr * g
+            return
+        self.t += 1
+        scale = self.lr * math.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= scale * m / (np.sqrt(v) + 1e-8)
+
+    def copy(self) -> Optimizer:
+        other = Optimizer.__new__(Optimizer)
+        other.__dict__.update(self.__dict__)
+        other.m = [m.copy() for m in self.m]
+        other.v = [v.copy() for v in self.v]
+        return other
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses on D's outputs: (loss, d loss / d out) for D on real and fake, and for G
+# ---------------------------------------------------------------------------------------------
+
+def softplus(x):
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def d_loss(kind, out_real, out_fake):
+    """D's loss and its gradients w.r.t. D's outputs on real and fake samples."""
+    n_r, n_f = len(out_real), len(out_fake)
+    if kind == "log":            # cross-entropy on logits
+        loss = softplus(-out_real).mean() + softplus(out_fake).mean()
+        return loss, -sigmoid(-out_real) / n_r, sigmoid(out_fake) / n_f
+    if kind == "least_squares":  # LSGAN, targets 1 and 0
+        loss = 0.5 * ((out_real - 1) ** 2).mean() + 0.5 * (out_fake ** 2).mean()
+        return loss, (out_real - 1) / n_r, out_fake / n_f
+    # wasserstein: D is a critic, real up and fake down
+    return out_fake.mean() - out_real.mean(), -np.ones_like(out_real) / n_r, \
+        np.ones_like(out_fake) / n_f
+
+
+def g_loss(kind, out_fake):
+    n = len(out_fake)
+    if kind == "log":            # non-saturating: -log D(G(z))
+        return softplus(-out_fake).mean(), -sigmoid(-out_fake) / n
+    if kind == "least_squares":
+        return 0.5 * ((out_fake - 1) ** 2).mean(), (out_fake - 1) / n
+    return -out_fake.mean(), -np.ones_like(out_fake) / n
+
+
+# ---------------------------------------------------------------------------------------------
+# The GAN: one training step, each cure a switch
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class StepStats:
+    d_loss: float
+    g_loss: float
+
+
+class Toy2DGAN:
+    def __init__(self, cfg: Toy2DConfig, drawn=None):
+        self.cfg = cfg
+        self.drawn = None if drawn is None else np.asarray(drawn, float)
+        self.rng = np.random.default_rng(cfg.seed)
+        sample_data(cfg.data, 1, np.random.default_rng(0), self.drawn)   # check it early
+        d_in = 3 if cfg.cure == "minibatch_std" else 2
+        self.g = init_mlp([cfg.noise_dim] + [cfg.g_units] * cfg.g_layers + [2], self.rng)
+        self.d = init_mlp([d_in] + [cfg.d_units] * cfg.d_layers + [1], self.rng)
+        self.g_opt = Optimizer(cfg, cfg.lr_g, self.g)
+        self.d_opt = Optimizer(cfg, cfg.lr_d, self.d)
+        self.us = [self.rng.standard_normal(w.shape[0]) for w in self.d[::2]]
+        self.steps = 0
+
+    @property
+    def loss_kind(self) -> str:
+        return "wasserstein" if self.cfg.cure == "wgan_gp" else self.cfg.loss
+
+    # -- D as the cures see it ---------------------------------------------------------------
+
+    def _d_params(self, d):
+        """D's effective weights (spectrally normalised when that cure is on) and the state
+        the gradient needs to get back to the raw weights."""
+        if self.cfg.cure != "spectral_norm":
+            return d, None
+        return spectral_normalise(d, self.us)
+
+    def _d_input(self, x):
+        """Minibatch standard deviation: D also sees the batch's spread, so a G that puts
+        every sample in one place is caught at once."""
+        if self.cfg.cure != "minibatch_std":
+            return x
+        s = x.std(0).mean()
+        return np.concatenate([x, np.full((len(x), 1), s)], 1)
+
+    def _d_input_backward(self, x, grad_in):
+        if self.cfg.cure != "minibatch_std":
+            return grad_in
+        n = len(x)
+        std = x.std(0) + 1e-12
+        ds = grad_in[:, 2].sum()
+        return grad_in[:, :2] + ds * (x - x.mean(0)) / (n * std) / 2.0
+
+    def discriminate(self, d, x):
+        """D's output on x (raw: a logit, or a critic's score), and what backward needs."""
+        params, sn_state = self._d_params(d)
+        inp = self._d_input(x)
+        out, cache = forward(params, inp, self.cfg.activation)
+        return out, (params, sn_state, inp, cache)
+
+    # -- gradients ---------------------------------------------------------------------------
+
+    def d_gradients(self, d, real, fake):
+        """D's loss (with the gradient penalty when that cure is on) and its gradients."""
+        kind = self.cfg.activation
+        out_r, (params, sn_state, _, cache_r) = self.discriminate(d, real)
+        out_f, (_, _, _, cache_f) = self.discriminate(d, fake)
+        loss, g_r, g_f = d_loss(self.loss_kind, out_r, out_f)
+        grads_r, _ = backward(params, cache_r, g_r, kind)
+        grads_f, _ = backward(params, cache_f, g_f, kind)
+        grads = [a + b for a, b in zip(grads_r, grads_f)]
+        if self.cfg.cure == "wgan_gp":
+            t = self.rng.random((len(real), 1))
+            mixed = t * real + (1 - t) * fake
+            _, cache_m = forward(params, mixed, kind)
+            gx, deltas = input_gradient(params, cache_m, kind)
+            norm = np.sqrt((gx ** 2).sum(1, keepdims=True) + 1e-12)
+            w = self.cfg.gp_weight
+            loss += w * ((norm - 1) ** 2).mean()
+            d_gx = w * 2 * (norm - 1) / norm * gx / len(real)
+            for i, g in enumerate(gradient_penalty_backward(params, cache_m, deltas, d_gx,
+                                                            kind)):
+                grads[i] = grads[i] + g
+        if sn_state is not None:
+            grads = spectral_backward(grads, d, sn_state)
+            if d is self.d:          # the power iteration carries on from step to step
+                self.us = [u for u, _, _ in sn_state]
+        return float(loss), grads
+
+    def g_gradients(self, d, z):
+        """G's loss and gradients, through D (`d`: the weights G plays against)."""
+        kind = self.cfg.activation
+        fake, g_cache = forward(self.g, z, kind)
+        out, (params, _, _, cache) = self.discriminate(d, fake)
+        loss, g_out = g_loss(self.loss_kind, out)
+        _, g_in = backward(params, cache, g_out, kind)
+        g_fake = self._d_input_backward(fake, g_in)
+        grads, _ = backward(self.g, g_cache, g_fake, kind)
+        return float(loss), grads
+
+    def step(self) -> StepStats:
+        """One G step after cfg.d_steps D steps."""
+        cfg, rng = self.cfg, self.rng
+        for _ in range(cfg.d_steps):
+            real = sample_data(cfg.data, cfg.batch, rng, self.drawn)
+            fake = forward(self.g, sample_noise(cfg, cfg.batch, rng), cfg.activation)[0]
+            dl, grads = self.d_gradients(self.d, real, fake)
+            self.d_opt.step(self.d, grads)
+        z = sample_noise(cfg, cfg.batch, rng)
+        d_for_g = self.d
+        if cfg.cure == "unrolled":
+            # G plays against where D will be after k more steps (Metz et al. 2017), so moving
+            # every sample onto the mode D likes now is no longer a winning move. This is the
+            # first-order version: the look-ahead D is a constant for G's gradient.
+            d_for_g = [p.copy() for p in self.d]
+            opt = self.d_opt.copy()
+            for _ in range(cfg.unroll):
+                real = sample_data(cfg.data, cfg.batch, rng, self.drawn)
+                fake = forward(self.g, sample_noise(cfg, cfg.batch, rng), cfg.activation)[0]
+                opt.step(d_for_g, self.d_gradients(d_for_g, real, fake)[1])
+        gl, grads = self.g_gradients(d_for_g, z)
+        self.g_opt.step(self.g, grads)
+        self.steps += 1
+        values = [dl, gl] + [float(np.abs(p).max()) for p in self.g + self.d]
+        if not all(math.isfinite(v) and abs(v) < 1e6 for v in values):
+            raise FloatingPointError("training diverged (a loss or weight became NaN, "
+                                     "infinite or larger than a million)")
+        return StepStats(dl, gl)
+
+    # -- what the charts show ----------------------------------------------------------------
+
+    def generate(self, z) -> np.ndarray:
+        return forward(self.g, z, self.cfg.activation)[0]
+
+    def d_probability(self, points) -> np.ndarray:
+        """D's belief that each point is real (a critic's score squashed the same way)."""
+        out, _ = self.discriminate(self.d, points)
+        return sigmoid(out[:, 0])
+
+    def g_arrows(self, z) -> np.ndarray:
+        """Where G's next update pushes each generated sample: minus the loss's gradient
+        w.r.t. the sample (GAN Lab's arrows)."""
+        fake = self.generate(z)
+        out, (params, _, _, cache) = self.discriminate(self.d, fake)
+        _, g_out = g_loss(self.loss_kind, out)
+        _, g_in = backward(params, cache, g_out * len(fake), self.cfg.activation)
+        return -self._d_input_backward(fake, g_in)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics: modes covered and high-quality samples (Metz et al. 2017), and grid KL / JS
+# ---------------------------------------------------------------------------------------------
+
+MODE_SHARE = 0.008     # a mode counts as covered when this share of samples is within 3 sigma
+#                        of it (20 of 2,500, as VEEGAN and the unrolled-GAN paper count)
+
+
+def mode_metrics(name: str, samples: np.ndarray) -> dict | None:
+    """modes_covered, modes_total and high_quality (the share of samples within 3 sigma of
+    some mode) for a dataset of Gaussian modes; None for the others."""
+    modes = mode_centres(name)
+    if modes is None:
+        return None
+    centres, std = modes
+    dist = np.sqrt(((samples[:, None, :] - centres[None]) ** 2).sum(-1))
+    nearest = dist.argmin(1)
+    close = dist[np.arange(len(samples)), nearest] <= 3 * std
+    counts = np.bincount(nearest[close], minlength=len(centres))
+    return {"modes_covered": int((counts >= MODE_SHARE * len(samples)).sum()),
+            "modes_total": len(centres), "high_quality": float(close.mean())}
+
+
+GRID_LIMIT, GRID_BINS = 3.0, 40
+
+
+def divergences(real: np.ndarray, fake: np.ndarray) -> dict:
+    """KL(real || fake) and JS between the two samples' histograms on a grid over the plane,
+    as GAN Lab measures them (a small count is added so that KL stays finite)."""
+    edges = np.linspace(-GRID_LIMIT, GRID_LIMIT, GRID_BINS + 1)
+    p = np.histogram2d(real[:, 0], real[:, 1], [edges, edges])[0].ravel() + 0.5
+    q = np.histogram2d(fake[:, 0], fake[:, 1], [edges, edges])[0].ravel() + 0.5
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+    kl = float((p * np.log(p / q)).sum())
+    js = float(0.5 * (p * np.log(p / m)).sum() + 0.5 * (q * np.log(q / m)).sum())
+    return {"kl": kl, "js": js}
+
+
+def replace(cfg: Toy2DConfig, **changes) -> Toy2DConfig:
+    return dataclasses.replace(cfg, **changes)
