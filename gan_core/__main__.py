@@ -4,6 +4,7 @@ pages and the tests. Exit 0 on success, 2 on bad input with the reason on stderr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -38,6 +39,35 @@ def cmd_toy(args) -> dict:
     }
 
 
+TOY2D_FLAGS = {   # flag -> (Toy2DConfig field, type): each overrides the preset's value
+    "--data": ("data", str), "--g-layers": ("g_layers", int), "--g-units": ("g_units", int),
+    "--d-layers": ("d_layers", int), "--d-units": ("d_units", int),
+    "--activation": ("activation", str), "--optimizer": ("optimizer", str),
+    "--loss": ("loss", str), "--cure": ("cure", str), "--lr-g": ("lr_g", float),
+    "--lr-d": ("lr_d", float), "--batch": ("batch", int), "--d-steps": ("d_steps", int),
+    "--noise-dim": ("noise_dim", int), "--noise": ("noise", str)}
+
+
+def cmd_toy2d(args) -> dict:
+    from . import toy2d
+
+    if args.list_presets:
+        return {"presets": [{"name": name, "steps": s.steps, "seed": s.config.seed,
+                             "expect_modes_covered": list(s.expect_modes_covered),
+                             "about": s.about, "config": dataclasses.asdict(s.config)}
+                            for name, s in toy2d.PRESETS.items()]}
+    if args.preset not in toy2d.PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose from "
+                         f"{', '.join(toy2d.PRESETS)}")
+    story = toy2d.PRESETS[args.preset]
+    changes = {field: getattr(args, flag[2:].replace("-", "_"))
+               for flag, (field, _) in TOY2D_FLAGS.items()}
+    changes["seed"] = args.seed
+    cfg = toy2d.replace(story.config, **{k: v for k, v in changes.items() if v is not None})
+    steps = story.steps if args.steps is None else args.steps
+    return {"preset": args.preset, "seed": cfg.seed, **toy2d.train(cfg, steps)}
+
+
 def _progress(total, batch_size):
     """A one-line progress bar on stderr, fed by the trainer's events."""
     from .train import eta_seconds
@@ -54,7 +84,7 @@ def _progress(total, batch_size):
     return show
 
 
-PRESET_NAMES = ("course", "dcgan", "scenario2", "pytorch-anime", "studio")
+PRESET_NAMES = ("course", "dcgan", "scenario2", "pytorch-anime", "studio", "quick")
 RECIPE_FLAGS = {   # flag -> (GANConfig field, type, help); shared by train and sweep
     "--ema-rampup": ("ema_rampup", float, "cap the average's half-life at this fraction of "
                                           "the images seen (StyleGAN2-ADA uses 0.05; 0: off)"),
@@ -297,6 +327,17 @@ def main(argv=None) -> int:
     p.add_argument("--sigma-z", type=float, default=None, help="noise std (course code: 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_toy)
+
+    p = sub.add_parser("toy2d", help="train the 2-D toy GAN headless (mode collapse and cures)")
+    p.add_argument("--preset", default="vanilla-8", help="a story (see --list-presets)")
+    p.add_argument("--list-presets", action="store_true",
+                   help="the story presets, each with its steps, seed and expected outcome")
+    p.add_argument("--steps", type=int, default=None, help="default: the preset's")
+    p.add_argument("--seed", type=int, default=None, help="default: the preset's")
+    for flag, (_, kind) in TOY2D_FLAGS.items():
+        p.add_argument(flag, type=kind, default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_toy2d)
 
     p = sub.add_parser("train", help="train a DCGAN")
     p.add_argument("--data", required=True,

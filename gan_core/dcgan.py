@@ -152,6 +152,12 @@ PRESETS: dict[str, GANConfig] = {
     "studio": GANConfig(architecture="dcgan", batch_size=64, d_norm="spectral", loss="hinge",
                         augment="translation", width=0.5, g_lr=1e-4, d_lr=4e-4,
                         ema=0.999, ema_rampup=0.05),
+    # A learner's first run on the built-in faces: `studio` at a quarter of the width and half
+    # the batch (more steps a minute), so faces form within 3 minutes on a 2-core CPU
+    # (tests/perf/first_run.py; docs/PERFORMANCE.md).
+    "quick": GANConfig(architecture="dcgan", batch_size=32, d_norm="spectral", loss="hinge",
+                       augment="translation", width=0.25, g_lr=1e-4, d_lr=4e-4,
+                       ema=0.999, ema_rampup=0.05),
 }
 
 

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import toy
+from .i18n import number
 
 # ---------------------------------------------------------------------------------------------
 # Toy GAN: one figure, six panels, animated in the browser by patching traces frame by frame
@@ -53,6 +54,11 @@ def _thin(rows: np.ndarray, points: int) -> np.ndarray:
     return rows[idx]
 
 
+# Each panel has its own legend, under it, so a colour is read beside the chart it belongs to.
+PANEL_LEGENDS = {"dist": "legend", "dist_p": "legend", "wb": "legend2", "loss": "legend3",
+                 "score": "legend4", "dist_t": "legend5"}
+
+
 @functools.lru_cache(maxsize=16)
 def _toy_skeleton(label_items: tuple):
     """The six panels' layout and each panel's axis ids, built once per language: plotly
@@ -64,13 +70,14 @@ def _toy_skeleton(label_items: tuple):
         specs=[[{"colspan": 2, "secondary_y": True}, None, {}], [{}, {}, {}]],
         subplot_titles=(labels["distribution"], labels["wb_plane"], labels["losses"],
                         labels["scores"], labels["distances"]),
-        horizontal_spacing=0.1, vertical_spacing=0.14,
+        horizontal_spacing=0.11, vertical_spacing=0.28,
     )
     panels = {"dist": (1, 1, False), "dist_p": (1, 1, True), "wb": (1, 3, False),
               "loss": (2, 1, False), "score": (2, 2, False), "dist_t": (2, 3, False)}
     for r, c, sec in panels.values():
         fig.add_scatter(x=[0], y=[0], row=r, col=c, secondary_y=sec)
-    axes = {name: {"xaxis": t.xaxis, "yaxis": t.yaxis} for name, t in zip(panels, fig.data)}
+    axes = {name: {"xaxis": t.xaxis, "yaxis": t.yaxis, "legend": PANEL_LEGENDS[name]}
+            for name, t in zip(panels, fig.data)}
     fig.add_hline(y=0.5, line=dict(color="black", width=1, dash="dot"), row=2, col=2)
     fig.data = []
     fig.update_yaxes(title_text=labels["density"], row=1, col=1, secondary_y=False)
@@ -79,19 +86,51 @@ def _toy_skeleton(label_items: tuple):
                      row=1, col=1, secondary_y=True)
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_xaxes(title_text="w", row=1, col=3)
+    fig.update_yaxes(title_text="b", row=1, col=3)
     for c in (1, 2, 3):
         fig.update_xaxes(title_text=labels["step"], row=2, col=c)
     fig.update_yaxes(range=[0, 1], row=2, col=2)
     fig.update_yaxes(type="log", row=2, col=3)
-    fig.update_layout(
-        barmode="overlay", bargap=0, height=700, margin=dict(l=50, r=20, t=40, b=110),
-        legend=dict(orientation="h", yanchor="top", y=-0.1, x=0), uirevision="toy",
-        title=dict(x=0.5, y=0.995),
-    )
-    return json.loads(fig.to_json())["layout"], axes
+    layout = json.loads(fig.to_json())["layout"]
+    # A legend under each panel: x at the panel's left edge, y just under its x-axis title.
+    for name in ("dist", "wb", "loss", "score", "dist_t"):
+        x0 = layout[axes[name]["xaxis"].replace("x", "xaxis")]["domain"][0]
+        y0 = layout[axes[name]["yaxis"].replace("y", "yaxis")]["domain"][0]
+        layout[PANEL_LEGENDS[name]] = {"orientation": "h", "x": x0, "xanchor": "left",
+                                       "y": y0 - 0.075, "yanchor": "top",
+                                       "font": {"size": 11}, "bgcolor": "rgba(0,0,0,0)"}
+    layout.update(barmode="overlay", bargap=0, height=780, showlegend=True,
+                  margin=dict(l=50, r=20, t=40, b=70), title=dict(x=0.5, y=0.995))
+    return layout, axes
 
 
-def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None) -> dict:
+def toy_title(run: "toy.ToyRun", view: dict, labels: dict, lang: str) -> str:
+    """"Step N · generated N(m, s) · target N(m, s)": what the frame on screen shows, so the
+    numbers never run ahead of the animation."""
+    cfg = run.cfg
+    return labels["title_at"].format(
+        step=number(view["step"], lang), mean=number(round(view["gen_mean"], 2), lang),
+        std=number(round(view["gen_std"], 2), lang), target_mean=number(cfg.data_mean, lang),
+        target_std=number(cfg.data_std, lang))
+
+
+def _loss_range(hist: np.ndarray) -> tuple[list, float] | None:
+    """A y range for the losses that shows the equilibrium (about 0.69), not the early spike:
+    the range of the run after its first tenth, when earlier values reach far past it.
+    Returns (range, the largest value cut off), or None when nothing needs cutting."""
+    values = hist[:, [COL["g_loss"], COL["d_loss"]]]
+    values = values[np.isfinite(values).all(axis=1)]
+    if len(values) < 20:
+        return None
+    late = values[len(values) // 10:]
+    lo, hi = float(min(late.min(), 0.0)), float(late.max())
+    top = hi + 0.15 * (hi - lo or 1.0)
+    peak = float(values.max())
+    return ([lo, top], peak) if peak > top + 0.5 * (top - lo) else None
+
+
+def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None,
+               lang: str = "en") -> dict:
     """The Toy GAN's six panels as they were after `step` steps, as a plotly figure dict
     (`go.Figure(toy_figure(...))` validates it; the browser draws it as it is)."""
     cfg = run.cfg
@@ -132,9 +171,23 @@ def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None) -> dict
                           name=labels[key], line={"color": color, "width": 1.5}))
 
     layout["xaxis"]["range"] = x_range
-    layout["title"]["text"] = labels["title_at"].format(step=step)
+    layout["title"]["text"] = toy_title(run, view, labels, lang)
+    # A new run is a new view: plotly forgets the old axes (which an empty chart would keep).
+    layout["uirevision"] = f"toy-{id(run)}"
+    if step == 0:
+        for panel in ("loss", "score", "dist_t"):
+            layout[ax[panel]["xaxis"].replace("x", "xaxis")]["range"] = [0, 1]
     layout.setdefault("shapes", [])
     layout.setdefault("annotations", [])
+    loss = ax["loss"]
+    cut = _loss_range(hist)
+    if cut:
+        layout[loss["yaxis"].replace("y", "yaxis")]["range"] = cut[0]
+        layout["annotations"].append({
+            "x": 0.98, "y": 0.98, "xref": loss["xaxis"] + " domain",
+            "yref": loss["yaxis"] + " domain", "xanchor": "right", "yanchor": "top",
+            "text": labels["loss_cut"].format(peak=_short(cut[1], lang)),
+            "showarrow": False, "font": {"size": 10, "color": "#666"}})
     best = run.best_step()
     if labels.get("mark_best") and 0 < best <= step:
         for panel in ("loss", "score", "dist_t"):
@@ -142,24 +195,30 @@ def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None) -> dict
                 "type": "line", "x0": best, "x1": best, "y0": 0, "y1": 1,
                 "xref": ax[panel]["xaxis"], "yref": ax[panel]["yaxis"] + " domain",
                 "line": {"color": "red", "width": 1, "dash": "dash"}})
+        # Placed in the panel's own frame (domain), so its text never widens the x axis.
         layout["annotations"].append({
-            "x": best, "y": 1, "xref": ax["score"]["xaxis"],
-            "yref": ax["score"]["yaxis"] + " domain", "text": labels["mark_best"],
-            "showarrow": False, "font": {"color": "red"}, "xanchor": "left"})
+            "x": 0.02, "y": 0.02, "xref": ax["score"]["xaxis"] + " domain",
+            "yref": ax["score"]["yaxis"] + " domain", "xanchor": "left", "yanchor": "bottom",
+            "text": f"┆ {labels['mark_best']} ({_short(best, lang)})",
+            "showarrow": False, "font": {"color": "red", "size": 10}})
     return {"data": data, "layout": layout}
 
 
-def toy_frame(run: "toy.ToyRun", step: int, x_range, labels: dict) -> dict:
+def _short(value: float, lang: str) -> str:
+    """Three significant figures, in the language's format."""
+    return number(float(f"{value:.3g}"), lang)
+
+
+def toy_frame(run: "toy.ToyRun", step: int, x_range, labels: dict, lang: str = "en") -> dict:
     """What changes from one animation frame to the next: the distribution panel is replaced,
     the time series grow by one point. The browser applies it to the figure it shows."""
     view = run.view(step, x_range)
     row = run.history()[step - 1]
-    s = int(row[COL["step"]])
     extend = {T_WB_PATH: [float(row[COL["w"]]), float(row[COL["b"]])]}
     for key, trace, _, _ in SERIES:
-        extend[trace] = [s, _r([row[COL[key]]])[0]]
+        extend[trace] = [int(row[COL["step"]]), _r([row[COL[key]]])[0]]
     return {
-        "title": labels["title_at"].format(step=s),
+        "title": toy_title(run, view, labels, lang),
         "set": {
             T_HIST_FAKE: {"y": _r(view["hist_fake"])},
             T_D: {"y": _r(view["d_curve"])},
@@ -170,15 +229,16 @@ def toy_frame(run: "toy.ToyRun", step: int, x_range, labels: dict) -> dict:
     }
 
 
-def toy_chunk(run: "toy.ToyRun", start: int, frame_steps: list, labels: dict, chunk_id: str):
+def toy_chunk(run: "toy.ToyRun", start: int, frame_steps: list, labels: dict, chunk_id: str,
+              lang: str = "en"):
     """A base figure at `start` and the frames that follow it: the browser shows the base, then
     plays the frames at its own pace, so Streamlit sends one message per chunk, not per frame."""
     x_range = run.x_range([start, *frame_steps])
-    base = toy_figure(run, start, labels, x_range)
+    base = toy_figure(run, start, labels, x_range, lang)
     return finite({
         "id": chunk_id,
         "base": base,
-        "frames": [toy_frame(run, s, x_range, labels) for s in frame_steps if s > 0],
+        "frames": [toy_frame(run, s, x_range, labels, lang) for s in frame_steps if s > 0],
     })
 
 
@@ -260,6 +320,8 @@ def training_figure(metrics: list[dict], quality: list[dict], labels: dict,
         fig.add_trace(go.Scatter(x=q_steps, y=_r([r.get("real_swd") for r in quality]),
                                  name=labels["floor"], mode="lines",
                                  line=dict(color=OPTIMAL, dash="dash")), row=1, col=3)
+        # "lower is better" on the axis: in the title it would not fit a third of the width
+        fig.update_yaxes(title_text=labels["lower_better"], title_standoff=4, row=1, col=3)
     fig.update_xaxes(title_text=labels["step"])
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=40),
                       legend=dict(orientation="h", y=-0.25), uirevision="training")

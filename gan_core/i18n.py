@@ -13,6 +13,7 @@ from pathlib import Path
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "assets" / "i18n"
 LANGUAGES = {"en": "English", "id": "Bahasa Indonesia"}
 DEFAULT = "en"
+BCP47 = {"en": "en-US", "id": "id-ID"}   # what a browser's toLocaleString takes
 
 
 @functools.lru_cache(maxsize=None)

@@ -57,7 +57,7 @@ class JobSpec:
         return dcgan.preset(self.preset, **self.overrides)
 
 
-FIRST_RUN_PRESET, FIRST_RUN_STEPS, FIRST_RUN_FACES = "dcgan", 300, 2000
+FIRST_RUN_PRESET, FIRST_RUN_STEPS, FIRST_RUN_FACES = "quick", 2200, 2000
 
 
 def first_run_spec() -> JobSpec:
@@ -66,7 +66,7 @@ def first_run_spec() -> JobSpec:
     tests/perf/first_run.py, which submits exactly this)."""
     batch = min(dcgan.PRESETS[FIRST_RUN_PRESET].batch_size, 64)
     return JobSpec(data=f"builtin:{FIRST_RUN_FACES}", preset=FIRST_RUN_PRESET,
-                   overrides={"batch_size": batch}, steps=FIRST_RUN_STEPS, quality_every=100)
+                   overrides={"batch_size": batch}, steps=FIRST_RUN_STEPS, quality_every=200)
 
 
 def _finite(x):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from . import images
+from . import i18n, images
 
 # ---------------------------------------------------------------------------------------------
 # Typicality: a random z ~ N(0, I_d) has ‖z‖ close to sqrt(d); z = -0.4·ones has ‖z‖ = 4.
@@ -435,13 +435,16 @@ def contact_sheet(generator, directions, strengths=(-3, -1.5, 0, 1.5, 3), seeds=
     return images.grid(faces, len(strengths)), labels
 
 
-def neighbours(z, directions: list[Direction], step: float):
-    """A 3x3 grid around z: z in the middle, and ±step along the first four directions.
-    Returns (9 z's, 9 labels)."""
+def neighbours(z, directions: list[Direction], step: float, names: dict | None = None,
+               lang: str = "en"):
+    """A 3x3 grid around z: z in the middle, and ±step along the first four directions,
+    labelled with the names a user gave them (`names`: index -> name). Returns (9 z's,
+    9 labels)."""
     z = np.asarray(z, np.float32)
-    moves = [(d, s) for d in directions[:4] for s in (-step, step)]
-    zs = [move(z, [d], [s]) for d, s in moves]
-    labels = [f"{d.name} {s:+.2f}σ" for d, s in moves]
+    moves = [(k, d, s) for k, d in enumerate(directions[:4]) for s in (-step, step)]
+    zs = [move(z, [d], [s]) for _, d, s in moves]
+    labels = [f"{(names or {}).get(k) or d.name} {'+' if s > 0 else '-'}"
+              f"{i18n.number(round(abs(s), 2), lang)}σ" for k, d, s in moves]
     zs.insert(4, z)
     labels.insert(4, "●")
     return np.stack(zs), labels
@@ -513,7 +516,7 @@ class Explorer:
     undo: list = field(default_factory=list)
     redo: list = field(default_factory=list)
     favourites: list = field(default_factory=list)   # (name, z)
-    step: float = 1.0          # the neighbours' step, in sigma
+    step: float = 2.0          # the neighbours' step, in sigma: at 1 the faces look alike
     names: dict = field(default_factory=dict)   # method -> {index: a user's name}
     model: str = ""
 

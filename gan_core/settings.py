@@ -8,6 +8,10 @@
     GAN_STUDIO_MAX_UPLOAD_MB        the largest upload (default 200)
     GAN_STUDIO_MAX_UPLOAD_FILES     the most images in an uploaded .zip (default 100000)
     GAN_STUDIO_WATCH_OTHERS         1 lets every session watch (not control) others' jobs
+    GAN_STUDIO_API                  1 mounts the avatar API (/api/v1/...) on the app's own
+                                    server (default 0: a classroom server does not expose it)
+    GAN_STUDIO_API_TOKEN            the bearer token the API then asks for (default: none)
+    GAN_STUDIO_API_RATE_LIMIT       requests per second per client (default 100; 0: none)
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class Settings:
     max_upload_mb: int
     max_upload_files: int
     watch_others: bool
+    api: bool = False
+    api_token: str | None = None
+    api_rate_limit: float = 100.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,7 +47,10 @@ class Settings:
                    allow_model_upload=_flag("GAN_STUDIO_ALLOW_MODEL_UPLOAD"),
                    max_upload_mb=int(os.environ.get("GAN_STUDIO_MAX_UPLOAD_MB", 200)),
                    max_upload_files=int(os.environ.get("GAN_STUDIO_MAX_UPLOAD_FILES", 100_000)),
-                   watch_others=_flag("GAN_STUDIO_WATCH_OTHERS"))
+                   watch_others=_flag("GAN_STUDIO_WATCH_OTHERS"),
+                   api=_flag("GAN_STUDIO_API"),
+                   api_token=os.environ.get("GAN_STUDIO_API_TOKEN") or None,
+                   api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT", 100)))
 
 
 def run_generators(runs: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -538,3 +539,36 @@ def divergences(real: np.ndarray, fake: np.ndarray) -> dict:
 
 def replace(cfg: Toy2DConfig, **changes) -> Toy2DConfig:
     return dataclasses.replace(cfg, **changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stories: presets that reproduce what a learner should see, each checked by a test
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Story:
+    config: Toy2DConfig
+    steps: int
+    expect_modes_covered: tuple[int, int]   # inclusive, for the story's seed
+    about: str
+
+
+# Filled in with the seeds that show each story (tests/test_toy2d.py checks every one).
+PRESETS: dict[str, Story] = {}
+
+
+def train(cfg: Toy2DConfig, steps: int, drawn=None, samples: int = 2500) -> dict:
+    """Train headless for `steps` steps: speed, losses and, for mixtures, the mode metrics of
+    `samples` generated points (a fixed noise draw, so a run's numbers are reproducible)."""
+    if not 1 <= steps <= 1_000_000:
+        raise ValueError("steps must be between 1 and 1,000,000")
+    gan = Toy2DGAN(cfg, drawn)
+    start = time.perf_counter()
+    for _ in range(steps):
+        stats = gan.step()
+    seconds = time.perf_counter() - start
+    fake = gan.generate(sample_noise(cfg, samples, np.random.default_rng(cfg.seed + 1)))
+    real = sample_data(cfg.data, samples, np.random.default_rng(cfg.seed + 2), gan.drawn)
+    return {"steps": steps, "steps_per_s": steps / seconds, "d_loss": stats.d_loss,
+            "g_loss": stats.g_loss, **(mode_metrics(cfg.data, fake) or {}),
+            **divergences(real, fake)}

@@ -109,8 +109,8 @@ def new_run_form():
                 name = st.selectbox(t("train.data.folder"), folders, key="train_folder")
                 spec = str(SETTINGS.data_root / name)
         elif kind == "upload":
-            upload = st.file_uploader(t("train.data.zip", mb=SETTINGS.max_upload_mb), type=["zip"],
-                                      key="train_upload")
+            upload = ui.uploader(t("train.data.zip", mb=SETTINGS.max_upload_mb), ["zip"],
+                                 "train_upload", SETTINGS.max_upload_mb)
             if upload is not None:
                 stored = st.session_state.get("train_upload_stored")
                 if stored and stored[0] == upload.file_id:
@@ -260,7 +260,8 @@ def live_view(job: jobs.Job, state: dict, snap: dict):
              "numbers": t("train.numbers"), "numbers_help": t("train.numbers_help"),
              "quality_now": t("train.quality_now"), "samples": t("train.samples"),
              "scores_head": t("train.scores_head"), "hair": t("train.hair"),
-             "hair_all": t("train.hair_all"), "hair_names": ui.i18n.section("faces.hair.", lang)}
+             "hair_all": t("train.hair_all"), "hair_names": ui.i18n.section("faces.hair.", lang),
+             "minutes": t("train.minutes"), "locale": ui.i18n.BCP47[lang]}
     figure = None
     if snap["metrics"] or snap["status"] in ("running", "paused"):     # not while queued
         figure = json.loads(figures.training_figure(
@@ -274,16 +275,14 @@ def controls(job: jobs.Job, status: str):
     if not mine:
         st.caption(t("train.watching"))
         return
-    c = st.columns([1, 1, 1, 4])
-    if status == "running":
-        c[0].button(t("train.pause"), key="train_pause", icon=":material/pause:",
-                    on_click=jm.act, args=(job.id, owner, "pause"))
-    if status == "paused":
-        c[0].button(t("train.resume"), key="train_resume", icon=":material/play_arrow:",
-                    on_click=jm.act, args=(job.id, owner, "resume"))
+    buttons = {"running": [("pause", ":material/pause:")],
+               "paused": [("resume", ":material/play_arrow:")]}.get(status, [])
     if status in jobs.ACTIVE:
-        c[1].button(t("train.stop"), key="train_stop", icon=":material/stop:",
-                    on_click=jm.act, args=(job.id, owner, "stop"))
+        buttons.append(("stop", ":material/stop:"))
+    # side by side from the left: a waiting run's Stop has no empty slot beside it
+    for column, (action, icon) in zip(st.columns([1, 1, 1, 4]), buttons):
+        column.button(t(f"train.{action}"), key=f"train_{action}", icon=icon,
+                      on_click=jm.act, args=(job.id, owner, action))
 
 
 def run_view(job: jobs.Job):
@@ -351,7 +350,7 @@ else:
 
 # --- Every run on this server ----------------------------------------------------------------
 
-st.header(t("train.all"))
+st.header(t("train.all") if SETTINGS.watch_others else t("train.mine"))
 
 
 # Every 5 s on the form; every 15 s under a watched run, whose own view is live: each re-run
@@ -359,9 +358,12 @@ st.header(t("train.all"))
 @st.fragment(run_every=5.0 if job is None else 15.0)
 def all_runs():
     """Every run's status and step, refreshed on its own."""
-    listed = [j for j in jm.jobs() if j.owner == owner or SETTINGS.watch_others]
+    everyone = jm.jobs()
+    listed = [j for j in everyone if j.owner == owner or SETTINGS.watch_others]
     if not listed:
         st.caption(t("train.none"))
+    if len(everyone) > len(listed):     # a new tab is a new session: say what it cannot see
+        st.caption(t("train.others", n=ui.number(len(everyone) - len(listed))))
     for j in listed[:30]:
         c = st.columns([3, 2, 2, 1])
         c[0].markdown(f"`{j.id}`" + (" " + t("train.yours") if j.owner == owner else ""))

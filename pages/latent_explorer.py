@@ -87,7 +87,7 @@ with st.sidebar:
         if choices else None
     uploaded = None
     if SETTINGS.allow_model_upload:
-        uploaded = st.file_uploader(t("explorer.model.upload"), type=["keras"])
+        uploaded = ui.uploader(t("explorer.model.upload"), ["keras"], "explorer_model_upload")
     else:
         st.caption(t("explorer.model.upload_off"))
 
@@ -240,7 +240,8 @@ def editor(view, group):
                 st.slider(f"{names.get(k) or d.name} (σ)", -3.0, 3.0, step=0.1, key=f"dir_{k}",
                           on_change=on_strength, args=(k,))
         else:
-            zs, labels = latent.neighbours(z, directions(face.method), state.step)
+            zs, labels = latent.neighbours(z, directions(face.method), state.step,
+                                           state.names.get(face.method), ui.lang())
             tiles = render(zs)
             for row in range(3):
                 cols = st.columns(3)
@@ -250,7 +251,7 @@ def editor(view, group):
                     if k != 4:
                         cols[k % 3].button(t("explorer.near.go"), key=f"near_{k}",
                                            on_click=lambda z=zs[k]: (go_to(z), shrink()))
-            st.caption(t("explorer.near.step", step=state.step))
+            st.caption(t("explorer.near.step", step=ui.number(state.step)))
     face_to_url(face)
 
 
@@ -414,7 +415,7 @@ def favourites():
                               on_click=lambda z=z: go_to(z))
         st.download_button(t("explorer.fav.zip"), zipped.getvalue(), "favourites.zip",
                            "application/zip", key="fav_zip")
-    restore = st.file_uploader(t("explorer.fav.restore"), type=["png"], key="fav_restore")
+    restore = ui.uploader(t("explorer.fav.restore"), ["png"], "fav_restore")
     if restore is not None and st.session_state.get("fav_restored") != restore.file_id:
         try:
             z, model = latent.read_face_png(restore.getvalue())

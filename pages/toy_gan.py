@@ -32,7 +32,8 @@ class PageState:
 
     def show(self, run, start, frame_steps, jump):
         self.serial += 1
-        self.chunk = figures.toy_chunk(run, start, frame_steps, figure_labels(), str(self.serial))
+        self.chunk = figures.toy_chunk(run, start, frame_steps, figure_labels(), str(self.serial),
+                                       ui.lang())
         self.chunk["jump"] = jump
         self.chunk_lang = ui.lang()
         self.shown_step = frame_steps[-1] if frame_steps else start
@@ -69,8 +70,8 @@ def set_sigma_z(value):
 
 with st.sidebar:
     st.header(t("toy.settings"))
-    st.selectbox(t("toy.preset"), list(toy.PRESETS), key="toy_preset", on_change=apply_preset,
-                 format_func=lambda p: t(f"toy.preset.{p}"), help=t("toy.preset_help"))
+    st.radio(t("toy.preset"), list(toy.PRESETS), key="toy_preset", on_change=apply_preset,
+             format_func=lambda p: t(f"toy.preset.{p}"), help=t("toy.preset_help"))
     st.session_state.toy_preset_kept = st.session_state.toy_preset
     st.number_input(t("toy.lr_g"), 0.0, 10.0, step=0.001, format="%.4f", key="toy_lr_g",
                     help=t("toy.lr_help"))
@@ -187,10 +188,7 @@ with chart_col:
                 if state.error or run.full:
                     state.playing = False
                     st.rerun()  # the whole page: stop the timer, update the buttons
-            ui.toy_player(state.chunk, FPS, state.playing)
-            mean, std = run.gan.gen_stats()
-            st.caption(t("toy.status", step=run.steps, mean=mean, std=std,
-                         target_mean=run.cfg.data_mean, target_std=run.cfg.data_std))
+            ui.toy_player(state.chunk, FPS, state.playing)   # its title: the step on screen
 
         player()
         if state.error:

@@ -5,6 +5,7 @@ a page itself (app.py lists the pages)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -56,6 +57,23 @@ def translator():
     calls after the run still speaks the language the page was drawn in."""
     code = lang()
     return lambda key, **fmt: i18n.t(key, code, **fmt)
+
+
+def uploader(label: str, types: list[str], key: str, max_mb: int | None = None):
+    """st.file_uploader, its own words in the page's language. Streamlit draws "Upload" and
+    "200MB per file • ZIP" in English whatever the page says (no parameter changes them), so
+    the page's words are laid over them with CSS, scoped to this uploader's key."""
+    mb = max_mb or st.get_option("server.maxUploadSize")
+    words = {"button": t("ui.upload.button"),
+             "limit": t("ui.upload.limit", mb=number(mb), types=", ".join(types).upper())}
+    quoted = {k: json.dumps(v) for k, v in words.items()}    # a CSS string is a JSON string
+    box = f".st-key-{key} [data-testid='stFileUploaderDropzone']"
+    st.html(f"<style>{box} button {{font-size: 0}}"
+            f"{box} button::after {{content: {quoted['button']}; font-size: 0.875rem}}"
+            f"{box} [data-testid='stFileUploaderDropzoneInstructions'] span {{font-size: 0}}"
+            f"{box} [data-testid='stFileUploaderDropzoneInstructions'] span::after "
+            f"{{content: {quoted['limit']}; font-size: 0.75rem}}</style>")
+    return st.file_uploader(label, type=types, key=key)
 
 
 def number(value) -> str:

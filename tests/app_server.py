@@ -1,6 +1,7 @@
 """Start GAN Studio on a free loopback port for browser tests and soak scripts."""
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -16,15 +17,17 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
 
 
 @contextlib.contextmanager
-def serve_app(timeout_s=60):
-    """Yield (url, process) of `streamlit run app.py` on 127.0.0.1, stopped afterwards."""
+def serve_app(timeout_s=60, env=None):
+    """Yield (url, process) of `streamlit run app.py` on 127.0.0.1, stopped afterwards;
+    `env`: environment variables to add (server settings)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout_s

@@ -207,3 +207,23 @@ def test_shards_split_the_ids_and_their_union_is_the_whole(tmp_path):
         assert not set(part) & set(union)                         # no id twice
         union.update(part)
     assert union == whole
+
+
+def test_the_app_s_own_server_mounts_the_api_only_when_asked(tmp_path, server):
+    from app_server import serve_app
+
+    with serve_app(env={"GAN_STUDIO_RUNS": str(tmp_path / "runs")}) as (url, _):
+        status, headers, _ = get(f"{url}/api/v1/models")     # off by default: no API there
+        assert not headers.get("Content-Type", "").startswith("application/json")
+        status, _, _ = get(f"{url}/_stcore/health")
+        assert status == 200
+    with serve_app(env={"GAN_STUDIO_API": "1", "GAN_STUDIO_API_TOKEN": "s3cret",
+                        "GAN_STUDIO_RUNS": str(tmp_path / "runs")}) as (url, _):
+        assert get(f"{url}/api/v1/models")[0] == 401
+        status, _, body = get(f"{url}/api/v1/models", token="s3cret")
+        assert status == 200 and json.loads(body) == json.loads(
+            get(f"{server}/api/v1/models")[2])          # the same routes as `serve`
+        status, _, png = get(f"{url}/api/v1/avatar/alice.png", token="s3cret")
+        assert status == 200 and png == get(f"{server}/api/v1/avatar/alice.png")[2]
+        status, _, page = get(url + "/")                  # and the app is still there
+        assert status == 200 and b"<html" in page.lower()

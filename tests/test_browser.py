@@ -32,6 +32,17 @@ def read(stats, name):
     return stats.get_attribute(f"data-{name}")
 
 
+def shown_step(title: str) -> int:
+    return int(re.match(r"Step ([\d,]+) ·", title).group(1).replace(",", ""))
+
+
+def losses_axis(page) -> list:
+    """The x range the player's losses chart shows now, as plotly laid it out."""
+    return page.evaluate(
+        "() => document.querySelector(\"iframe[title*='toy_player']\")"
+        ".contentDocument.getElementById('chart')._fullLayout.xaxis3.range")
+
+
 def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     go_to(page, app_url, "Toy GAN")
@@ -41,7 +52,7 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     player = page.frame_locator("iframe[title*='toy_player']")
     stats = player.locator("#stats")
     player.locator(".main-svg").first.wait_for(timeout=30_000)
-    assert read(stats, "title") == "Step 0"
+    assert read(stats, "title").startswith("Step 0 · generated N(")
 
     page.get_by_role("button", name="Play", exact=True).click()
     page.get_by_role("button", name="Pause", exact=True).wait_for()
@@ -62,16 +73,19 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     paused = int(read(stats, "frames"))
     time.sleep(1.5)
     assert int(read(stats, "frames")) == paused, "nothing moves while paused"
-    step_paused = int(re.search(r"\d+", read(stats, "title")).group())
+    step_paused = shown_step(read(stats, "title"))
 
     page.get_by_role("button", name="Step", exact=True).click()
     page.wait_for_timeout(1500)
-    stepped = int(re.search(r"\d+", read(stats, "title")).group())
+    stepped = shown_step(read(stats, "title"))
     assert stepped == step_paused + 5
+    assert losses_axis(page)[1] > stepped * 0.9        # the losses chart spans the run so far
 
     page.get_by_role("button", name="Reset", exact=True).click()
     page.wait_for_timeout(1500)
-    assert read(stats, "title") == "Step 0"
+    assert read(stats, "title").startswith("Step 0 ·")
+    assert losses_axis(page) == [0, 1], "a new run does not keep the old run's axes"
+    page.screenshot(path=str(tmp_path / "reset.png"))
     assert page.locator("text=Traceback").count() == 0
     page.close()
 

@@ -153,3 +153,9 @@ def test_generate_in_bfloat16_is_close_to_float32(trained, tmp_path):
     # not the same computation
     result = cli("generate", "--model", model, "--precision", "float8", "--out", tmp_path / "x")
     assert result.returncode == 2 and "float8" in result.stderr
+
+
+def test_the_cli_offers_every_preset():
+    from gan_core import __main__ as cli_main, dcgan
+
+    assert list(cli_main.PRESET_NAMES) == list(dcgan.PRESETS)   # kept without importing Keras

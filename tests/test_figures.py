@@ -19,7 +19,9 @@ def test_toy_figure_is_a_valid_plotly_figure_at_any_step(labels):
     run.advance(20)
     for step in (0, 7, 20):
         fig = go.Figure(figures.toy_figure(run, step, labels))  # validates every property
-        assert fig.layout.title.text == labels["title_at"].format(step=step)
+        view = run.view(step)
+        assert fig.layout.title.text == figures.toy_title(run, view, labels, "en")
+        assert fig.layout.title.text.startswith(labels["title_at"].split("{")[0] + str(step))
         names = [trace.name for trace in fig.data]
         assert names[figures.T_HIST_FAKE] == labels["generated"]
         assert names[figures.T_D] == labels["d_curve"] and names[figures.T_W2] == labels["w2"]
@@ -58,6 +60,57 @@ def test_long_histories_are_thinned_for_the_browser(labels):
     fig = figures.toy_figure(run, 2000, labels)
     assert len(fig["data"][figures.T_KL]["x"]) <= figures.HISTORY_POINTS
     assert fig["data"][figures.T_KL]["x"][-1] == 2000
+
+
+def test_each_panel_has_its_own_legend_and_axis_titles(labels):
+    run = toy.ToyRun(toy.PRESETS["default"])
+    run.advance(50)
+    fig = figures.toy_figure(run, 50, labels)
+    legend_of = {trace["name"]: trace["legend"] for trace in fig["data"]}
+    # one colour (orange) means G in three panels: each sits in its own panel's legend
+    assert legend_of[labels["generated"]] == legend_of[labels["d_curve"]] == "legend"
+    assert legend_of[labels["wb_path"]] == "legend2" and legend_of[labels["g_loss"]] == "legend3"
+    assert legend_of[labels["d_fake"]] == "legend4" and legend_of[labels["kl"]] == "legend5"
+    assert all(f"legend{i}" in fig["layout"] for i in ("", 2, 3, 4, 5))
+    go.Figure(fig)                                   # plotly accepts every legend property
+    assert fig["layout"]["yaxis3"]["title"]["text"] == "b"   # the (w, b) plane's y axis
+
+
+def test_the_losses_chart_shows_the_equilibrium_not_the_early_spike(labels):
+    run = toy.ToyRun(toy.PRESETS["default"])          # G's loss spikes past 100 early on
+    run.advance(1000)
+    fig = figures.toy_figure(run, 1000, labels)
+    g_loss = [y for y in fig["data"][figures.T_G_LOSS]["y"] if y is not None]
+    assert max(g_loss) > 100
+    low, high = fig["layout"]["yaxis4"]["range"]
+    assert low <= 0.69 < high < 20                    # ln 2 is readable, the spike is cut
+    note = [a for a in fig["layout"]["annotations"] if a["yref"] == "y4 domain"]
+    assert len(note) == 1 and note[0]["xref"] == "x3 domain"
+    assert str(round(max(g_loss))) in note[0]["text"].replace(",", "").replace(".", "")
+    early = figures.toy_figure(run, 10, labels)       # nothing to cut yet: autorange
+    assert "range" not in early["layout"]["yaxis4"]
+
+
+def test_a_new_run_gets_fresh_axes_and_the_course_note_never_widens_them(labels):
+    first, second = toy.ToyRun(toy.PRESETS["course"]), toy.ToyRun(toy.PRESETS["course"])
+    first.advance(20)
+    a, b = figures.toy_figure(first, 20, labels), figures.toy_figure(second, 0, labels)
+    assert a["layout"]["uirevision"] != b["layout"]["uirevision"]
+    # an empty chart gets explicit axes, so plotly cannot keep the last run's
+    assert all(b["layout"][f"xaxis{i}"]["range"] == [0, 1] for i in (3, 4, 5))
+    note = [n for n in a["layout"]["annotations"] if n["text"].endswith(f"({first.best_step()})")]
+    assert len(note) == 1 and note[0]["xref"].endswith(" domain")
+
+
+def test_the_title_carries_the_frame_s_own_numbers_in_the_page_s_language():
+    run = toy.ToyRun(toy.PRESETS["default"])
+    run.advance(1200)
+    labels = i18n.section("toy.fig.", "id")
+    chunk = figures.toy_chunk(run, 1000, [1100, 1200], labels, "c", "id")
+    assert chunk["base"]["layout"]["title"]["text"].startswith("Langkah 1.000 ·")
+    mean = run.view(1100)["gen_mean"]
+    assert f"N({round(mean, 2)}".replace(".", ",") in chunk["frames"][0]["title"]
+    assert chunk["frames"][1]["title"].startswith("Langkah 1.200 ·")
 
 
 def test_warmup_figure_shows_both_samples():

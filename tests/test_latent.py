@@ -114,7 +114,9 @@ def test_moves_contact_sheet_and_neighbours(gen):
     zs, names = latent.neighbours(z, d, 0.5)
     assert zs.shape == (9, 100) and names[4] == "●"
     np.testing.assert_array_equal(zs[4], z)
-    assert names[0] == "SeFa 1 -0.50σ"
+    assert names[0] == "SeFa 1 -0.5σ"
+    _, renamed = latent.neighbours(z, d, 1.25, names={1: "smile"}, lang="id")
+    assert renamed[2:4] == ["smile -1,25σ", "smile +1,25σ"] and renamed[0] == "SeFa 1 -1,25σ"
     np.testing.assert_allclose(zs[0], z - 0.5 * d[0].vector, atol=1e-6)
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gan_core import i18n
+from gan_core import i18n, jobs
 from test_pages import PAGES, open_app
 
 
@@ -51,20 +51,20 @@ def test_the_interpolation_gif_is_made_in_a_fresh_session():
 @pytest.mark.parametrize("lang, words", [("en", "must be between"), ("id", "harus di antara")])
 def test_out_of_range_numbers_are_said_in_the_page_language_and_start_stays_off(lang, words):
     at = open_app("pages/dcgan_training.py", lang)
-    at.number_input(key="train_batch_dcgan").set_value(100000).run()
+    at.number_input(key=f"train_batch_{jobs.FIRST_RUN_PRESET}").set_value(100000).run()
     errors = [e.value for e in at.error]
     assert any(words in e and ("100,000" if lang == "en" else "100.000") in e for e in errors), \
         errors
     assert at.button(key="train_start").disabled
-    at.number_input(key="train_batch_dcgan").set_value(64).run()
+    at.number_input(key=f"train_batch_{jobs.FIRST_RUN_PRESET}").set_value(64).run()
     assert not at.error and not at.button(key="train_start").disabled
 
 
 def test_a_learning_rate_of_one_in_a_million_is_shown_and_accepted():
     at = open_app("pages/dcgan_training.py")
-    at.number_input(key="train_glr_dcgan").set_value(1e-6).run()
+    at.number_input(key=f"train_glr_{jobs.FIRST_RUN_PRESET}").set_value(1e-6).run()
     assert not at.error and not at.button(key="train_start").disabled
-    at.number_input(key="train_glr_dcgan").set_value(0.0).run()
+    at.number_input(key=f"train_glr_{jobs.FIRST_RUN_PRESET}").set_value(0.0).run()
     assert any("G lr" in e.value for e in at.error)
 
 

@@ -10,7 +10,10 @@ from PIL import Image
 
 from test_pages import open_app
 
-TINY = {"train_builtin_n": 256, "train_batch_dcgan": 8, "train_latent_dcgan": 16}
+from gan_core import jobs
+
+FIRST = jobs.FIRST_RUN_PRESET      # the form's preset for the built-in faces
+TINY = {"train_builtin_n": 256, f"train_batch_{FIRST}": 8, f"train_latent_{FIRST}": 16}
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +77,9 @@ def test_someone_elses_job_cannot_be_controlled(monkeypatch):
     stranger = page(job=job_id, owner="someone-else")
     assert stranger.warning and "another session" in stranger.warning[0].value
     assert not [b for b in stranger.button if b.key in ("train_pause", "train_stop")]
+    # its list of runs says that the others' runs exist, instead of "no runs"
+    assert "Other sessions' runs on this server, not listed here: 1." in " ".join(
+        c.value for c in stranger.caption)
     monkeypatch.setenv("GAN_STUDIO_WATCH_OTHERS", "1")        # the teacher allows watching
     watcher = page(job=job_id, owner="someone-else")
     assert "someone else's run" in " ".join(c.value for c in watcher.caption)

@@ -26,10 +26,16 @@ from gan_core import faces, files, images, jobs  # noqa: E402
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="first_run")
+    parser.add_argument("--preset", help="try another preset than the page's (for tuning)")
+    parser.add_argument("--steps", type=int, help="try another step count than the page's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         manager = jobs.JobManager(Path(tmp) / "runs", Path(tmp) / "data")
         spec = jobs.first_run_spec()
+        if args.preset:
+            spec.preset = args.preset
+            spec.overrides = {}
+        spec.steps = args.steps or spec.steps
         start = time.perf_counter()
         job = manager.submit("learner", spec)
         while job.status in jobs.ACTIVE:
