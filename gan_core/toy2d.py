@@ -86,6 +86,10 @@ class Toy2DConfig:
         _check(0 <= self.seed < 2**31, "seed must be between 0 and 2**31 - 1")
 
 
+def replace(cfg: Toy2DConfig, **changes) -> Toy2DConfig:
+    return dataclasses.replace(cfg, **changes)
+
+
 def _check(ok: bool, message: str):
     if not ok:
         raise ValueError(message)
@@ -537,10 +541,6 @@ def divergences(real: np.ndarray, fake: np.ndarray) -> dict:
     return {"kl": kl, "js": js}
 
 
-def replace(cfg: Toy2DConfig, **changes) -> Toy2DConfig:
-    return dataclasses.replace(cfg, **changes)
-
-
 # ---------------------------------------------------------------------------------------------
 # Stories: presets that reproduce what a learner should see, each checked by a test
 # ---------------------------------------------------------------------------------------------
@@ -553,8 +553,22 @@ class Story:
     about: str
 
 
-# Filled in with the seeds that show each story (tests/test_toy2d.py checks every one).
-PRESETS: dict[str, Story] = {}
+# A strong D (3 layers of 64, learning twice as fast as G) on 8 Gaussians: plain training chases
+# it from mode to mode and keeps a few. Each cure changes one switch, same data, same seed.
+# tests/test_toy2d.py trains every story and checks its mode count.
+_STRONG_D = Toy2DConfig(data="mixture8", d_layers=3, d_units=64, lr_d=2e-3, seed=0)
+PRESETS: dict[str, Story] = {
+    "vanilla-8": Story(_STRONG_D, 3000, (1, 5),
+                       "plain GAN on 8 Gaussians: mode collapse, a few modes kept"),
+    "spectral-norm-8": Story(replace(_STRONG_D, cure="spectral_norm"), 3000, (8, 8),
+                             "the same with spectral normalisation in D: all 8 modes"),
+    "wgan-gp-8": Story(replace(_STRONG_D, cure="wgan_gp"), 3000, (8, 8),
+                       "the same as a WGAN with gradient penalty: all 8 modes"),
+    "minibatch-std-8": Story(replace(_STRONG_D, cure="minibatch_std"), 3000, (5, 8),
+                             "the same with minibatch standard deviation: more modes"),
+    "default": Story(Toy2DConfig(), 3000, (0, 8),
+                     "GAN Lab's set-up: 2 layers of 32 each, 8 Gaussians"),
+}
 
 
 def train(cfg: Toy2DConfig, steps: int, drawn=None, samples: int = 2500) -> dict:

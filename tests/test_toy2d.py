@@ -138,3 +138,37 @@ def test_bad_settings_are_refused_with_their_name():
                          ("data", "spiral"), ("cure", "magic")):
         with pytest.raises(ValueError, match=field.split("_")[0]):
             toy2d.Toy2DConfig(**{field: value})
+
+
+@pytest.mark.parametrize("name", [n for n in toy2d.PRESETS if n != "default"])
+def test_each_story_preset_shows_its_outcome(name):
+    story = toy2d.PRESETS[name]
+    result = toy2d.train(story.config, story.steps)
+    low, high = story.expect_modes_covered
+    assert low <= result["modes_covered"] <= high, (name, result)
+
+
+def test_same_seed_same_run():
+    cfg = toy2d.Toy2DConfig(seed=4, batch=64)
+    a, b = toy2d.train(cfg, 200), toy2d.train(cfg, 200)
+    assert {k: v for k, v in a.items() if k != "steps_per_s"} == \
+        {k: v for k, v in b.items() if k != "steps_per_s"}
+
+
+def test_the_cli_lists_the_stories_and_trains_one_with_overrides():
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "gan_core", "toy2d", *args, "--json"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    listed = {p["name"]: p for p in cli("--list-presets")["presets"]}
+    assert listed["vanilla-8"]["expect_modes_covered"] == [1, 5]
+    assert {"steps", "seed", "expect_modes_covered"} <= set(listed["wgan-gp-8"])
+    out = cli("--preset", "vanilla-8", "--steps", "50", "--seed", "3", "--batch", "32",
+              "--cure", "spectral_norm", "--d-units", "8")
+    assert out["steps"] == 50 and out["seed"] == 3 and out["modes_total"] == 8
+    assert {"steps_per_s", "modes_covered", "high_quality", "kl", "js"} <= set(out)
+    bad = subprocess.run([sys.executable, "-m", "gan_core", "toy2d", "--cure", "magic"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "cure must be one of" in bad.stderr
