@@ -17,14 +17,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
 
 
 @contextlib.contextmanager
-def serve_app(timeout_s=60, env=None):
-    """Yield (url, process) of `streamlit run app.py` on 127.0.0.1, stopped afterwards;
-    `env`: environment variables to add (server settings)."""
+def serve_app(timeout_s=60, env=None, script="app.py"):
+    """Yield (url, process) of `streamlit run app.py` (or `script`) on 127.0.0.1, stopped
+    afterwards; `env`: environment variables to add (server settings)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
          "--server.address", "127.0.0.1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})})

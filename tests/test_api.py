@@ -212,13 +212,16 @@ def test_shards_split_the_ids_and_their_union_is_the_whole(tmp_path):
 def test_the_app_s_own_server_mounts_the_api_only_when_asked(tmp_path, server):
     from app_server import serve_app
 
-    with serve_app(env={"GAN_STUDIO_RUNS": str(tmp_path / "runs")}) as (url, _):
-        status, headers, _ = get(f"{url}/api/v1/models")     # off by default: no API there
+    runs = {"GAN_STUDIO_RUNS": str(tmp_path / "runs")}
+    with serve_app(env=runs) as (url, _):                  # the classroom's command: no API
+        status, headers, _ = get(f"{url}/api/v1/models")
         assert not headers.get("Content-Type", "").startswith("application/json")
-        status, _, _ = get(f"{url}/_stcore/health")
-        assert status == 200
-    with serve_app(env={"GAN_STUDIO_API": "1", "GAN_STUDIO_API_TOKEN": "s3cret",
-                        "GAN_STUDIO_RUNS": str(tmp_path / "runs")}) as (url, _):
+    off = subprocess.run([sys.executable, "-m", "streamlit", "run", "app_api.py"], cwd=ROOT,
+                         env={**os.environ, **runs, "GAN_STUDIO_API": "0"},
+                         capture_output=True, text=True, timeout=120)
+    assert off.returncode != 0 and "set GAN_STUDIO_API=1" in off.stderr + off.stdout
+    with serve_app(env={**runs, "GAN_STUDIO_API": "1", "GAN_STUDIO_API_TOKEN": "s3cret"},
+                   script="app_api.py") as (url, _):
         assert get(f"{url}/api/v1/models")[0] == 401
         status, _, body = get(f"{url}/api/v1/models", token="s3cret")
         assert status == 200 and json.loads(body) == json.loads(
