@@ -55,6 +55,7 @@ def _thin(rows: np.ndarray, points: int) -> np.ndarray:
 
 
 # Each panel has its own legend, under it, so a colour is read beside the chart it belongs to.
+TOY_HEIGHT = 820      # px; the player's frame is this tall
 PANEL_LEGENDS = {"dist": "legend", "dist_p": "legend", "wb": "legend2", "loss": "legend3",
                  "score": "legend4", "dist_t": "legend5"}
 
@@ -70,7 +71,7 @@ def _toy_skeleton(label_items: tuple):
         specs=[[{"colspan": 2, "secondary_y": True}, None, {}], [{}, {}, {}]],
         subplot_titles=(labels["distribution"], labels["wb_plane"], labels["losses"],
                         labels["scores"], labels["distances"]),
-        horizontal_spacing=0.11, vertical_spacing=0.28,
+        horizontal_spacing=0.13, vertical_spacing=0.3,
     )
     panels = {"dist": (1, 1, False), "dist_p": (1, 1, True), "wb": (1, 3, False),
               "loss": (2, 1, False), "score": (2, 2, False), "dist_t": (2, 3, False)}
@@ -81,9 +82,10 @@ def _toy_skeleton(label_items: tuple):
     fig.add_hline(y=0.5, line=dict(color="black", width=1, dash="dot"), row=2, col=2)
     fig.data = []
     fig.update_yaxes(title_text=labels["density"], row=1, col=1, secondary_y=False)
-    fig.update_yaxes(title_text="D(x)", range=[-0.02, 1.02], tickmode="array",
-                     tickvals=[0, 0.25, 0.5, 0.75, 1], showgrid=False, title_standoff=2,
-                     row=1, col=1, secondary_y=True)
+    # D(x)'s 0..1 axis, untitled: the legend names the curve, and a title here would sit
+    # against the (w, b) panel as if it were that panel's label.
+    fig.update_yaxes(range=[-0.02, 1.02], tickmode="array", tickvals=[0, 0.25, 0.5, 0.75, 1],
+                     showgrid=False, row=1, col=1, secondary_y=True)
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_xaxes(title_text="w", row=1, col=3)
     fig.update_yaxes(title_text="b", row=1, col=3)
@@ -92,15 +94,17 @@ def _toy_skeleton(label_items: tuple):
     fig.update_yaxes(range=[0, 1], row=2, col=2)
     fig.update_yaxes(type="log", row=2, col=3)
     layout = json.loads(fig.to_json())["layout"]
-    # A legend under each panel: x at the panel's left edge, y just under its x-axis title.
+    # A legend under each panel: x at the panel's left edge, y just under its x-axis title; in
+    # a column for the narrow panels, whose entries would not fit side by side.
     for name in ("dist", "wb", "loss", "score", "dist_t"):
         x0 = layout[axes[name]["xaxis"].replace("x", "xaxis")]["domain"][0]
         y0 = layout[axes[name]["yaxis"].replace("y", "yaxis")]["domain"][0]
-        layout[PANEL_LEGENDS[name]] = {"orientation": "h", "x": x0, "xanchor": "left",
-                                       "y": y0 - 0.075, "yanchor": "top",
-                                       "font": {"size": 11}, "bgcolor": "rgba(0,0,0,0)"}
-    layout.update(barmode="overlay", bargap=0, height=780, showlegend=True,
-                  margin=dict(l=50, r=20, t=40, b=70), title=dict(x=0.5, y=0.995))
+        layout[PANEL_LEGENDS[name]] = {"orientation": "h" if name == "dist" else "v",
+                                       "x": x0, "xanchor": "left", "y": y0 - 0.07,
+                                       "yanchor": "top", "font": {"size": 11},
+                                       "bgcolor": "rgba(0,0,0,0)"}
+    layout.update(barmode="overlay", bargap=0, height=TOY_HEIGHT, showlegend=True,
+                  margin=dict(l=50, r=20, t=40, b=90), title=dict(x=0.5, y=0.995))
     return layout, axes
 
 
@@ -156,7 +160,7 @@ def toy_figure(run: "toy.ToyRun", step: int, labels: dict, x_range=None,
         trace("dist_p", x=_r(view["grid"]), y=_r(view["d_star"]), name=labels["d_star"],
               mode="lines", line={"color": OPTIMAL, "width": 2, "dash": "dash"}),
         trace("dist_p", x=x_range, y=[0.5, 0.5], name=labels["threshold"], mode="lines",
-              line={"color": "black", "width": 1, "dash": "dot"}),
+              line={"color": "black", "width": 1, "dash": "dot"}, showlegend=False),
         # Panel 2: the generator's (w, b) path; the optima are w = +-std/sigma_z, b = mean.
         trace("wb", x=_r(hist[:, COL["w"]]), y=_r(hist[:, COL["b"]]), mode="lines",
               name=labels["wb_path"], line={"color": FAKE, "width": 1.5}),

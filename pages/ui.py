@@ -66,10 +66,11 @@ def uploader(label: str, types: list[str], key: str, max_mb: int | None = None):
     mb = max_mb or st.get_option("server.maxUploadSize")
     words = {"button": t("ui.upload.button"),
              "limit": t("ui.upload.limit", mb=number(mb), types=", ".join(types).upper())}
-    quoted = {k: json.dumps(v) for k, v in words.items()}    # a CSS string is a JSON string
+    # a CSS string is a JSON string, kept in UTF-8 (CSS reads no \u escapes)
+    quoted = {k: json.dumps(v, ensure_ascii=False) for k, v in words.items()}
     box = f".st-key-{key} [data-testid='stFileUploaderDropzone']"
-    st.html(f"<style>{box} button {{font-size: 0}}"
-            f"{box} button::after {{content: {quoted['button']}; font-size: 0.875rem}}"
+    st.html(f"<style>{box} button p {{font-size: 0}}"
+            f"{box} button p::after {{content: {quoted['button']}; font-size: 0.875rem}}"
             f"{box} [data-testid='stFileUploaderDropzoneInstructions'] span {{font-size: 0}}"
             f"{box} [data-testid='stFileUploaderDropzoneInstructions'] span::after "
             f"{{content: {quoted['limit']}; font-size: 0.75rem}}</style>")
@@ -129,7 +130,8 @@ def _player_dir() -> str:
 _toy_player = components.declare_component("toy_player", path=_player_dir())
 
 
-def toy_player(chunk: dict, fps: int, playing: bool, height: int = 720, key="toy_player"):
+def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_HEIGHT,
+               key="toy_player"):
     """Show `chunk` (figures.toy_chunk): its base now, its frames at `fps`. When not playing,
     the player skips straight to the newest state it holds."""
     _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
