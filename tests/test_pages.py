@@ -71,7 +71,7 @@ def test_timeline_shows_an_earlier_step():
     at.slider(key="toy_seek").set_value(5).run()
     state = toy_state(at)
     assert state.shown_step == 5 and state.chunk["jump"]
-    assert state.chunk["base"]["layout"]["title"]["text"].endswith("5")
+    assert state.chunk["base"]["layout"]["title"]["text"].startswith("Step 5 ·")
     assert state.run.steps == 15  # looking back does not undo training
 
 
