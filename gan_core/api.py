@@ -124,23 +124,18 @@ class _Batcher:
         finally:
             self.worker = None
 
-    def _make(self, z):
-        """(image, its 64 px PNG) per row. Encoding here, beside the generator call, keeps
-        the event loop free to read the next requests."""
-        return [(image, avatar_png(image, 64)) for image in self.generator(z)]
-
     async def _run(self, batch):
         z = np.stack([row for row, _ in batch])
         try:
-            out = await asyncio.to_thread(self._make, z)
+            out = await asyncio.to_thread(self.generator, z)
         except Exception as error:        # the generator failed: every waiter hears it
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
             return
-        for (_, future), made in zip(batch, out):
+        for (_, future), image in zip(batch, out):
             if not future.done():
-                future.set_result(made)
+                future.set_result(image)
 
 
 class AvatarService:
@@ -197,19 +192,19 @@ class AvatarService:
                 entry.batcher = _Batcher(entry.generator)
         return entry
 
-    async def face_png(self, entry: _Model, player_id: str, size: int) -> bytes:
-        """This id's face in this model's namespace, as PNG at `size` pixels."""
+    async def face(self, entry: _Model, player_id: str) -> np.ndarray:
+        """uint8 (64, 64, 3) for this id in this model's namespace."""
         cached = entry.cache.get(player_id)
         if cached is not None:
             entry.cache.move_to_end(player_id)
-            return avatar_png(cached, size)
+            return cached
         self._loaded(entry)
         z = avatars.z_for_id(player_id, entry.generator.latent_dim, entry.namespace)
-        image, png = await entry.batcher(z)
+        image = await entry.batcher(z)
         entry.cache[player_id] = image
         while len(entry.cache) > CACHE_IMAGES:
             entry.cache.popitem(last=False)
-        return png if size == 64 else avatar_png(image, size)
+        return image
 
 
 def etag(entry: _Model, player_id: str, size: int) -> str:
@@ -286,8 +281,8 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
         wanted = request.headers.get("if-none-match", "")
         if tag in [t.strip() for t in wanted.split(",")] or wanted.strip() == "*":
             return Response(status_code=304, headers=headers)
-        return Response(await service.face_png(entry, player_id, size), media_type="image/png",
-                        headers=headers)
+        image = await service.face(entry, player_id)
+        return Response(avatar_png(image, size), media_type="image/png", headers=headers)
 
     async def batch(request):
         body = b""
@@ -317,11 +312,11 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
             checked.append(check_id(i.encode("utf-8", "surrogatepass")))
         size = check_size(payload.get("size", 64))
         entry = service.model(payload.get("model"))
-        pngs = await asyncio.gather(*(service.face_png(entry, i, size) for i in checked))
+        faces = await asyncio.gather(*(service.face(entry, i) for i in checked))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            for player_id, png in zip(checked, pngs):
-                archive.writestr(f"{files.safe_name(player_id)}.png", png)
+            for player_id, image in zip(checked, faces):
+                archive.writestr(f"{files.safe_name(player_id)}.png", avatar_png(image, size))
         return Response(buffer.getvalue(), media_type="application/zip", headers={
             "Content-Disposition": 'attachment; filename="avatars.zip"',
             "X-Model-Hash": entry.hash, "X-Namespace": entry.namespace})
