@@ -14,7 +14,7 @@ requests are not generated one by one: one call runs at a time, and the requests
 meanwhile go through the generator together in the next (micro-batching, `_Batcher`).
 
 `routes(service)` builds the routes once; `python -m gan_core serve` runs them alone (uvicorn),
-and the Streamlit app can mount the same routes (`GAN_STUDIO_API=1`).
+and `app_api.py` mounts the same routes beside the Streamlit app (with `GAN_STUDIO_API=1`).
 """
 
 from __future__ import annotations

@@ -376,15 +376,24 @@ class JobManager:
         with self._lock:
             return [self._jobs[i] for i in self._waiting]
 
-    def _publish(self, *jobs: Job, final: bool = False):
+    def _publish_grid(self, job: Job, force: bool = False):
+        """The job's newest sample grid as <id>.png, when there is a new one to show. A failed
+        write costs pollers one picture, not the job (see _publish)."""
+        png = job.grid_png(force=force)
+        if png is not None:
+            try:
+                files.write_bytes(self.live_dir / f"{job.id}.png", png)
+            except OSError as error:
+                log.warning("could not publish %s's grid: %s", job.id, error)
+
+    def _publish(self, *jobs: Job):
         """Write each job's live state where pollers read it (atomically: a reader never
         sees half a file). A failed write (a full disk) costs pollers one update, not the
-        job: its own checkpoint writes say what is wrong. `final`: the newest grid now."""
+        job: its own checkpoint writes say what is wrong."""
         for job in jobs:
             try:
-                png = job.grid_png(force=final or job.status not in ACTIVE)
-                if png is not None:          # first, so the state never names a grid not there
-                    files.write_bytes(self.live_dir / f"{job.id}.png", png)
+                # the grid first, so the state never names a grid that is not there
+                self._publish_grid(job, force=job.status not in ACTIVE)
                 files.write_text(self.live_dir / f"{job.id}.json", json.dumps(self.live(job)))
             except OSError as error:
                 log.warning("could not publish %s: %s", job.id, error)
@@ -413,7 +422,7 @@ class JobManager:
                 control=job.control)
             for event in trainer.run():
                 if event.kind == "end":    # the last grid first: whoever sees the end finds it
-                    self._publish(job, final=True)
+                    self._publish_grid(job, force=True)
                 job.record(event)
                 self._publish(job)
         except Exception as error:  # bad data, a full disk: the job says so, the server lives

@@ -8,8 +8,9 @@
     GAN_STUDIO_MAX_UPLOAD_MB        the largest upload (default 200)
     GAN_STUDIO_MAX_UPLOAD_FILES     the most images in an uploaded .zip (default 100000)
     GAN_STUDIO_WATCH_OTHERS         1 lets every session watch (not control) others' jobs
-    GAN_STUDIO_API                  1 mounts the avatar API (/api/v1/...) on the app's own
-                                    server (default 0: a classroom server does not expose it)
+    GAN_STUDIO_API                  1 lets `streamlit run app_api.py` mount the avatar API
+                                    (/api/v1/...) beside the app (default 0: off; the
+                                    classroom's `streamlit run app.py` never mounts it)
     GAN_STUDIO_API_TOKEN            the bearer token the API then asks for (default: none)
     GAN_STUDIO_API_RATE_LIMIT       requests per second per client (default 100; 0: none)
 """

@@ -16,7 +16,9 @@ gradient that WGAN-GP needs); spectral normalisation; optimisers; losses; the GA
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -95,8 +97,10 @@ def _check(ok: bool, message: str):
         raise ValueError(message)
 
 
+@functools.lru_cache(maxsize=None)
 def mode_centres(name: str) -> tuple[np.ndarray, float] | None:
-    """(centres, std) of a dataset made of Gaussian modes, or None for the others."""
+    """(centres, std) of a dataset made of Gaussian modes, or None for the others. Cached:
+    every training step draws from it; callers only read the array."""
     if name == "gaussian":
         return np.zeros((1, 2)), 0.5
     if name == "two_blobs":
@@ -311,11 +315,7 @@ class Optimizer:
             p -= scale * m / (np.sqrt(v) + 1e-8)
 
     def copy(self) -> Optimizer:
-        other = Optimizer.__new__(Optimizer)
-        other.__dict__.update(self.__dict__)
-        other.m = [m.copy() for m in self.m]
-        other.v = [v.copy() for v in self.v]
-        return other
+        return copy.deepcopy(self)
 
 
 # ---------------------------------------------------------------------------------------------
