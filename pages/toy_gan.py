@@ -70,8 +70,8 @@ def set_sigma_z(value):
 
 with st.sidebar:
     st.header(t("toy.settings"))
-    st.radio(t("toy.preset"), list(toy.PRESETS), key="toy_preset", on_change=apply_preset,
-             format_func=lambda p: t(f"toy.preset.{p}"), help=t("toy.preset_help"))
+    st.selectbox(t("toy.preset"), list(toy.PRESETS), key="toy_preset", on_change=apply_preset,
+                 format_func=lambda p: t(f"toy.preset.{p}"), help=t("toy.preset_help"))
     st.session_state.toy_preset_kept = st.session_state.toy_preset
     st.number_input(t("toy.lr_g"), 0.0, 10.0, step=0.001, format="%.4f", key="toy_lr_g",
                     help=t("toy.lr_help"))

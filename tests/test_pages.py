@@ -88,7 +88,7 @@ def test_learning_rate_changes_live_and_model_changes_reset():
 
 def test_course_preset_fills_the_settings_and_reports_its_kept_step():
     at = open_app("pages/toy_gan.py")
-    at.sidebar.radio(key="toy_preset").set_value("course").run()
+    at.sidebar.selectbox(key="toy_preset").set_value("course").run()
     assert at.sidebar.number_input(key="toy_lr_g").value == 0.5
     assert at.sidebar.number_input(key="toy_sigma_z").value == 10.0
     for _ in range(4):
