@@ -70,16 +70,16 @@ def cmd_toy2d(args) -> dict:
 
 def _progress(total, batch_size):
     """A one-line progress bar on stderr, fed by the trainer's events."""
+    from . import events as ev
     from .train import eta_seconds
 
     def show(event):
-        if event.kind != "metrics":
+        if not isinstance(event, ev.Metrics):
             return
-        d, done = event.data, event.step / total
-        eta = eta_seconds(event.step, total, batch_size, d["img_per_s"]) or 0.0
-        bar = "#" * int(30 * done)
-        print(f"\r[{bar:<30}] {event.step}/{total} G {d['g_loss']:.3f} D {d['d_loss']:.3f} "
-              f"D(x) {d['d_real']:.2f} D(G(z)) {d['d_fake']:.2f} {d['img_per_s']:.0f} img/s "
+        eta = eta_seconds(event.step, total, batch_size, event.img_per_s) or 0.0
+        bar = "#" * int(30 * event.step / total)
+        print(f"\r[{bar:<30}] {event.step}/{total} G {event.g_loss:.3f} D {event.d_loss:.3f} "
+              f"D(x) {event.d_real:.2f} D(G(z)) {event.d_fake:.2f} {event.img_per_s:.0f} img/s "
               f"ETA {eta:.0f}s ", end="", file=sys.stderr, flush=True)
     return show
 
@@ -111,11 +111,10 @@ def recipe_overrides(args) -> dict:
 def check_resume_flags(out, preset_name, overrides):
     """--resume continues the saved run: a flag that asks for other settings is refused,
     naming each difference (the run's own settings are in its config.json)."""
-    from . import dcgan
+    from . import dcgan, runfolder
 
-    saved_file = Path(out) / "config.json"
     try:
-        saved = dcgan.GANConfig(**json.loads(saved_file.read_text())["config"])
+        saved = dcgan.GANConfig(**runfolder.Run(out).read_config()["config"])
     except (OSError, ValueError, KeyError, TypeError):
         return      # the trainer says what is wrong with the folder
     asked = dcgan.preset(preset_name, **overrides) if preset_name else saved.replace(**overrides)
@@ -131,6 +130,7 @@ def check_resume_flags(out, preset_name, overrides):
 def cmd_train(args) -> dict:
     started = time.perf_counter()     # --minutes counts the imports and the data, too
     from . import data, dcgan, train
+    from . import events as ev
 
     overrides = {k: v for k, v in dict(
         batch_size=args.batch, latent_dim=args.latent, g_lr=args.g_lr, d_lr=args.d_lr,
@@ -167,30 +167,30 @@ def cmd_train(args) -> dict:
         # A time budget, for a lesson: stop cleanly (checkpoint and generator saved).
         if args.minutes and time.perf_counter() - started > 60 * args.minutes:
             trainer.control.stop()
-        if event.kind == "start":
-            for name, reason in event.data["skipped_checkpoints"]:
+        if isinstance(event, ev.Start):
+            for name, reason in event.skipped_checkpoints:
                 print(f"warning: skipped the unreadable checkpoint {name} ({reason})",
                       file=sys.stderr)
-            if event.data["stale_lock"]:
-                print(f"warning: took over a stale lock of pid {event.data['stale_lock']}, "
+            if event.stale_lock:
+                print(f"warning: took over a stale lock of pid {event.stale_lock}, "
                       "which is no longer running", file=sys.stderr)
-            if event.data["resumed_from"]:
-                print(f"resuming from {event.data['resumed_from']} (step {event.step})",
+            if event.resumed_from:
+                print(f"resuming from {event.resumed_from} (step {event.step})",
                       file=sys.stderr)
         end = event
     print(file=sys.stderr)
-    if end.data["status"] in ("diverged", "error"):
-        saved = end.data["last_checkpoint"]
-        raise RuntimeError(f"training {'diverged' if end.data['status'] == 'diverged' else 'failed'}"
-                           f": {end.data['message']}; "
+    if end.status in ("diverged", "error"):
+        saved = end.last_checkpoint
+        raise RuntimeError(f"training {'diverged' if end.status == 'diverged' else 'failed'}"
+                           f": {end.message}; "
                            + (f"last good checkpoint: {saved}" if saved else "no checkpoint"))
-    return {"status": end.data["status"], "step": end.step, "images": len(source),
-            "skipped": len(source.skipped), "generator": end.data["generator"],
-            **(end.data["metrics"] or {})}
+    return {"status": end.status, "step": end.step, "images": len(source),
+            "skipped": len(source.skipped), "generator": end.generator,
+            **(end.metrics or {})}
 
 
 def cmd_generate(args) -> dict:
-    from . import avatars, files, generate, train
+    from . import files, generate, noise
 
     gen = generate.Generator.load(args.model, args.precision)
     if args.ids:
@@ -202,15 +202,17 @@ def cmd_generate(args) -> dict:
                              f"{generate.MAX_IMAGES:,} at most (split the file)")
         if args.shard:
             ids = shard(ids, args.shard)
-        ns = avatars.namespace(args.model)
-        z = np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids]) if ids else \
+        ns = noise.namespace(args.model)
+        z = np.stack([noise.for_id(i, gen.latent_dim, ns) for i in ids]) if ids else \
             np.zeros((0, gen.latent_dim), np.float32)
         names = [files.safe_name(i) for i in ids]
     else:
         if not 1 <= args.n <= generate.MAX_IMAGES:
             raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
                              "(run several commands with other --seed for more)")
-        z = train.noise(args.seed, 0, args.n, gen.latent_dim)
+        if not 0 <= args.seed <= 10**9:
+            raise ValueError("--seed must be between 0 and 1,000,000,000 (as in the explorer)")
+        z = noise.for_seeds(args.seed, args.n, gen.latent_dim)    # the explorer's seeds
         names = [f"{i:06d}" for i in range(args.n)]
     start = time.perf_counter()
     if args.out.endswith(".npy"):
@@ -233,7 +235,7 @@ def shard(ids: list[str], spec: str) -> list[str]:
 
 
 def cmd_evaluate(args) -> dict:
-    from . import data, faces, generate, quality, train
+    from . import data, faces, generate, noise, quality
 
     gen = generate.Generator.load(args.model)
     if args.n < 8:
@@ -244,7 +246,7 @@ def cmd_evaluate(args) -> dict:
         raise ValueError(f"{args.data} has {len(real)} images; evaluate needs at least 16")
     real = np.asarray(real[np.random.default_rng(args.seed).choice(len(real), 2 * n,
                                                                    replace=False)])
-    fakes = gen(train.noise(args.seed, 0, n, gen.latent_dim, train.QUALITY_NOISE))
+    fakes = gen(noise.draw(args.seed, noise.QUALITY, 0, n, gen.latent_dim))
     result = quality.compare(fakes, real, seed=args.seed)
     if data.is_builtin(args.data):
         # The drawn faces have twelve hair colours in equal parts: which did G keep?
@@ -257,9 +259,8 @@ def cmd_evaluate(args) -> dict:
 def cmd_export(args) -> dict:
     from . import train
 
-    trainer = train.Trainer.for_export(args.run_dir)
-    path = trainer.export(args.out)
-    return {"run": args.run_dir, "checkpoint": str(trainer.resume_from), "out": str(path)}
+    path, checkpoint = train.export(args.run_dir, args.out)
+    return {"run": args.run_dir, "checkpoint": str(checkpoint), "out": str(path)}
 
 
 def cmd_sweep(args) -> dict:
@@ -270,8 +271,8 @@ def cmd_sweep(args) -> dict:
     names = [n.strip() for n in args.only.split(",")] if args.only else list(sweep.CANDIDATES)
 
     def progress(name, event):
-        print(f"\r{name}: step {event.step} {event.data['img_per_s']:.0f} img/s "
-              f"D(x) {event.data['d_real']:.2f} D(G(z)) {event.data['d_fake']:.2f}   ",
+        print(f"\r{name}: step {event.step} {event.img_per_s:.0f} img/s "
+              f"D(x) {event.d_real:.2f} D(G(z)) {event.d_fake:.2f}   ",
               end="", file=sys.stderr, flush=True)
 
     rows = sweep.sweep(data.load(args.data, cache_dir=args.cache),
@@ -376,7 +377,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("generate", help="images from a trained generator")
     p.add_argument("--model", required=True, help="a generator .keras file")
     p.add_argument("--n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="face i is the latent explorer's seed SEED + i (the first is SEED)")
     p.add_argument("--ids", help="a file of player ids, one per line: writes <id>.png each")
     p.add_argument("--shard", help="K/N: only the K-th of N shares of the ids (for N machines)")
     p.add_argument("--out", required=True, help="a folder, a .zip or a .npy file")

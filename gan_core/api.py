@@ -4,7 +4,7 @@
     POST /api/v1/avatars   {"ids": [...], "size": 64, "model": NAME}   a ZIP of <id>.png
     GET  /api/v1/models                                  the generators, with their hashes
 
-The id -> z mapping is `avatars.z_for_id` in the model's namespace, the same as
+The id -> z mapping is `noise.for_id` in the model's namespace, the same as
 `generate --ids` and the latent explorer's player-id box, so all three give the same bytes.
 Nothing is kept between requests but caches of what the same request would compute again,
 so any number of replicas behind a load balancer answer alike.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import avatars, files, generate, images, settings
+from . import files, generate, images, noise, settings
 
 SIZES = (64, 128, 256, 512)
 MAX_ID_BYTES = 256
@@ -151,8 +151,8 @@ class AvatarService:
                                  self.default_path)
 
     def _add(self, name, path) -> _Model:
-        digest = avatars.model_hash(path)
-        entry = _Model(name, Path(path), digest, f"gan-studio/{avatars.VERSION}/{digest}")
+        digest = noise.model_hash(path)
+        entry = _Model(name, Path(path), digest, noise.namespace_of(digest))
         self._models[name] = entry
         return entry
 
@@ -199,7 +199,7 @@ class AvatarService:
             entry.cache.move_to_end(player_id)
             return cached
         self._loaded(entry)
-        z = avatars.z_for_id(player_id, entry.generator.latent_dim, entry.namespace)
+        z = noise.for_id(player_id, entry.generator.latent_dim, entry.namespace)
         image = await entry.batcher(z)
         entry.cache[player_id] = image
         while len(entry.cache) > CACHE_IMAGES:

@@ -19,7 +19,8 @@ import time
 import keras
 import numpy as np
 
-from . import data, dcgan, faces, generate, system, toy2d, train
+from . import data, dcgan, faces, generate, noise, system, toy2d, train
+from . import events as ev
 
 BATCH = 128
 
@@ -82,11 +83,11 @@ def trainer_img_per_s(source, steps: int, precision: str, out,
                             checkpoint_every=10**9)
     rates = []
     for event in trainer.run():
-        if event.kind == "metrics" and event.step > 2:   # the first steps compile
-            rates.append(event.data["img_per_s"])
-        if event.kind == "end" and event.data["status"] != "finished":
-            raise RuntimeError(event.data.get("message"))
-    return float(np.mean(rates)), f"{out}/generator.keras"
+        if isinstance(event, ev.Metrics) and event.step > 2:   # the first steps compile
+            rates.append(event.img_per_s)
+        if isinstance(event, ev.End) and event.status != "finished":
+            raise RuntimeError(event.message)
+    return float(np.mean(rates)), event.generator
 
 
 def faces_img_per_s(n: int = 2048) -> float:
@@ -110,7 +111,7 @@ def run(steps: int = 10) -> dict:
         ours, model_path = trainer_img_per_s(source, steps, precision, tmp)
         studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio")
         gen = generate.Generator.load(model_path)
-        z = train.noise(0, 0, 2048, gen.latent_dim)
+        z = noise.for_seeds(0, 2048, gen.latent_dim)
         for _ in range(5):
             gen(z[:1])                                   # compile
         latencies = []

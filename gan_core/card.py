@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files, generate, images, quality, sweep, train
+from . import files, generate, images, noise, quality, runfolder, sweep
 
 
 def curves_png(metrics: list[dict], quality_rows: list[dict]) -> bytes:
@@ -53,10 +53,11 @@ def make(run: Path, model: Path, previous: Path | None, held_out, out: Path,
     """Write curves.png, samples.png and (with a previous generator) previous_vs_new.png into
     `out`; return the quality table's rows."""
     run, out = Path(run), Path(out)
-    files.write_bytes(out / "curves.png", curves_png(train.read_jsonl(run / "metrics.jsonl"),
-                                                     train.read_jsonl(run / "quality.jsonl")))
+    folder = runfolder.Run(run)
+    files.write_bytes(out / "curves.png", curves_png(folder.read(runfolder.METRICS),
+                                                     folder.read(runfolder.QUALITY)))
     gen = generate.Generator.load(model)
-    z = train.noise(seed, 0, max(n, 64), gen.latent_dim, train.QUALITY_NOISE)
+    z = noise.draw(seed, noise.QUALITY, 0, max(n, 64), gen.latent_dim)
     new = gen(z)
     files.write_bytes(out / "samples.png", images.png_bytes(images.grid(new[:64], 8), scale=2))
     real = np.asarray(held_out.images[np.random.default_rng(seed).permutation(

@@ -300,7 +300,7 @@ def build_discriminator(config: GANConfig, fused_bn: bool = False) -> keras.Mode
             x = layers.Conv2D(config.channels(f), 5, strides=2, padding="same", kernel_initializer=init,
                               name=f"down{i + 1}")(x)
             x = layers.LeakyReLU(config.leaky_slope)(x)
-            x = layers.Dropout(config.d_dropout)(x)
+            x = layers.Dropout(config.d_dropout, name=f"drop{i + 1}")(x)
         x = layers.Flatten()(x)
         score = layers.Dense(1, kernel_initializer=init, dtype="float32", name="score")(x)
     else:
@@ -315,7 +315,7 @@ def build_discriminator(config: GANConfig, fused_bn: bool = False) -> keras.Mode
                 x = _bn(config, f"bn_down{i + 1}", fused_bn)(x)
             x = layers.LeakyReLU(config.leaky_slope)(x)
             if config.d_dropout:
-                x = layers.Dropout(config.d_dropout)(x)
+                x = layers.Dropout(config.d_dropout, name=f"drop{i + 1}")(x)
         if config.architecture == "course":
             # The notebook: k4 s2 "same" on 4x4 leaves 2x2x1, four scores per image (averaged
             # by the loss), then a sigmoid.
@@ -387,3 +387,25 @@ def layer_table(model: keras.Model) -> list[dict]:
              "output": str(tuple(layer.output.shape)),
              "params": int(layer.count_params())}
             for layer in model.layers]
+
+
+def untrained_preview(config: GANConfig, seed: int = 0, n: int = 16) -> dict:
+    """What a run's untrained G and D are, for a page before training: the layer tables,
+    the parameter counts, and G's images from the run's own fixed noise (its first sample
+    grid). An untrained G's pixels differ by a few levels only, a flat grey, so each image is
+    also returned contrast-stretched (its own min to max over 0..255), to show its structure."""
+    import numpy as np
+
+    from . import images, noise
+
+    keras.utils.set_random_seed(seed)
+    G, D, _ = build(config)
+    z = noise.draw(seed, noise.FIXED, 0, n, config.latent_dim)
+    raw = keras.ops.convert_to_numpy(G(z, training=False)).astype(np.float64)
+    low = raw.min(axis=(1, 2, 3), keepdims=True)
+    high = raw.max(axis=(1, 2, 3), keepdims=True)
+    stretched = ((raw - low) / np.maximum(high - low, 1e-12) * 255).round().astype(np.uint8)
+    return {"g_table": layer_table(G), "d_table": layer_table(D),
+            "g_params": G.count_params(), "d_params": D.count_params(),
+            "images": images.to_uint8(raw), "stretched": stretched,
+            "spread": float(np.mean(high - low) * 127.5)}    # in levels of 255

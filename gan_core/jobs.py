@@ -6,11 +6,11 @@ classroom shares it) and queues the rest. Each job runs `train.Trainer` in a wor
 records its events, so any page can draw the whole history at any time. Only the session that
 started a job (its owner token) may pause, resume or stop it.
 
-A job's folder is the trainer's run folder plus job.json (owner, settings, status), so a
+A job's folder is the trainer's run folder (gan_core.runs) with its job record, so a
 restarted server still lists finished runs.
 
-Every change to a job is also published as runs/.live/<id>.json (JobManager.live: status,
-step, speed, the latest losses and quality; a few hundred bytes), and its newest sample grid,
+Every change to a job is also published as runs/.live/<id>.json (`LiveState`: status, step,
+speed, the latest losses and quality; a few hundred bytes), and its newest sample grid,
 labelled with D's scores, as runs/.live/<id>.png. A page polls those files instead of
 re-running a script: a browser on the trainer's own cores costs the trainer far less that way.
 """
@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, dcgan, faces, files, images, train
+from . import data, dcgan, faces, files, images, runfolder, train
+from . import events as ev
 
 ACTIVE = ("queued", "running", "paused")
 # An upload's first decode: 200 MB of ordinary 64 px faces takes well under a minute here.
@@ -74,13 +75,35 @@ def _finite(x):
     return x if x is not None and np.isfinite(x) else None
 
 
+@dataclass(frozen=True)
+class LiveState:
+    """What runs/.live/<id>.json holds: the keys the live view (assets/train_live) reads.
+    Numbers that are not finite are null."""
+    id: str
+    status: str              # queued, running, paused, or an events.END_STATUSES
+    step: int
+    total: int               # the steps the job trains to
+    epoch: int | None        # None before the trainer has said how long an epoch is
+    img_per_s: float         # the last logged speed (0 before the first)
+    eta_s: float | None      # time left at that speed, while running
+    loss_step: int | None    # the step of the losses below
+    g_loss: float | None
+    d_loss: float | None
+    d_real: float | None
+    d_fake: float | None
+    quality: dict | None     # the newest quality row: step, swd, real_swd, ms_ssim, real_ms_ssim
+    grid: dict | None        # the newest published grid: {"step", "missing": hair colours}
+    place: int | None        # in the queue: 1 for the next job to run; None when not waiting
+
+
 class Job:
     def __init__(self, job_id: str, owner: str, spec: JobSpec, out: Path):
-        self.id, self.owner, self.spec, self.out = job_id, owner, spec, out
+        self.id, self.owner, self.spec = job_id, owner, spec
         self.status, self.message = "queued", ""
         self.control = train.Control()
         self.created = time.time()
-        self.info: dict = {}          # the trainer's start event
+        self.run = runfolder.Run(out)
+        self.info: dict = {}          # the trainer's start event's fields
         self._read_history()
         self.latest: dict | None = None    # the newest samples event's images and scores
         self.grid: dict | None = None      # the grid published as <id>.png: step, missing hair
@@ -91,10 +114,9 @@ class Job:
 
     def _read_history(self):
         """Metrics, quality rows and saved grids, as the run folder holds them."""
-        self.metrics: list[dict] = train.read_jsonl(self.out / "metrics.jsonl")
-        self.quality: list[dict] = train.read_jsonl(self.out / "quality.jsonl")
-        self.samples: list[tuple[int, str]] = sorted(
-            (int(p.stem.split("-")[1]), str(p)) for p in self.out.glob("samples/step-*.png"))
+        self.metrics: list[dict] = self.run.read(runfolder.METRICS)
+        self.quality: list[dict] = self.run.read(runfolder.QUALITY)
+        self.samples: list[tuple[int, str]] = self.run.samples()
 
     # -- what pages read ---------------------------------------------------------------------
 
@@ -106,9 +128,9 @@ class Job:
                     "samples": list(self.samples), "latest": self.latest,
                     "spec": asdict(self.spec)}
 
-    def live(self) -> dict:
-        """What changes every step, for pages that poll it: status, progress, speed, ETA and
-        the newest losses and scores."""
+    def live(self, place: int | None = None) -> dict:
+        """What changes every step, for pages that poll it (`place`: in the queue): a
+        LiveState's fields, the only place they are filled in."""
         with self._lock:
             last = self.metrics[-1] if self.metrics else {}
             quality = self.quality[-1] if self.quality else None
@@ -117,13 +139,13 @@ class Job:
         rate = last.get("img_per_s", 0.0)
         eta = train.eta_seconds(step, self.spec.steps, self._batch, rate) \
             if status == "running" else None
-        return {"id": self.id, "status": status, "step": step,
-                "total": self.spec.steps, "epoch": step // per_epoch if per_epoch else None,
-                "img_per_s": rate,
-                "eta_s": eta, "loss_step": last.get("step"),
-                **{k: _finite(last.get(k)) for k in ("g_loss", "d_loss", "d_real", "d_fake")},
-                "quality": quality and {k: _finite(v) for k, v in quality.items()},
-                "grid": grid}
+        return asdict(LiveState(
+            id=self.id, status=status, step=step, total=self.spec.steps,
+            epoch=step // per_epoch if per_epoch else None, img_per_s=rate, eta_s=eta,
+            loss_step=last.get("step"),
+            **{k: _finite(last.get(k)) for k in ("g_loss", "d_loss", "d_real", "d_fake")},
+            quality=quality and {k: _finite(v) for k, v in quality.items()}, grid=grid,
+            place=place))
 
     def grid_png(self, force: bool = False) -> bytes | None:
         """The newest sample grid with D's score under each face, as PNG, when it is new and
@@ -143,7 +165,7 @@ class Job:
         return images.png_bytes(labelled)
 
     def checkpoints(self) -> list[Path]:
-        return sorted((self.out / "checkpoints").glob("ckpt-*.npz"))
+        return self.run.checkpoints()
 
     @staticmethod
     def timeline_gif(samples: list[tuple[int, str]]) -> bytes:
@@ -155,35 +177,34 @@ class Job:
 
     @property
     def generator(self) -> Path | None:
-        path = self.out / "generator.keras"
-        return path if path.exists() else None
+        return self.run.generator()
 
     # -- what the worker writes --------------------------------------------------------------
 
-    def record(self, event: train.Event):
+    def record(self, event: ev.Event):
         with self._lock:
-            if event.kind == "start":
-                self.info = event.data
-                self.step = event.step
-                # A resumed run has dropped the rows logged after its checkpoint: re-read.
-                self._read_history()
-            elif event.kind == "metrics":
-                self.metrics.append({"step": event.step, **event.data})
-                self.step = event.step
-            elif event.kind == "quality":
-                self.quality.append({"step": event.step, **event.data})
-            elif event.kind == "samples":
-                self.samples.append((event.step, event.data["path"]))
-                self.latest = {"step": event.step, "images": event.data["images"],
-                               "scores": event.data["scores"]}
-            elif event.kind == "paused":
-                self.status = "paused"
-            elif event.kind == "resumed":
-                self.status = "running"
-            elif event.kind == "end":
-                self.status = event.data["status"]
-                self.message = event.data.get("message", "")
-        if event.kind in ("start", "end", "paused", "resumed"):
+            match event:
+                case ev.Start():
+                    self.info = asdict(event)
+                    self.step = event.step
+                    # A resumed run has dropped the rows logged after its checkpoint: re-read.
+                    self._read_history()
+                case ev.Metrics():
+                    self.metrics.append({"step": event.step, **event.values()})
+                    self.step = event.step
+                case ev.Quality():
+                    self.quality.append({"step": event.step, **event.values})
+                case ev.Samples():
+                    self.samples.append((event.step, event.path))
+                    self.latest = {"step": event.step, "images": event.images,
+                                   "scores": event.scores}
+                case ev.Paused():
+                    self.status = "paused"
+                case ev.Resumed():
+                    self.status = "running"
+                case ev.End():
+                    self.status, self.message = event.status, event.message
+        if isinstance(event, (ev.Start, ev.End, ev.Paused, ev.Resumed)):
             self.save()
 
     def set_status(self, status, message=""):
@@ -192,11 +213,11 @@ class Job:
         self.save()
 
     def save(self):
-        files.write_text(self.out / "job.json", json.dumps({
+        self.run.write_job({
             "id": self.id, "owner": self.owner, "spec": asdict(self.spec),
             "status": self.status, "message": self.message, "created": self.created,
             # kept so a restarted server still counts epochs right
-            "steps_per_epoch": self.info.get("steps_per_epoch")}))
+            "steps_per_epoch": self.info.get("steps_per_epoch")})
 
 
 class JobManager:
@@ -206,7 +227,7 @@ class JobManager:
                  upload_decode_s: float = UPLOAD_DECODE_S):
         self.runs, self.data_root, self.cache_dir = Path(runs), Path(data_root), cache_dir
         self.upload_decode_s = upload_decode_s
-        self.live_dir = self.runs / ".live"          # <id>.json: Job.live, for pollers
+        self.live_dir = self.runs / runfolder.LIVE        # <id>.json (LiveState), for pollers
         self._jobs: dict[str, Job] = {}
         self._queue: queue.Queue[Job] = queue.Queue()
         self._waiting: list[str] = []
@@ -246,7 +267,7 @@ class JobManager:
                     raise PermissionError("only the session that started a run can resume it")
                 if not old.checkpoints():
                     raise ValueError("this run has no checkpoint to resume from")
-                job_id, out = old.id, old.out
+                job_id, out = old.id, old.run.path
                 spec.resume = True
             else:
                 # 128 random bits: the live files are served by id to whoever asks
@@ -268,8 +289,8 @@ class JobManager:
         return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
 
     def live(self, job: Job) -> dict:
-        """Job.live plus the job's place in the queue."""
-        return {**job.live(), "place": self.position(job)}
+        """The job's LiveState, as the live view reads it: the one writer of its keys."""
+        return job.live(self.position(job))
 
     def position(self, job: Job) -> int | None:
         """1 for the next job to run, None when not waiting."""
@@ -416,12 +437,12 @@ class JobManager:
         try:
             source = self.load_data(job.spec.data, seed=job.spec.seed)
             trainer = train.Trainer(
-                job.spec.config(), source, job.out, steps=job.spec.steps, seed=job.spec.seed,
+                job.spec.config(), source, job.run.path, steps=job.spec.steps, seed=job.spec.seed,
                 checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,
                 quality_every=job.spec.quality_every, resume=job.spec.resume,
                 control=job.control)
             for event in trainer.run():
-                if event.kind == "end":    # the last grid first: whoever sees the end finds it
+                if isinstance(event, ev.End):   # the last grid first: whoever sees the end finds it
                     self._publish_grid(job, force=True)
                 job.record(event)
                 self._publish(job)
@@ -440,10 +461,10 @@ class JobManager:
         return grid if grid and (self.live_dir / f"{job_id}.png").exists() else None
 
     def _load_past_runs(self):
-        for path in sorted(self.runs.glob("*/job.json")) if self.runs.is_dir() else []:
+        for run in runfolder.jobs_under(self.runs):
             try:
-                saved = json.loads(path.read_text())
-                job = Job(saved["id"], saved["owner"], JobSpec(**saved["spec"]), path.parent)
+                saved = run.read_job()
+                job = Job(saved["id"], saved["owner"], JobSpec(**saved["spec"]), run.path)
                 job.created, job.message = saved["created"], saved.get("message", "")
                 if saved.get("steps_per_epoch"):
                     job.info = {"steps_per_epoch": saved["steps_per_epoch"]}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from . import i18n, images
+from . import i18n, images, noise
 
 # ---------------------------------------------------------------------------------------------
 # Typicality: a random z ~ N(0, I_d) has ‖z‖ close to sqrt(d); z = -0.4·ones has ‖z‖ = 4.
@@ -67,13 +67,6 @@ def snap_to_typical(z) -> np.ndarray:
     if norm == 0:
         z, norm = np.ones_like(z), math.sqrt(z.size)
     return (z * (chi_mean(z.size) / norm)).astype(np.float32)
-
-
-def random_z(seed: int, latent_dim: int, n: int | None = None) -> np.ndarray:
-    """The explorer's z for a seed: float32 (latent_dim,), or (n, latent_dim)."""
-    rng = np.random.default_rng(seed)
-    shape = (latent_dim,) if n is None else (n, latent_dim)
-    return rng.standard_normal(shape).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +395,7 @@ def ganspace(generator, k: int = 8, n: int = 1000, seed: int = 0,
     if layer is None:
         layer = next(l.name for l in model.layers if type(l).__name__ in ("ReLU", "LeakyReLU"))
     features = keras.Model(model.inputs[0], model.get_layer(layer).output)
-    z = random_z(seed, generator.latent_dim, n)
+    z = noise.for_seed(seed, generator.latent_dim, n)
     with generator._lock:
         acts = keras.ops.convert_to_numpy(features(z, training=False)).reshape(n, -1)
     acts = acts.astype(np.float64) - acts.mean(0)
@@ -428,7 +421,7 @@ def contact_sheet(generator, directions, strengths=(-3, -1.5, 0, 1.5, 3), seeds=
     zs, labels = [], []
     for d in directions:
         for seed in seeds:
-            base = random_z(seed, generator.latent_dim)
+            base = noise.for_seed(seed, generator.latent_dim)
             zs += [move(base, [d], [s]) for s in strengths]
             labels.append(f"{d.name} · seed {seed}")
     faces = generator(np.stack(zs))
@@ -493,7 +486,7 @@ class Face:
             raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,}")
 
     def z(self, latent_dim, directions):
-        z = random_z(self.seed, latent_dim)
+        z = noise.for_seed(self.seed, latent_dim)
         for i, v in self.edits:
             z[i] = v
         moves = dict(self.strengths)
@@ -502,7 +495,7 @@ class Face:
     def with_z(self, z, latent_dim):
         """This face set to z (to the sliders' 0.01), direction moves folded into the edits:
         only components that differ from the seed's are stored, so links stay short."""
-        base = random_z(self.seed, latent_dim)
+        base = noise.for_seed(self.seed, latent_dim)
         z = np.asarray(z, np.float64)
         return dataclasses.replace(self, strengths=(), edits=tuple(
             (i, round(float(v), 2)) for i, v in enumerate(z) if abs(v - base[i]) >= 0.005))

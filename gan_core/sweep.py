@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dcgan, files, images, quality, train
+from . import dcgan, files, images, noise, quality, train
+from . import events as ev
 
 EVAL_N = 1000          # generated faces per candidate, against as many held-out ones
 GRID_FACES = 16
@@ -58,30 +59,30 @@ def run_candidate(name, config, train_source, real, floor, minutes, out, seed, p
                             checkpoint_every=10**8, sample_every=10**8, log_every=50)
     started, last = time.perf_counter(), None
     for event in trainer.run():
-        if event.kind == "metrics":
+        if isinstance(event, ev.Metrics):
             last = event
             if progress:
                 progress(name, event)
         if time.perf_counter() - started > 60 * minutes:
             trainer.control.stop()
-        if event.kind == "end" and event.data["status"] == "error":
-            raise RuntimeError(f"{name}: {event.data['message']}")
+        if isinstance(event, ev.End) and event.status == "error":
+            raise RuntimeError(f"{name}: {event.message}")
     seconds = time.perf_counter() - started
     steps = event.step
-    z = train.noise(seed, 0, EVAL_N, config.latent_dim, train.QUALITY_NOISE)
+    z = noise.draw(seed, noise.QUALITY, 0, EVAL_N, config.latent_dim)
     base = {"candidate": name, "overrides": CANDIDATES.get(name, {}), "minutes": minutes,
             "steps": steps, "images_seen": steps * config.batch_size,
             "img_per_s": round(steps * config.batch_size / seconds, 1),
-            "status": event.data["status"]}
+            "status": event.status}
     if last is not None:
-        base["d_real"], base["d_fake"] = round(last.data["d_real"], 3), round(last.data["d_fake"], 3)
+        base["d_real"], base["d_fake"] = round(last.d_real, 3), round(last.d_fake, 3)
     rows = []
     trainer.step_fn.sync()
-    raw = np.concatenate([images.to_uint8(np.asarray(trainer.G(z[i:i + 200], training=False)))
+    raw = np.concatenate([images.to_uint8(np.asarray(trainer.models.G(z[i:i + 200], training=False)))
                           for i in range(0, EVAL_N, 200)])
     rows.append({**base, "weights": "raw G", **measure(raw, real, floor, seed)})
     grid = raw[:GRID_FACES]
-    if trainer.G_ema is not None:
+    if trainer.models.G_ema is not None:
         averaged = np.concatenate([trainer.generate(z[i:i + 200])[0]
                                    for i in range(0, EVAL_N, 200)])
         rows.append({**base, "weights": "average", **measure(averaged, real, floor, seed)})

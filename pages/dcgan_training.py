@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import data, dcgan, faces, figures, images, jobs, settings, system, train
+from gan_core import data, dcgan, faces, figures, images, jobs, settings, system
 from pages import ui
 
 t = ui.translator()
@@ -40,7 +40,7 @@ def device() -> dict:
 def untrained(config_json: str, seed: int):
     """The layer tables and what the untrained generator makes from noise (as the course
     shows before training), as plain and contrast-stretched grids."""
-    preview = train.untrained_preview(dcgan.GANConfig.from_json(config_json), seed)
+    preview = dcgan.untrained_preview(dcgan.GANConfig.from_json(config_json), seed)
     return {**preview, "grid": images.png_bytes(images.grid(preview["images"], 8), scale=2),
             "stretched_grid": images.png_bytes(images.grid(preview["stretched"], 8), scale=2)}
 

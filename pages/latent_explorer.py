@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import avatars, figures, files, generate, i18n, images, latent, settings
+from gan_core import figures, files, generate, i18n, images, latent, noise, settings
 from pages import ui
 
 t = ui.translator()
@@ -34,7 +34,7 @@ SETTINGS = settings.Settings.from_env()
 def load_model(path: str, mtime: float):
     """(Generator, namespace for player ids, SeFa directions) for a model file."""
     gen = generate.Generator.load(path)
-    return gen, avatars.namespace(path), latent.sefa(gen.model, k=N_DIRECTIONS)
+    return gen, noise.namespace(path), latent.sefa(gen.model, k=N_DIRECTIONS)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -357,7 +357,7 @@ def interpolation():
     endpoints = {t("explorer.interp.current"): current_z()}
     endpoints.update({name: z for name, z in state.favourites})
     for s in (1, 2, 3):
-        endpoints.setdefault(t("explorer.interp.seed", seed=s), latent.random_z(s, D))
+        endpoints.setdefault(t("explorer.interp.seed", seed=s), noise.for_seed(s, D))
     ic = st.columns(4)
     a_name = ic[0].selectbox("A", list(endpoints), index=0, key="interp_a")
     b_name = ic[1].selectbox("B", list(endpoints), index=min(1, len(endpoints) - 1), key="interp_b")
@@ -386,7 +386,7 @@ def player_ids():
     st.markdown(t("explorer.ids_intro"))
     player = st.text_input(t("explorer.ids.input"), key="player_id", max_chars=200)
     if player.strip():
-        zp = avatars.z_for_id(player, D, namespace)
+        zp = noise.for_id(player, D, namespace)
         pc = st.columns([1, 3])
         pc[0].image(images.png_bytes(render(zp)[0], scale=3), output_format="PNG")
         pc[1].code(f"namespace = {namespace!r}\nid = {player!r}", language="python")

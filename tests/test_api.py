@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_core import api, avatars, generate, images, settings
+from gan_core import api, generate, images, noise, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = settings.SHIPPED_GENERATOR
@@ -80,7 +80,7 @@ def test_the_api_the_cli_and_the_explorer_give_the_same_bytes(server, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     gen = generate.Generator.load(MODEL)
-    ns = avatars.namespace(MODEL)
+    ns = noise.namespace(MODEL)
     for player in ids:
         status, headers, body = get(f"{server}/api/v1/avatar/"
                                     f"{urllib.parse.quote(player, safe='')}.png")
@@ -89,7 +89,7 @@ def test_the_api_the_cli_and_the_explorer_give_the_same_bytes(server, tmp_path):
         cli_bytes = (tmp_path / "cli" / f"{files.safe_name(player)}.png").read_bytes()
         assert body == cli_bytes, player                     # API == generate --ids
         # the explorer's player-id box draws the same face from the same z
-        explorer = gen(avatars.z_for_id(player, gen.latent_dim, ns)[None])[0]
+        explorer = gen(noise.for_id(player, gen.latent_dim, ns)[None])[0]
         assert body == images.png_bytes(explorer)
         assert headers["X-Namespace"] == ns
 
@@ -152,17 +152,17 @@ def test_models_lists_the_generators_with_their_hashes(server):
     models = json.loads(body)
     assert status == 200 and models["default"] == "shipped"
     shipped = models["models"][0]
-    assert shipped["hash"] == avatars.model_hash(MODEL)
-    assert shipped["namespace"] == avatars.namespace(MODEL)
+    assert shipped["hash"] == noise.model_hash(MODEL)
+    assert shipped["namespace"] == noise.namespace(MODEL)
 
 
 def test_micro_batching_returns_each_request_its_own_face(server):
     gen = generate.Generator.load(MODEL)
-    ns = avatars.namespace(MODEL)
+    ns = noise.namespace(MODEL)
     ids = [f"crowd-{i}" for i in range(96)]
     with ThreadPoolExecutor(48) as pool:
         bodies = list(pool.map(lambda i: get(f"{server}/api/v1/avatar/{i}.png")[2], ids))
-    expected = gen(np.stack([avatars.z_for_id(i, gen.latent_dim, ns) for i in ids]))
+    expected = gen(np.stack([noise.for_id(i, gen.latent_dim, ns) for i in ids]))
     for player, body, face in zip(ids, bodies, expected):
         assert body == images.png_bytes(face), player
 

@@ -105,7 +105,7 @@ def wait_new_face(page, before, timeout=30_000):
 
 
 def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tmp_path):
-    from gan_core import latent, settings
+    from gan_core import latent, noise, settings
 
     if not settings.SHIPPED_GENERATOR.exists():
         pytest.skip("assets/generator/generator.keras is missing")
@@ -134,7 +134,7 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
         button.click()
     z, model = latent.read_face_png(open(download.value.path(), "rb").read())
     assert z.shape == (100,) and model.startswith("gan-studio/v1/")
-    assert z[0] == pytest.approx(latent.random_z(0, 100)[0] + 0.01, abs=0.006)
+    assert z[0] == pytest.approx(noise.for_seed(0, 100)[0] + 0.01, abs=0.006)
     assert page.locator("text=Traceback").count() == 0
     page.close()
 

@@ -4,7 +4,7 @@ player ids and favourites. Uses the shipped generator."""
 import numpy as np
 import pytest
 
-from gan_core import avatars, latent, settings
+from gan_core import latent, noise, settings
 from test_pages import open_app
 
 if not settings.SHIPPED_GENERATOR.exists():
@@ -23,7 +23,7 @@ def face(at):
 
 def test_a_slider_edits_z_and_the_url_and_undo_redo_walk_back():
     at = explorer()
-    assert at.slider(key="z_3").value == pytest.approx(latent.random_z(0, 100)[3], abs=0.005)
+    assert at.slider(key="z_3").value == pytest.approx(noise.for_seed(0, 100)[3], abs=0.005)
     at.slider(key="z_3").set_value(2.5).run()
     assert dict(face(at).edits) == {3: 2.5}
     assert at.query_params["z"] == "3:2.5" and at.query_params["seed"] == "0"
@@ -75,10 +75,10 @@ def test_player_ids_and_favourites():
     at.session_state["explorer_tool"] = "player_ids"
     at.run()
     at.text_input(key="player_id").set_value("player-42").run()
-    ns = avatars.namespace(settings.SHIPPED_GENERATOR)
+    ns = noise.namespace(settings.SHIPPED_GENERATOR)
     at.button(key="player_use").click().run()
     z = face(at).z(100, [])
-    np.testing.assert_allclose(z, avatars.z_for_id("player-42", 100, ns), atol=0.006)
+    np.testing.assert_allclose(z, noise.for_id("player-42", 100, ns), atol=0.006)
     at.button(key="explorer_fav").click().run()
     favourites = at.session_state["explorer"].favourites
     assert len(favourites) == 1

@@ -78,8 +78,8 @@ def test_a_failed_run_never_calls_a_damaged_file_good(tmp_path):
     for ckpt in (tmp_path / "checkpoints").glob("*.npz"):
         ckpt.write_bytes(b"PK\x03\x04 broken")
     end = list(train.Trainer(config, faces, tmp_path, steps=4, resume=True).run())[-1]
-    assert end.data["status"] == "error" and "no readable checkpoint" in end.data["message"]
-    assert end.data["last_checkpoint"] is None
+    assert end.status == "error" and "no readable checkpoint" in end.message
+    assert end.last_checkpoint is None
 
 
 # --- 2. model files that would allocate gigabytes -------------------------------------------
@@ -424,16 +424,16 @@ def test_a_run_folder_is_locked_and_a_stale_lock_is_taken_over(tmp_path):
         tmp_path.mkdir(exist_ok=True)
         (tmp_path / ".lock").write_text(str(holder.pid))
         end = list(train.Trainer(config, faces, tmp_path, steps=1).run())[-1]
-        assert end.data["status"] == "error" and f"pid {holder.pid}" in end.data["message"]
+        assert end.status == "error" and f"pid {holder.pid}" in end.message
         assert not (tmp_path / "config.json").exists()          # nothing was written
     finally:
         holder.kill()
         holder.wait()
     (tmp_path / ".generator.4242-7.tmp.keras").write_bytes(b"half")
     events = list(train.Trainer(config, faces, tmp_path, steps=1).run())
-    assert events[-1].data["status"] == "finished"
-    assert events[0].data["stale_lock"] == holder.pid
-    assert events[0].data["removed_temporaries"] == [".generator.4242-7.tmp.keras"]
+    assert events[-1].status == "finished"
+    assert events[0].stale_lock == holder.pid
+    assert events[0].removed_temporaries == [".generator.4242-7.tmp.keras"]
     assert not (tmp_path / ".lock").exists()
 
 

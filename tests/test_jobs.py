@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core import faces, images, jobs, train
+from gan_core import faces, images, jobs
+from gan_core import events as ev
 
 TINY = dict(batch_size=8, latent_dim=16)
 
@@ -115,10 +116,10 @@ def test_every_change_is_published_for_pages_that_poll(manager):
 
 def test_a_diverged_loss_is_published_as_null(tmp_path):
     job = jobs.Job("j", "alice", spec(), tmp_path)
-    job.record(train.Event("metrics", 1, 0, {"g_loss": float("nan"), "d_loss": 0.7,
-                                             "d_real": 0.5, "d_fake": 0.5, "img_per_s": 9.0}))
-    job.record(train.Event("quality", 1, 0, {"swd": 41.5, "real_swd": float("nan"),
-                                             "ms_ssim": 0.2, "real_ms_ssim": 0.1}))
+    job.record(ev.Metrics(1, 0, g_loss=float("nan"), d_loss=0.7, d_real=0.5, d_fake=0.5,
+                          img_per_s=9.0))
+    job.record(ev.Quality(1, 0, values={"swd": 41.5, "real_swd": float("nan"), "ms_ssim": 0.2,
+                                        "real_ms_ssim": 0.1}))
     state = job.live()
     assert state["g_loss"] is None and state["d_loss"] == 0.7
     assert state["quality"] == {"step": 1, "swd": 41.5, "real_swd": None, "ms_ssim": 0.2,
@@ -129,8 +130,8 @@ def test_a_diverged_loss_is_published_as_null(tmp_path):
 def test_the_newest_grid_is_labelled_with_scores_and_published_every_few_seconds(tmp_path):
     job = jobs.Job("j", "alice", spec(), tmp_path)
     drawn = faces.sample(64, 0)[0]
-    samples = lambda step, imgs: job.record(train.Event(  # noqa: E731
-        "samples", step, 0, {"path": "", "images": imgs, "scores": np.full(64, 0.25)}))
+    samples = lambda step, imgs: job.record(ev.Samples(  # noqa: E731
+        step, 0, path="", images=imgs, scores=np.full(64, 0.25)))
     assert job.grid_png() is None and job.live()["grid"] is None       # nothing drawn yet
     samples(2, drawn)
     png = job.grid_png()

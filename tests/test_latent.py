@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import dcgan, generate, latent
+from gan_core import dcgan, generate, latent, noise
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_typicality_against_the_chi_distribution():
         assert latent.chi_cdf(r, 100) == pytest.approx((norms <= r).mean(), abs=0.01)
     ones = latent.typicality(-0.4 * np.ones(100))
     assert ones["norm"] == pytest.approx(4.0) and ones["percentile"] < 1e-6
-    assert 10 < latent.typicality(latent.random_z(3, 100))["percentile"] < 90
+    assert 10 < latent.typicality(noise.for_seed(3, 100))["percentile"] < 90
     snapped = latent.snap_to_typical(-0.4 * np.ones(100))
     assert np.linalg.norm(snapped) == pytest.approx(latent.chi_mean(100), rel=1e-5)
     assert (snapped < 0).all()
@@ -107,7 +107,7 @@ def test_ganspace_directions_move_the_activation_along_its_principal_axes(gen):
 
 def test_moves_contact_sheet_and_neighbours(gen):
     d = latent.sefa(gen.model, k=4)
-    z = latent.random_z(0, 100)
+    z = noise.for_seed(0, 100)
     np.testing.assert_allclose(latent.move(z, d[:1], [2.0]) - z, 2 * d[0].vector, atol=1e-5)
     sheet, labels = latent.contact_sheet(gen, d[:2], strengths=(-3, 0, 3), seeds=(0, 1))
     assert sheet.shape == (4 * 66 + 2, 3 * 66 + 2, 3) and len(labels) == 4
@@ -121,7 +121,7 @@ def test_moves_contact_sheet_and_neighbours(gen):
 
 
 def test_interpolation_ends_at_both_faces_and_slerp_keeps_the_length():
-    a, b = latent.random_z(1, 100), latent.random_z(2, 100)
+    a, b = noise.for_seed(1, 100), noise.for_seed(2, 100)
     for path in (latent.lerp(a, b, 7), latent.slerp(a, b, 7)):
         assert path.shape == (7, 100)
         np.testing.assert_allclose(path[0], a, atol=1e-5)
@@ -135,7 +135,7 @@ def test_interpolation_ends_at_both_faces_and_slerp_keeps_the_length():
 # --- Files and URLs ---------------------------------------------------------------------------
 
 def test_a_face_png_carries_its_z_and_model(gen):
-    z = latent.random_z(5, 100)
+    z = noise.for_seed(5, 100)
     data = latent.face_png(gen(z[None])[0], z, "gan-studio/v1/abc")
     back, model = latent.read_face_png(data)
     np.testing.assert_array_equal(back, z)

@@ -122,10 +122,10 @@ for gamma in (0.0, 100.0):
                             sample_every=100, checkpoint_every=100)
     events = list(trainer.run())
     trainer.step_fn.sync()
-    out[gamma] = {"status": events[-1].data["status"], "message": events[-1].data.get("message"),
+    out[gamma] = {"status": events[-1].status, "message": events[-1].message,
                   "d": [float(np.sum(np.abs(v.numpy() if hasattr(v, "numpy") else np.asarray(v))))
-                        for v in trainer.D.trainable_variables],
-                  "metrics": [e.data for e in events if e.kind == "metrics"]}
+                        for v in trainer.models.D.trainable_variables],
+                  "metrics": [e.values() for e in events if e.kind == "metrics"]}
 print(json.dumps(out))
 """
 

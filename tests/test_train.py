@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import data, dcgan, generate, steps, train
+from gan_core import data, dcgan, generate, runfolder, steps, train
 
 TINY = dict(batch_size=8, latent_dim=16)
 
@@ -27,17 +27,17 @@ def test_events_and_run_folder(faces, tmp_path):
                                sample_every=2, seed=3))
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("end") == 1
-    assert events[-1].data["status"] == "finished" and events[-1].step == 4
+    assert events[-1].status == "finished" and events[-1].step == 4
     assert kinds[1] == "samples" and events[1].step == 0       # the untrained generator
     metrics = [e for e in events if e.kind == "metrics"]
     assert [e.step for e in metrics] == [1, 2, 3, 4]
     samples = [e for e in events if e.kind == "samples"]
-    assert samples[-1].data["images"].shape == (64, 64, 64, 3)
-    assert samples[-1].data["scores"].shape == (64,)
-    assert ((0 <= samples[-1].data["scores"]) & (samples[-1].data["scores"] <= 1)).all()
-    assert not np.array_equal(samples[0].data["images"], samples[-1].data["images"])
+    assert samples[-1].images.shape == (64, 64, 64, 3)
+    assert samples[-1].scores.shape == (64,)
+    assert ((0 <= samples[-1].scores) & (samples[-1].scores <= 1)).all()
+    assert not np.array_equal(samples[0].images, samples[-1].images)
 
-    rows = train.read_jsonl(tmp_path / "metrics.jsonl")
+    rows = runfolder.Run(tmp_path).read(runfolder.METRICS)
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert set(rows[0]) == {"step", "g_loss", "d_loss", "d_real", "d_fake", "img_per_s"}
     assert all(np.isfinite(list(r.values())).all() for r in rows)
@@ -55,8 +55,8 @@ def test_same_seed_same_run(faces, tmp_path):
     config = dcgan.preset("dcgan", **TINY)
     a = run(train.Trainer(config, faces, tmp_path / "a", steps=3, seed=5))
     b = run(train.Trainer(config, faces, tmp_path / "b", steps=3, seed=5))
-    la = [e.data["g_loss"] for e in a if e.kind == "metrics"]
-    lb = [e.data["g_loss"] for e in b if e.kind == "metrics"]
+    la = [e.g_loss for e in a if e.kind == "metrics"]
+    lb = [e.g_loss for e in b if e.kind == "metrics"]
     np.testing.assert_allclose(la, lb, rtol=1e-5)
 
 
@@ -74,14 +74,14 @@ def test_resume_continues_exactly(faces, tmp_path):
         if event.kind == "metrics" and event.step == 2:
             control.stop()
     events = run(train.Trainer(config, faces, tmp_path / "cut", steps=4, resume=True))
-    assert events[0].data["resumed_from"].endswith("ckpt-00000002.npz")
-    assert events[-1].data["status"] == "finished"
+    assert events[0].resumed_from.endswith("ckpt-00000002.npz")
+    assert events[-1].status == "finished"
     whole = weights(tmp_path / "whole" / "checkpoints" / "ckpt-00000004.npz")
     resumed = weights(tmp_path / "cut" / "checkpoints" / "ckpt-00000004.npz")
     assert whole.keys() == resumed.keys() and any(k.startswith("g_opt/") for k in whole)
     for key in whole:
         np.testing.assert_allclose(resumed[key], whole[key], rtol=1e-4, atol=1e-6, err_msg=key)
-    steps_logged = [r["step"] for r in train.read_jsonl(tmp_path / "cut" / "metrics.jsonl")]
+    steps_logged = [r["step"] for r in runfolder.Run(tmp_path / "cut").read(runfolder.METRICS)]
     assert steps_logged == [1, 2, 3, 4]
 
 
@@ -95,18 +95,18 @@ def assert_generator_average(run_dir, decay):
         for w in (weights(run_dir / "checkpoints" / f"ckpt-{s:08d}.npz") for s in (1, 2))]
     config = dcgan.GANConfig(**json.loads((run_dir / "config.json").read_text())["config"])
     model = dcgan.build_generator(config)
-    trainable = [str(i) for i, v in enumerate(model.variables) if v.trainable]
-    statistics = [str(i) for i, v in enumerate(model.variables) if not v.trainable]
+    trainable = [k for k, v in runfolder.named(model).items() if v.trainable]
+    statistics = [k for k, v in runfolder.named(model).items() if not v.trainable]
     assert e2.keys() == g2.keys() and trainable and statistics
     for k in trainable:
         np.testing.assert_allclose(e2[k], decay * e1[k] + (1 - decay) * g2[k], atol=1e-6)
         assert not np.allclose(e2[k], g2[k])
     exported = keras.saving.load_model(run_dir / "generator.keras")
     assert {layer.dtype_policy.name for layer in exported.layers} == {"float32"}   # portable
-    values = exported.get_weights()
+    values = {k: np.asarray(v) for k, v in runfolder.named(exported).items()}
     for k in trainable:
-        np.testing.assert_array_equal(values[int(k)], e2[k])
-    assert any(not np.allclose(values[int(k)], g2[k]) for k in statistics)
+        np.testing.assert_array_equal(values[k], e2[k])
+    assert any(not np.allclose(values[k], g2[k]) for k in statistics)
 
 
 @pytest.fixture
@@ -126,13 +126,14 @@ def test_export_writes_the_runs_generator_from_its_checkpoint(faces, tmp_path,
                                                               quick_recalibration):
     config = dcgan.preset("dcgan", **TINY, ema=0.5)
     run(train.Trainer(config, faces, tmp_path / "run", steps=2, checkpoint_every=1))
-    out = train.Trainer.for_export(tmp_path / "run").export(tmp_path / "g.keras")
+    out, checkpoint = train.export(tmp_path / "run", tmp_path / "g.keras")
+    assert checkpoint.name == "ckpt-00000002.npz"
     ours = keras.saving.load_model(out).get_weights()
     theirs = keras.saving.load_model(tmp_path / "run" / "generator.keras").get_weights()
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, atol=1e-6)
     with pytest.raises(ValueError, match="not a training run"):
-        train.Trainer.for_export(tmp_path)
+        train.export(tmp_path, tmp_path / "nothing.keras")
 
 
 def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
@@ -141,8 +142,8 @@ def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
     newest = tmp_path / "checkpoints" / "ckpt-00000004.npz"
     newest.write_bytes(b"half a checkpoint")
     events = run(train.Trainer(config, faces, tmp_path, steps=6, resume=True))
-    assert events[0].data["resumed_from"].endswith("ckpt-00000002.npz")
-    assert events[0].step == 2 and events[-1].data["status"] == "finished"
+    assert events[0].resumed_from.endswith("ckpt-00000002.npz")
+    assert events[0].step == 2 and events[-1].status == "finished"
 
 
 def test_stop_and_pause_take_effect_within_a_step(faces, tmp_path):
@@ -160,8 +161,8 @@ def test_stop_and_pause_take_effect_within_a_step(faces, tmp_path):
     kinds = [e.kind for e in seen]
     assert kinds.index("paused") < kinds.index("resumed")
     end = seen[-1]
-    assert end.data["status"] == "stopped" and end.step == 1
-    assert end.data["last_checkpoint"].endswith("ckpt-00000001.npz")
+    assert end.status == "stopped" and end.step == 1
+    assert end.last_checkpoint.endswith("ckpt-00000001.npz")
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, monkeypatch):
@@ -181,10 +182,10 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, m
     events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=10,
                                checkpoint_every=2))
     end = events[-1]
-    assert end.data["status"] == "diverged" and end.step == 3
-    assert "NaN" in end.data["message"]
-    assert end.data["last_checkpoint"].endswith("ckpt-00000002.npz")
-    assert [r["step"] for r in train.read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2]
+    assert end.status == "diverged" and end.step == 3
+    assert "NaN" in end.message
+    assert end.last_checkpoint.endswith("ckpt-00000002.npz")
+    assert [r["step"] for r in runfolder.Run(tmp_path).read(runfolder.METRICS)] == [1, 2]
 
 
 def test_mixed_float16_scales_both_losses(faces, tmp_path):
@@ -193,18 +194,18 @@ def test_mixed_float16_scales_both_losses(faces, tmp_path):
     assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer)
     assert isinstance(d_opt, keras.optimizers.LossScaleOptimizer)
     events = run(train.Trainer(config, faces, tmp_path, steps=2))
-    assert events[-1].data["status"] == "finished"
-    assert all(np.isfinite(e.data["g_loss"]) for e in events if e.kind == "metrics")
+    assert events[-1].status == "finished"
+    assert all(np.isfinite(e.g_loss) for e in events if e.kind == "metrics")
 
 
 def test_quality_on_held_out_images(faces, tmp_path):
     events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=2,
                                quality_every=2, holdout=32))
     start = events[0]
-    assert start.data["held_out"] == 32 and start.data["images"] == 64
-    quality = [e for e in events if e.kind == "quality"][0].data
+    assert start.held_out == 32 and start.images == 64
+    quality = [e for e in events if e.kind == "quality"][0].values
     assert quality["swd"] > quality["real_swd"]         # untrained G is far from the data
-    assert train.read_jsonl(tmp_path / "quality.jsonl")[0]["step"] == 2
+    assert runfolder.Run(tmp_path).read(runfolder.QUALITY)[0]["step"] == 2
 
 
 def test_too_little_data_is_a_clear_error(tmp_path):
@@ -246,9 +247,9 @@ config = dcgan.preset("dcgan", batch_size=8, latent_dim=16, ema=0.9)
 trainer = train.Trainer(config, data.load("builtin:64"), sys.argv[1], steps=3,
                         sample_every=100, checkpoint_every=100)
 events = list(trainer.run())
-print(json.dumps({"replicas": events[0].data["replicas"], "status": events[-1].data["status"],
-                  "message": events[-1].data.get("message"),
-                  "metrics": [e.data for e in events if e.kind == "metrics"]}))
+print(json.dumps({"replicas": events[0].replicas, "status": events[-1].status,
+                  "message": events[-1].message,
+                  "metrics": [e.values() for e in events if e.kind == "metrics"]}))
 """
 
 

@@ -1,4 +1,4 @@
-"""Player id -> z: deterministic, distinct, standard normal, and reproducible from the spec."""
+"""Every z: player id -> z (deterministic, distinct, standard normal, reproducible from the spec), and the explorer's seeds."""
 
 import hashlib
 import math
@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from gan_core import avatars
+from gan_core import noise
 
 NS = "gan-studio/v1/0123456789abcdef"
 
@@ -19,27 +19,27 @@ def test_vectors():
     x1, x2 = struct.unpack(">QQ", block[:16])
     u1, u2 = ((x1 >> 11) + 0.5) / 2**53, ((x2 >> 11) + 0.5) / 2**53
     r = math.sqrt(-2 * math.log(u1))
-    z = avatars.z_for_id("player-1", 100, NS)
+    z = noise.for_id("player-1", 100, NS)
     assert z[0] == pytest.approx(r * math.cos(2 * math.pi * u2), abs=1e-6)
     assert z[1] == pytest.approx(r * math.sin(2 * math.pi * u2), abs=1e-6)
     # Frozen values: changing the recipe must be a new version.
-    np.testing.assert_allclose(avatars.z_for_id("player-1", 4, NS)[:2], z[:2], atol=0)
+    np.testing.assert_allclose(noise.for_id("player-1", 4, NS)[:2], z[:2], atol=0)
 
 
 def test_deterministic_and_distinct():
-    a = avatars.z_for_id("alice", 100, NS)
+    a = noise.for_id("alice", 100, NS)
     assert a.shape == (100,) and a.dtype == np.float32
-    np.testing.assert_array_equal(a, avatars.z_for_id("alice", 100, NS))
-    assert not np.allclose(a, avatars.z_for_id("alice ", 100, NS))
-    assert not np.allclose(a, avatars.z_for_id("alice", 100, NS.replace("0123", "9999")))
-    assert avatars.z_for_id("bob", 7, NS).shape == (7,)
+    np.testing.assert_array_equal(a, noise.for_id("alice", 100, NS))
+    assert not np.allclose(a, noise.for_id("alice ", 100, NS))
+    assert not np.allclose(a, noise.for_id("alice", 100, NS.replace("0123", "9999")))
+    assert noise.for_id("bob", 7, NS).shape == (7,)
 
 
 def test_looks_standard_normal():
-    z = np.concatenate([avatars.z_for_id(f"p{i}", 100, NS) for i in range(200)])
+    z = np.concatenate([noise.for_id(f"p{i}", 100, NS) for i in range(200)])
     assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03
 
 
 def test_empty_id_is_refused():
     with pytest.raises(ValueError):
-        avatars.z_for_id("  ", 100, NS)
+        noise.for_id("  ", 100, NS)
