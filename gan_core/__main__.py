@@ -185,7 +185,7 @@ def cmd_train(args) -> dict:
                            f": {end.message}; "
                            + (f"last good checkpoint: {saved}" if saved else "no checkpoint"))
     return {"status": end.status, "step": end.step, "images": len(source),
-            "skipped": len(source.skipped), "generator": end.generator,
+            "skipped": len(source.skipped), "generator": end.generator_path,
             **(end.metrics or {})}
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files, generate, images, noise, settings
+from . import files, generate, images, noise, runfolder, settings
 
 SIZES = (64, 128, 256, 512)
 MAX_ID_BYTES = 256
@@ -159,8 +159,8 @@ class AvatarService:
     def available(self) -> list[_Model]:
         with self._lock:
             if self.runs is not None:
-                for path in settings.run_generators(self.runs):
-                    name = path.parent.name
+                for run in runfolder.exported(self.runs):
+                    name, path = run.id, run.generator_path
                     known = self._models.get(name)
                     if known is None or known.path != path:
                         try:

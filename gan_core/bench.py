@@ -87,7 +87,7 @@ def trainer_img_per_s(source, steps: int, precision: str, out,
             rates.append(event.img_per_s)
         if isinstance(event, ev.End) and event.status != "finished":
             raise RuntimeError(event.message)
-    return float(np.mean(rates)), event.generator
+    return float(np.mean(rates)), event.generator_path
 
 
 def faces_img_per_s(n: int = 2048) -> float:

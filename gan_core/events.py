@@ -72,7 +72,7 @@ class Quality(Event):
 class Checkpoint(Event):
     kind: ClassVar[str] = "checkpoint"
     path: str
-    generator: str                  # the exported generator, updated with each checkpoint
+    generator_path: str             # the exported generator, updated with each checkpoint
 
 
 @dataclass(frozen=True)
@@ -99,5 +99,5 @@ class End(Event):
     status: str                     # one of END_STATUSES
     message: str = ""
     metrics: dict | None = None     # the last finite Metrics.values(), if any
-    generator: str | None = None
+    generator_path: str | None = None
     last_checkpoint: str | None = None    # the newest checkpoint known to be good

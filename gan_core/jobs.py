@@ -18,25 +18,21 @@ re-running a script: a browser on the trainer's own cores costs the trainer far 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import logging
 import queue
 import secrets
 import threading
 import time
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import data, dcgan, faces, files, images, runfolder, train
+from . import data, dcgan, faces, files, images, runfolder, sources, train
 from . import events as ev
 
 ACTIVE = ("queued", "running", "paused")
-# An upload's first decode: 200 MB of ordinary 64 px faces takes well under a minute here.
-UPLOAD_DECODE_S = 120.0
 GRID_EVERY_S = 2.0    # the newest grid at most this often: labelling one takes the trainer's time
 log = logging.getLogger(__name__)
 
@@ -176,8 +172,9 @@ class Job:
         return images.gif_bytes(frames, fps=4, bounce=False)
 
     @property
-    def generator(self) -> Path | None:
-        return self.run.generator()
+    def generator_path(self) -> Path | None:
+        """The run's exported generator file, once there is one."""
+        return self.run.exported_generator()
 
     # -- what the worker writes --------------------------------------------------------------
 
@@ -224,9 +221,10 @@ class JobManager:
     """All the jobs of one server, and the worker that runs them one at a time."""
 
     def __init__(self, runs: Path, data_root: Path, cache_dir: Path | None = None,
-                 upload_decode_s: float = UPLOAD_DECODE_S):
-        self.runs, self.data_root, self.cache_dir = Path(runs), Path(data_root), cache_dir
-        self.upload_decode_s = upload_decode_s
+                 upload_decode_s: float = sources.UPLOAD_DECODE_S):
+        self.runs = Path(runs)
+        self.sources = sources.Sources(data_root, self.runs / runfolder.UPLOADS, cache_dir,
+                                       upload_decode_s)
         self.live_dir = self.runs / runfolder.LIVE        # <id>.json (LiveState), for pollers
         self._jobs: dict[str, Job] = {}
         self._queue: queue.Queue[Job] = queue.Queue()
@@ -249,15 +247,10 @@ class JobManager:
         config = spec.config()                # raises ValueError for bad settings
         if spec.steps < 1:
             raise ValueError("train for at least one step")
-        source = self.resolve_data(spec.data)
-        if not resume_id and source != "kaggle":   # the worker's own size checks, now
-            try:
-                n = (int(source.split(":", 1)[1]) if ":" in source else 20_000) \
-                    if data.is_builtin(source) else len(self.load_data(source))
-            except (ValueError, OSError):
-                n = None        # unreadable data: the job reports it, as it always has
-            if n is not None:
-                train.check_data_size(n, config.batch_size, spec.quality_every)
+        self.sources.resolve(spec.data)       # raises ValueError for a path not allowed
+        n = None if resume_id else self.sources.count(spec.data)
+        if n is not None:                     # the worker's own size checks, now
+            train.check_data_size(n, config.batch_size, spec.quality_every)
         with self._lock:
             if resume_id:
                 old = self._jobs[resume_id]
@@ -318,68 +311,12 @@ class JobManager:
         else:
             raise ValueError(f"unknown action {action!r}")
 
-    def resolve_data(self, spec: str) -> str:
-        """A data choice as data.load takes it. Folders and zips must lie inside the data root
-        or the runs' uploads; nothing typed into a page reaches outside them."""
-        if data.is_builtin(spec) or spec == "kaggle":
-            return spec
-        path = Path(spec).resolve()
-        allowed = [self.data_root.resolve(), (self.runs / "uploads").resolve()]
-        if not any(path.is_relative_to(root) for root in allowed):
-            raise ValueError("data must come from the data folder or an upload")
-        if not path.exists():
-            raise ValueError(f"{path.name} does not exist")
-        return str(path)
-
-    def load_data(self, spec: str, seed: int = 0) -> data.ImageSet:
-        """A data choice, opened. An upload's first decode has a time budget: a zip of small
-        files that decode huge must not hold the server's CPU for minutes."""
-        source = self.resolve_data(spec)
-        is_upload = Path(source).parent == (self.runs / "uploads").resolve()
-        return data.load(source, cache_dir=self.cache_dir, seed=seed,
-                         decode_budget_s=self.upload_decode_s if is_upload else None)
-
-    def data_folders(self) -> list[str]:
-        """The folders a page may offer: the data root's subfolders."""
-        if not self.data_root.is_dir():
-            return []
-        root = self.data_root.resolve()
-        return sorted(p.name for p in self.data_root.iterdir()   # a link out of it is not
-                      if p.is_dir() and not p.name.startswith(".")
-                      and p.resolve().is_relative_to(root))
-
-    def store_upload(self, name: str, content: bytes, max_bytes: int, max_files: int) -> str:
-        """Keep an uploaded .zip of images (checked: size, entries, zip-slip, unpacked size);
-        returns its data spec."""
-        if len(content) > max_bytes:
-            raise ValueError(f"{name} is {len(content) / 2**20:.0f} MB; the limit is "
-                             f"{max_bytes / 2**20:.0f} MB")
-        # Named by content: the same zip uploaded twice (or by two students) is kept once.
-        path = self.runs / "uploads" / f"{hashlib.sha256(content).hexdigest()[:24]}.zip"
-        kept = path.exists()          # an earlier upload of the same bytes: checked again
-        if not kept:
-            files.write_bytes(path, content)
-        try:
-            with zipfile.ZipFile(path) as archive:
-                data.check_zip(archive)
-                count = sum(1 for i in archive.infolist() if not i.is_dir())
-                if count > max_files:
-                    raise ValueError(f"{name} holds {count:,} files; the limit is {max_files:,}")
-        except (zipfile.BadZipFile, ValueError) as error:
-            if not kept:
-                path.unlink()
-            if isinstance(error, zipfile.BadZipFile):
-                raise ValueError(f"{name} is not a zip archive") from None
-            raise
-        return str(path)
-
     def discard_upload(self, spec: str):
         """Delete an upload that no run uses (its preview failed, say)."""
         path = Path(spec).resolve()
-        if path.parent == (self.runs / "uploads").resolve() and \
-                not any(j.spec.data == spec or Path(j.spec.data).resolve() == path
-                        for j in self._jobs.values()):
-            path.unlink(missing_ok=True)
+        if not any(j.spec.data == spec or Path(j.spec.data).resolve() == path
+                   for j in self._jobs.values()):
+            self.sources.discard(spec)
 
     def shutdown(self, timeout: float = 60):
         """Stop every job (each keeps its last checkpoint) and end the worker."""
@@ -435,7 +372,7 @@ class JobManager:
         job.set_status("running")
         self._publish(job)
         try:
-            source = self.load_data(job.spec.data, seed=job.spec.seed)
+            source = self.sources.load(job.spec.data, seed=job.spec.seed)
             trainer = train.Trainer(
                 job.spec.config(), source, job.run.path, steps=job.spec.steps, seed=job.spec.seed,
                 checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,

@@ -17,12 +17,13 @@ import io
 import json
 import math
 import time
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
-from . import i18n, images, noise
+from . import files, i18n, images, noise
 
 # ---------------------------------------------------------------------------------------------
 # Typicality: a random z ~ N(0, I_d) has ‖z‖ close to sqrt(d); z = -0.4·ones has ‖z‖ = 4.
@@ -529,6 +530,55 @@ class Explorer:
         if self.redo:
             self.undo.append(self.face)
             self.face = self.redo.pop()
+
+    # The edits a page's widgets make. `directions` are those of the face's method.
+
+    def set_component(self, i: int, value: float, latent_dim: int, directions):
+        z = self.face.z(latent_dim, directions)
+        z[i] = value
+        self.set(self.face.with_z(z, latent_dim))
+
+    def set_strength(self, k: int, sigma: float):
+        strengths = dict(self.face.strengths)
+        strengths[k] = round(float(sigma), 2)
+        strengths = {i: s for i, s in strengths.items() if s}
+        self.set(dataclasses.replace(self.face, strengths=tuple(sorted(strengths.items()))))
+
+    def set_method(self, method: str, latent_dim: int, directions):
+        """Other directions: the moves along the old ones are kept as component edits."""
+        z = self.face.z(latent_dim, directions)
+        self.set(dataclasses.replace(self.face.with_z(z, latent_dim), method=method))
+
+    def new_seed(self, seed: int):
+        self.set(Face(seed=int(seed), method=self.face.method))
+
+    def reset(self):
+        self.set(Face(seed=self.face.seed, method=self.face.method))
+
+    def snap(self, latent_dim: int, directions):
+        self.set(self.face.with_z(snap_to_typical(self.face.z(latent_dim, directions)),
+                                  latent_dim))
+
+    def go_to(self, z, latent_dim: int):
+        self.set(self.face.with_z(z, latent_dim))
+
+    def keep(self, z, name: str):
+        self.favourites.append((name, np.asarray(z, np.float32).copy()))
+
+    def shrink_step(self):
+        """Closer neighbours, after the user walked to one."""
+        self.step = max(0.1, round(self.step * 0.7, 2))
+
+
+def favourites_zip(favourites: list, faces: np.ndarray, model: str) -> tuple[bytes, list]:
+    """The favourites as one ZIP of face PNGs (each carrying its z: face_png), and each one's
+    PNG alone, in order."""
+    pngs = [face_png(img, z, model) for (_, z), img in zip(favourites, faces)]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for k, ((name, _), png) in enumerate(zip(favourites, pngs)):
+            archive.writestr(f"{k + 1:02d}-{files.safe_name(name)}.png", png)
+    return buffer.getvalue(), pngs
 
 
 # ---------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class Run:
     def generator_path(self) -> Path:
         return self.path / "generator.keras"
 
-    def generator(self) -> Path | None:
+    def exported_generator(self) -> Path | None:
         """The exported generator, once there is one."""
         return self.generator_path if self.generator_path.is_file() else None
 
@@ -201,13 +201,9 @@ def jobs_under(root) -> list[Run]:
     return [Run(p.parent) for p in sorted(root.glob("*/job.json"))] if root.is_dir() else []
 
 
-def generators_under(root) -> list[Path]:
-    """The generators that the runs under `root` have exported, newest first."""
+def exported(root) -> list[Run]:
+    """The runs under `root` that have exported a generator, newest export first."""
     root = Path(root)
-    found = [p for p in root.glob("*/generator.keras") if p.is_file()] if root.is_dir() else []
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def run_of(generator: Path) -> str:
-    """The id of the run that exported this generator."""
-    return Path(generator).parent.name
+    found = [Run(p.parent) for p in root.glob("*/generator.keras") if p.is_file()] \
+        if root.is_dir() else []
+    return sorted(found, key=lambda run: run.generator_path.stat().st_mtime, reverse=True)

@@ -41,6 +41,13 @@ class Settings:
     api_token: str | None = None
     api_rate_limit: float = 100.0
 
+    @property
+    def uploads(self) -> Path:
+        """Where uploads are kept (gan_core.sources): beside the runs."""
+        from . import runfolder
+
+        return self.runs / runfolder.UPLOADS
+
     @classmethod
     def from_env(cls) -> Settings:
         return cls(runs=Path(os.environ.get("GAN_STUDIO_RUNS", ROOT / "runs")),
@@ -53,10 +60,3 @@ class Settings:
                    api_token=os.environ.get("GAN_STUDIO_API_TOKEN") or None,
                    api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT", 100)))
 
-
-def run_generators(runs: Path) -> list[Path]:
-    """The generators that training runs on this server have exported, newest first."""
-    if not runs.is_dir():
-        return []
-    found = [p for p in runs.glob("*/generator.keras") if p.is_file()]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)

@@ -306,7 +306,7 @@ class Trainer:
         saved = self._checkpoint(step)
         yield saved
         yield ev.End(step, self._epoch(step), status=status, metrics=last_good,
-                     generator=saved.generator, last_checkpoint=saved.path)
+                     generator_path=saved.generator_path, last_checkpoint=saved.path)
 
     def _epoch_order(self, epoch):
         if self._order_epoch != epoch:
@@ -369,7 +369,8 @@ class Trainer:
         path = self.folder.save_checkpoint(step, self.models.groups())
         generator = self.folder.save_generator(self._portable_generator())
         self._good_checkpoint = path
-        return ev.Checkpoint(step, self._epoch(step), path=str(path), generator=str(generator))
+        return ev.Checkpoint(step, self._epoch(step), path=str(path),
+                             generator_path=str(generator))
 
     def _portable_generator(self):
         """The generator as saved: float32 (`portable_copy`), built once and given the

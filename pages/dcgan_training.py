@@ -25,6 +25,23 @@ PRESETS = list(dcgan.PRESETS)
 FIRST = jobs.first_run_spec()
 
 
+def main():
+    owner = session_owner()
+    job = watched_job(owner)
+    st.title(t("train.title"))
+    st.markdown(t("train.intro"))
+    with st.expander(t("train.explain")):
+        st.markdown(t("train.explain_body"))
+    if job is None:
+        new_run_form(owner)                  # data | model and its untrained preview, Start
+    else:
+        run_view(job, owner)                 # controls, live view, timeline, checkpoints
+    st.header(t("train.all") if SETTINGS.watch_others else t("train.mine"))
+    # Every 5 s on the form; every 15 s under a watched run, whose own view is live: each
+    # re-run redraws the list in the browser, on the trainer's cores when they are shared.
+    st.fragment(run_every=5.0 if job is None else 15.0)(all_runs)(owner)
+
+
 @st.cache_resource(show_spinner=False)
 def manager(runs: str, data_root: str) -> jobs.JobManager:
     """One per server: every session sees the same jobs and the same queue."""
@@ -48,8 +65,7 @@ def untrained(config_json: str, seed: int):
 @st.cache_data(show_spinner=False, max_entries=16)
 def real_strip(spec: str):
     """The course's first-five-images view, and what was skipped and why."""
-    source = None if data.is_builtin(spec) else \
-        manager(str(SETTINGS.runs), str(SETTINGS.data_root)).load_data(spec)
+    source = None if data.is_builtin(spec) else jm().sources.load(spec)
     if source is None:
         imgs = faces.sample(5, 0)[0]
         return images.png_bytes(images.grid(imgs, 5), scale=2), [], None
@@ -57,23 +73,25 @@ def real_strip(spec: str):
             list(source.skipped), len(source))
 
 
+def jm() -> jobs.JobManager:
+    return manager(str(SETTINGS.runs), str(SETTINGS.data_root))
+
+
 # --- Who is this, and which run are they watching? ---------------------------------------------
 # The owner token and the job id live in the URL, so a reload or a reopened link finds the run.
 
-if "owner" not in st.query_params:
-    st.query_params["owner"] = secrets.token_urlsafe(12)
-owner = st.query_params["owner"]
-jm = manager(str(SETTINGS.runs), str(SETTINGS.data_root))
-job = jm.get(st.query_params.get("job", ""))
-mine = job is not None and job.owner == owner
-if job is not None and not mine and not SETTINGS.watch_others:
-    st.warning(t("train.not_yours"))
-    job = None
+def session_owner() -> str:
+    if "owner" not in st.query_params:
+        st.query_params["owner"] = secrets.token_urlsafe(12)
+    return st.query_params["owner"]
 
-st.title(t("train.title"))
-st.markdown(t("train.intro"))
-with st.expander(t("train.explain")):
-    st.markdown(t("train.explain_body"))
+
+def watched_job(owner: str) -> jobs.Job | None:
+    job = jm().get(st.query_params.get("job", ""))
+    if job is not None and job.owner != owner and not SETTINGS.watch_others:
+        st.warning(t("train.not_yours"))
+        return None
+    return job
 
 
 def watch(job_id):
@@ -82,7 +100,7 @@ def watch(job_id):
 
 # --- A new run -------------------------------------------------------------------------------
 
-def new_run_form():
+def new_run_form(owner: str):
     st.header(t("train.new"))
     left, right = st.columns(2, gap="large")
     with left:
@@ -102,7 +120,7 @@ def new_run_form():
             st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
                          combinations=f"{faces.combinations():,}"))
         elif kind == "folder":
-            folders = jm.data_folders()
+            folders = jm().sources.folders()
             if not folders:
                 st.info(t("train.data.no_folders", root=SETTINGS.data_root))
             else:
@@ -117,7 +135,7 @@ def new_run_form():
                     spec = stored[1]
                 else:
                     try:
-                        spec = jm.store_upload(upload.name, upload.getvalue(),
+                        spec = jm().sources.store_zip(upload.name, upload.getvalue(),
                                                SETTINGS.max_upload_mb * 2**20,
                                                SETTINGS.max_upload_files)
                         st.session_state.train_upload_stored = (upload.file_id, spec)
@@ -144,7 +162,7 @@ def new_run_form():
                                 url=f"https://www.kaggle.com/datasets/{data.KAGGLE_DATASET}")
                 if kind == "upload" and upload is not None:   # the user's name, not ours
                     message = message.replace(Path(spec).name, upload.name)
-                    jm.discard_upload(spec)
+                    jm().discard_upload(spec)
                     st.session_state.pop("train_upload_stored", None)
                 st.error(t("train.data.bad", error=message))
                 spec = None
@@ -218,7 +236,7 @@ def new_run_form():
     if st.button(t("train.start"), type="primary", disabled=spec is None, key="train_start",
                  icon=":material/play_arrow:"):
         try:
-            new = jm.submit(owner, jobs.JobSpec(
+            new = jm().submit(owner, jobs.JobSpec(
                 data=spec, preset=name, overrides=overrides, steps=int(steps), seed=int(seed),
                 quality_every=int(quality_every)))
             watch(new.id)
@@ -267,12 +285,12 @@ def live_view(job: jobs.Job, state: dict, snap: dict):
         figure = json.loads(figures.training_figure(
             snap["metrics"], snap["quality"], ui.i18n.section("train.fig.", lang),
             with_quality=snap["spec"]["quality_every"] > 0).to_json())
-    ui.train_live(jm.live_dir, state, figure, words, POLL_MS, key=f"train_live_{job.id}")
+    ui.train_live(jm().live_dir, state, figure, words, POLL_MS, key=f"train_live_{job.id}")
 
 
-def controls(job: jobs.Job, status: str):
+def controls(job: jobs.Job, status: str, owner: str):
     """Pause, resume and stop for the run's owner; a note for anyone else watching."""
-    if not mine:
+    if job.owner != owner:
         st.caption(t("train.watching"))
         return
     buttons = {"running": [("pause", ":material/pause:")],
@@ -282,18 +300,18 @@ def controls(job: jobs.Job, status: str):
     # side by side from the left: a waiting run's Stop has no empty slot beside it
     for column, (action, icon) in zip(st.columns([1, 1, 1, 4]), buttons):
         column.button(t(f"train.{action}"), key=f"train_{action}", icon=icon,
-                      on_click=jm.act, args=(job.id, owner, action))
+                      on_click=jm().act, args=(job.id, owner, action))
 
 
-def run_view(job: jobs.Job):
+def run_view(job: jobs.Job, owner: str):
     c = st.columns([4, 1])
     c[0].header(t("train.run", id=job.id))
     if c[1].button(t("train.new"), key="train_new_run", icon=":material/add:"):
         del st.query_params["job"]
         st.rerun()
-    state = jm.live(job)     # first: the snapshot is then as new, its message included
+    state = jm().live(job)     # first: the snapshot is then as new, its message included
     snap = job.snapshot()
-    controls(job, snap["status"])       # above the live view: it is tall, with its grid
+    controls(job, snap["status"], owner)       # above the live view: it is tall, with its grid
     if snap["message"]:
         (st.error if snap["status"] in ("error", "diverged") else st.info)(snap["message"])
     live_view(job, state, snap)
@@ -324,41 +342,28 @@ def run_view(job: jobs.Job):
     if checkpoints:
         st.caption(", ".join(p.stem for p in checkpoints))
     c = st.columns(3)
-    if job.generator is not None:
-        c[0].download_button(t("train.export"), job.generator.read_bytes(),
+    if job.generator_path is not None:
+        c[0].download_button(t("train.export"), job.generator_path.read_bytes(),
                              f"generator-{job.id}.keras", key="train_export",
                              icon=":material/download:")
         if c[1].button(t("train.open_explorer"), key="train_open_explorer",
                        icon=":material/tune:"):
             st.switch_page("pages/latent_explorer.py", query_params={"model": job.id})
-    if mine and job.status not in jobs.ACTIVE and checkpoints:
+    if job.owner == owner and job.status not in jobs.ACTIVE and checkpoints:
         more = c[2].number_input(t("train.more_steps"), 1, 1_000_000, 200, key="train_more")
         if c[2].button(t("train.continue"), key="train_continue"):
             try:
                 spec = jobs.JobSpec(**{**job.snapshot()["spec"],
                                        "steps": job.step + int(more)})
-                jm.submit(owner, spec, resume_id=job.id)
+                jm().submit(owner, spec, resume_id=job.id)
                 st.rerun()
             except (ValueError, PermissionError) as error:
                 st.error(t("train.bad_settings", error=error))
 
 
-if job is None:
-    new_run_form()
-else:
-    run_view(job)
-
-# --- Every run on this server ----------------------------------------------------------------
-
-st.header(t("train.all") if SETTINGS.watch_others else t("train.mine"))
-
-
-# Every 5 s on the form; every 15 s under a watched run, whose own view is live: each re-run
-# redraws the list in the browser, on the trainer's cores when they are shared.
-@st.fragment(run_every=5.0 if job is None else 15.0)
-def all_runs():
-    """Every run's status and step, refreshed on its own."""
-    everyone = jm.jobs()
+def all_runs(owner: str):
+    """Every run's status and step (a fragment: refreshed on its own)."""
+    everyone = jm().jobs()
     listed = [j for j in everyone if j.owner == owner or SETTINGS.watch_others]
     if not listed:
         st.caption(t("train.none"))
@@ -374,4 +379,4 @@ def all_runs():
             st.rerun()           # the whole page: the run view above changes too
 
 
-all_runs()
+main()

@@ -210,19 +210,19 @@ def test_an_upload_that_decodes_too_slowly_is_refused_and_not_cached(tmp_path, m
     with zipfile.ZipFile(buffer, "w") as archive:
         for i in range(20):
             archive.writestr(f"{i:02d}.png", png())
-    spec = manager.store_upload("faces.zip", buffer.getvalue(), 2**20, 100)
+    spec = manager.sources.store_zip("faces.zip", buffer.getvalue(), 2**20, 100)
     decode = data.decode
     monkeypatch.setattr(data, "decode", lambda raw: (time.sleep(0.05), decode(raw))[1])
     with pytest.raises(ValueError, match=r"takes too long to decode: \d+ of 20 files in 0.3 s"):
-        manager.load_data(spec)
-    manager.upload_decode_s = 5.0       # a patient server decodes it: nothing half-cached
-    loaded = manager.load_data(spec)
+        manager.sources.load(spec)
+    manager.sources.upload_decode_s = 5.0       # a patient server decodes it: nothing half-cached
+    loaded = manager.sources.load(spec)
     assert len(loaded) == 20 and not loaded.cached
     (tmp_path / "data" / "folder").mkdir(parents=True)   # the data root's folders: no budget
     for i in range(10):
         (tmp_path / "data" / "folder" / f"{i}.png").write_bytes(png())
-    manager.upload_decode_s = 0.1
-    assert len(manager.load_data(str(tmp_path / "data" / "folder"))) == 10
+    manager.sources.upload_decode_s = 0.1
+    assert len(manager.sources.load(str(tmp_path / "data" / "folder"))) == 10
 
 
 def test_damaged_zip_entries_are_skipped_by_name(tmp_path):
@@ -463,17 +463,17 @@ def manager(tmp_path):
 def test_a_link_out_of_the_data_root_is_neither_listed_nor_read(manager, tmp_path):
     (tmp_path / "outside").mkdir()
     (tmp_path / "data" / "sneaky").symlink_to(tmp_path / "outside")
-    assert manager.data_folders() == ["faces"]
+    assert manager.sources.folders() == ["faces"]
     with pytest.raises(ValueError, match="data folder"):
-        manager.resolve_data(str(tmp_path / "data" / "sneaky"))
+        manager.sources.resolve(str(tmp_path / "data" / "sneaky"))
 
 
 def test_uploads_are_kept_once_and_discarded_when_unused(manager):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("a.txt", b"not an image")
-    first = manager.store_upload("a.zip", buffer.getvalue(), 2**20, 10)
-    again = manager.store_upload("copy of a.zip", buffer.getvalue(), 2**20, 10)
+    first = manager.sources.store_zip("a.zip", buffer.getvalue(), 2**20, 10)
+    again = manager.sources.store_zip("copy of a.zip", buffer.getvalue(), 2**20, 10)
     assert first == again and len(list((manager.runs / "uploads").iterdir())) == 1
     manager.discard_upload(first)
     assert not list((manager.runs / "uploads").iterdir())

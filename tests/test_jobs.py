@@ -53,7 +53,7 @@ def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(m
     assert [m["step"] for m in snap["metrics"]] == [1, 2, 3, 4]
     assert [s for s, _ in snap["samples"]] == [0, 2, 4]
     assert snap["latest"]["images"].shape == (64, 64, 64, 3)
-    assert job.generator and job.checkpoints()
+    assert job.generator_path and job.checkpoints()
     manager.shutdown()
     live = manager.live_dir / f"{job.id}.json"
     grid = strict_json(live)["grid"]
@@ -185,11 +185,11 @@ def test_bad_data_is_an_error_in_the_job_not_the_server(manager, tmp_path):
 
 
 def test_data_choices_stay_inside_the_data_root(manager, tmp_path):
-    assert manager.data_folders() == ["faces"]
-    assert manager.resolve_data(str(tmp_path / "data" / "faces")).endswith("faces")
+    assert manager.sources.folders() == ["faces"]
+    assert manager.sources.resolve(str(tmp_path / "data" / "faces")).endswith("faces")
     for outside in ("/etc", str(tmp_path / "data" / ".." / "runs"), "../../etc/passwd"):
         with pytest.raises(ValueError):
-            manager.resolve_data(outside)
+            manager.sources.resolve(outside)
     with pytest.raises(ValueError, match="settings|batch|preset"):
         manager.submit("alice", jobs.JobSpec(preset="nope"))
 
@@ -203,14 +203,14 @@ def zip_bytes(entries):
 
 
 def test_uploads_have_limits_and_refuse_zip_slip(manager):
-    ok = manager.store_upload("faces.zip", zip_bytes(["a.png", "b.png"]), 2**20, 10)
-    assert manager.resolve_data(ok) == ok
+    ok = manager.sources.store_zip("faces.zip", zip_bytes(["a.png", "b.png"]), 2**20, 10)
+    assert manager.sources.resolve(ok) == ok
     with pytest.raises(ValueError, match="escape"):
-        manager.store_upload("evil.zip", zip_bytes(["../evil.png"]), 2**20, 10)
+        manager.sources.store_zip("evil.zip", zip_bytes(["../evil.png"]), 2**20, 10)
     with pytest.raises(ValueError, match="limit is 1"):
-        manager.store_upload("many.zip", zip_bytes(["a.png", "b.png"]), 2**20, 1)
+        manager.sources.store_zip("many.zip", zip_bytes(["a.png", "b.png"]), 2**20, 1)
     with pytest.raises(ValueError, match="MB"):
-        manager.store_upload("big.zip", zip_bytes(["a.png"]), 10, 10)
+        manager.sources.store_zip("big.zip", zip_bytes(["a.png"]), 10, 10)
     with pytest.raises(ValueError, match="not a zip"):
-        manager.store_upload("junk.zip", b"junk", 2**20, 10)
+        manager.sources.store_zip("junk.zip", b"junk", 2**20, 10)
     assert len(list((manager.runs / "uploads").iterdir())) == 1     # refused ones are gone
