@@ -53,6 +53,11 @@ def test_generate_pngs_zip_npy_and_ids(trained, tmp_path):
                "--out", tmp_path / "a.npy").returncode == 0
     arr = np.load(tmp_path / "a.npy")
     assert arr.shape == (6, 64, 64, 3) and arr.dtype == np.uint8
+    # face i of --seed 1 is the explorer's seed 1 + i (documented in gan_core.noise)
+    from gan_core import generate, noise
+    gen = generate.Generator.load(model)
+    explorer = gen(np.stack([noise.for_seed(1, gen.latent_dim), noise.for_seed(4, gen.latent_dim)]))
+    np.testing.assert_allclose(arr[[0, 3]], explorer, atol=2)
     (tmp_path / "ids.txt").write_text("alice\nbob\nbob/evil\n")
     for folder in ("one", "two"):
         result = cli("generate", "--model", model, "--ids", tmp_path / "ids.txt",

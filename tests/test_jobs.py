@@ -5,6 +5,7 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from gan_core import faces, images, jobs
 from gan_core import events as ev
 
 TINY = dict(batch_size=8, latent_dim=16)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec(steps=4, **kw):
@@ -214,3 +216,24 @@ def test_uploads_have_limits_and_refuse_zip_slip(manager):
     with pytest.raises(ValueError, match="not a zip"):
         manager.sources.store_zip("junk.zip", b"junk", 2**20, 10)
     assert len(list((manager.runs / "uploads").iterdir())) == 1     # refused ones are gone
+
+
+def test_the_live_views_javascript_reads_only_keys_that_the_live_state_has(manager):
+    """assets/train_live reads `state.KEY` and `state.quality.KEY` / `state.grid.KEY`; each
+    must be a field that jobs.LiveState documents and a real job's published state holds."""
+    import dataclasses
+    import re
+
+    script = (ROOT / "assets" / "train_live" / "index.html").read_text()
+    read = set(re.findall(r"\bstate\.(\w+)(?:\.(\w+))?", script))
+    assert len(read) > 15
+    job = manager.submit("alice", spec(quality_every=2))
+    wait(job)
+    published = strict_json(manager.live_dir / f"{job.id}.json")
+    fields = {f.name for f in dataclasses.fields(jobs.LiveState)}
+    assert set(published) == fields
+    for key, sub in read:
+        assert key in fields, f"the live view reads state.{key}, which LiveState lacks"
+        if sub and isinstance(published[key], dict):     # not a number's own method
+            assert sub in published[key], f"the live view reads state.{key}.{sub}"
+    assert {sub for key, sub in read if key == "quality"} >= {"swd", "real_swd"}

@@ -280,3 +280,35 @@ def test_data_parallel_on_two_cpu_devices_matches_one_device(backend, tmp_path):
     for one, two in zip(results[1]["metrics"], results[2]["metrics"]):
         for key in steps.METRICS:
             assert two[key] == pytest.approx(one[key], rel=1e-3, abs=1e-4), key
+
+
+def test_checkpoints_store_variables_by_name_and_older_files_still_load(faces, tmp_path):
+    config = dcgan.preset("dcgan", **TINY)
+    run(train.Trainer(config, faces, tmp_path / "run", steps=2, checkpoint_every=1))
+    folder = runfolder.Run(tmp_path / "run")
+    saved = weights(folder.checkpoints()[-1])
+    assert "g/project/kernel" in saved and "d/down1/kernel" in saved
+    assert "g_opt/adam/project_kernel_momentum" in saved
+    models = train.build_models(config, 0)
+    assert folder.load_checkpoint(folder.checkpoints()[-1], models.groups()) == 2
+    np.testing.assert_array_equal(models.G.get_layer("project").kernel.numpy(),
+                                  saved["g/project/kernel"])
+
+    # Format 1 (by position in each group) still loads, to the same weights.
+    positional = {f"{group}/{i}": saved[f"{group}/{name}"]
+                  for group, owner in models.groups().items()
+                  for i, name in enumerate(runfolder.named(owner))}
+    old = tmp_path / "old" / "checkpoints" / "ckpt-00000002.npz"
+    old.parent.mkdir(parents=True)
+    np.savez(old, meta=np.frombuffer(json.dumps({"step": 2}).encode(), np.uint8), **positional)
+    fresh = train.build_models(config, 5)
+    assert runfolder.Run(tmp_path / "old").load_checkpoint(old, fresh.groups()) == 2
+    np.testing.assert_array_equal(fresh.G.get_layer("project").kernel.numpy(),
+                                  saved["g/project/kernel"])
+
+    # A model with another layout is refused by name, and nothing of it is changed.
+    other = train.build_models(config.replace(architecture="pytorch-anime"), 0)
+    before = other.D.get_weights()
+    with pytest.raises(ValueError, match=r"checkpoint has no [gd]/"):
+        folder.load_checkpoint(folder.checkpoints()[-1], other.groups())
+    assert all(np.array_equal(a, b) for a, b in zip(before, other.D.get_weights()))
