@@ -147,6 +147,16 @@ def default_holdout(n: int, quality_every: int) -> int:
     return min(2048, max(MIN_HELD_OUT, n // 10)) if quality_every else 0
 
 
+class DataSizeError(ValueError):
+    """Data too small for the batch (`need` = "batch") or for measuring quality ("holdout");
+    its fields let a page say so in its own language."""
+
+    def __init__(self, message, need, images, held_out, batch_size):
+        super().__init__(message)
+        self.need, self.images, self.held_out, self.batch_size = \
+            need, images, held_out, batch_size
+
+
 def check_data_size(n: int, batch_size: int, quality_every: int = 0, holdout: int = 0):
     """Refuse data too small for the batch or for measuring quality, in words that fit the
     page and the command line alike."""
@@ -154,12 +164,13 @@ def check_data_size(n: int, batch_size: int, quality_every: int = 0, holdout: in
     held = min(holdout, n // 2)
     if n - held < batch_size:
         more = f" ({held:,} more held out for quality)" if held else ""
-        raise ValueError(f"the data has {n - held:,} training images{more}, fewer than the "
-                         f"batch size {batch_size}: choose a smaller batch or add images")
+        raise DataSizeError(f"the data has {n - held:,} training images{more}, fewer than the "
+                            f"batch size {batch_size}: choose a smaller batch or add images",
+                            "batch", n, held, batch_size)
     if quality_every and held < MIN_HELD_OUT:
-        raise ValueError(f"measuring quality needs {MIN_HELD_OUT} held-out images and the "
-                         f"data has {n:,} images in all: measure quality never (0) or add "
-                         f"images")
+        raise DataSizeError(f"measuring quality needs {MIN_HELD_OUT} held-out images and the "
+                            f"data has {n:,} images in all: measure quality never (0) or add "
+                            f"images", "holdout", n, held, batch_size)
 
 
 class Trainer:

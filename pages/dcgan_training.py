@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import data, dcgan, faces, figures, images, jobs, settings, system
+from gan_core import data, dcgan, faces, figures, images, jobs, settings, system, train
 from pages import ui
 
 t = ui.translator()
@@ -108,11 +108,11 @@ def new_run_form(owner: str):
         kind = st.radio(t("train.data"), ["builtin", "folder", "upload", "kaggle"],
                         format_func=lambda k: t(f"train.data.{k}"), horizontal=True,
                         key="train_data_kind", label_visibility="collapsed")
-        spec = None
+        spec, found = None, None       # the data choice, and how many images it holds
         if kind == "builtin":
             n = st.number_input(t("train.data.count"), value=int(FIRST.data.split(":")[1]),
                                 step=256, key="train_builtin_n")
-            spec = f"builtin:{int(n)}"
+            spec, found = f"builtin:{int(n)}", int(n)
             if not 256 <= n <= 100_000:        # checked here, in the page's words (see below)
                 st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(256),
                            high=ui.number(100_000), value=ui.number(n)))
@@ -150,6 +150,7 @@ def new_run_form(owner: str):
                     strip, skipped, count = real_strip(spec)
                 st.image(strip, caption=t("train.data.first5"), output_format="PNG")
                 if count is not None:
+                    found = count
                     st.caption(t("train.data.count_found", n=f"{count:,}"))
                 if skipped:
                     with st.expander(t("train.data.skipped", n=len(skipped))):
@@ -220,6 +221,12 @@ def new_run_form(owner: str):
             except ValueError as error:
                 st.error(t("train.bad_settings", error=error))
                 spec = None
+        if config is not None and spec and found:      # the worker's size checks, here
+            try:
+                train.check_data_size(found, config.batch_size, int(quality_every))
+            except train.DataSizeError as error:
+                st.error(data_size_words(error))
+                spec = None
         if config is not None:
             preview = untrained(config.to_json(), int(seed))
             st.image(preview["grid"], caption=t("train.untrained"), output_format="PNG")
@@ -241,8 +248,19 @@ def new_run_form(owner: str):
                 quality_every=int(quality_every)))
             watch(new.id)
             st.rerun()
+        except train.DataSizeError as error:
+            st.error(data_size_words(error))
         except (ValueError, PermissionError) as error:
             st.error(t("train.bad_settings", error=error))
+
+
+def data_size_words(error) -> str:
+    """train.check_data_size's refusal in the page's language."""
+    if error.need == "batch":
+        return t("train.too_few.batch", train=ui.number(error.images - error.held_out),
+                 batch=ui.number(error.batch_size))
+    return t("train.too_few.holdout", min=ui.number(train.MIN_HELD_OUT),
+             n=ui.number(error.images))
 
 
 def layer_rows(table):

@@ -116,11 +116,15 @@ def test_finished_and_error_states(tmp_path):
     Image.new("RGB", (64, 64), "red").save(one / "face.png")
     at.run()
     at.selectbox(key="train_folder").set_value("one").run()
-    at.button(key="train_start").click().run()
-    # refused at Start, in the page's words, before a job exists (the worker checks it too)
+    # refused on the form, in the page's words, before a job exists (submit and the worker
+    # check it too): Start stays off
+    assert at.button(key="train_start").disabled
     assert "job" not in at.query_params
     assert "batch size" in at.error[0].value and not at.exception
     assert "--batch" not in at.error[0].value
+    at.session_state["lang"] = "id"                          # and in the page's language
+    at.run()
+    assert "ukuran batch" in at.error[0].value and "batch size" not in at.error[0].value
 
 
 def test_the_list_of_runs_opens_a_run():

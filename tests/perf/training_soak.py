@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # noqa: E402
 
-from gan_core import data, dcgan, train  # noqa: E402
+from gan_core import data, dcgan, runfolder, train  # noqa: E402
 
 # Quality off, as in the headless run: the soak measures what watching costs, not SWD.
 SETTINGS = {"How many faces": "2048", "Batch": "64", "Steps": "100000",
@@ -190,7 +190,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             watchers_thread.start()
         start, cpu_start = time.time(), cpu_seconds()
         end, next_rss = start + minutes * 60, 0.0
-        metrics = next(Path(runs).glob("*/metrics.jsonl"))
+        run = runfolder.Run(next(Path(runs).glob("*/metrics.jsonl")).parent)
         live = page.frame_locator("iframe[title*='train_live']").locator("#progress")
         logged, shown = {}, {}       # step -> when the trainer logged it / the page showed it
         while time.time() < end:
@@ -201,7 +201,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             if not latency or client != "chromium":
                 time.sleep(10)
                 continue
-            for row in train.read_jsonl(metrics)[-5:]:
+            for row in run.read(runfolder.METRICS)[-5:]:
                 logged.setdefault(row["step"], now)
             step = live.get_attribute("data-step")
             if step:
@@ -219,7 +219,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
         page.get_by_role("button", name="Stop").click()
         page.get_by_text("Stopped").first.wait_for(timeout=120_000)
         browser.close()
-    rows = train.read_jsonl(next(Path(runs).glob("*/metrics.jsonl")))
+    rows = runfolder.Run(next(Path(runs).glob("*/metrics.jsonl")).parent).read(runfolder.METRICS)
     return steady_rate(rows), len(rows), memory, delays, cores, counts
 
 
