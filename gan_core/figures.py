@@ -262,6 +262,169 @@ def finite(value):
     return value
 
 
+# ---------------------------------------------------------------------------------------------
+# Toy GAN in 2-D: the plane (D's belief, real and generated points, G's manifold, G's arrows)
+# beside four time series; one plane per run, so A and B share every axis
+# ---------------------------------------------------------------------------------------------
+
+def toy2d_height(runs: int) -> int:
+    """px: one plane is drawn large; two side by side are narrower, so less tall."""
+    return 620 if runs == 1 else 520
+
+
+PLANE = ("heat", "real", "mesh", "fake", "arrows")      # each run's plane traces, in order
+SERIES_2D = (("d_loss", 1, DISC), ("g_loss", 1, FAKE), ("modes_covered", 2, "#9467bd"),
+             ("high_quality", 3, "#17becf"), ("kl", 4, "#9467bd"), ("js", 4, "#8c564b"))
+LAYERS = ("heat", "real", "fake", "mesh", "arrows")
+RUN_DASH = ("solid", "dash")
+# D's belief that a point is real: purple for "fake", green for "real" (GAN Lab's colours)
+BELIEF = [[0, "#8e44ad"], [0.5, "#f7f7f7"], [1, "#27ae60"]]
+
+
+def _plane_trace_index(run: int, name: str) -> int:
+    return run * len(PLANE) + PLANE.index(name)
+
+
+def _series_trace_index(n_runs: int, run: int, k: int) -> int:
+    return n_runs * len(PLANE) + run * len(SERIES_2D) + k
+
+
+def _lines(points: np.ndarray) -> tuple[list, list]:
+    """A (rows, cols, 2) grid as polylines along both directions, None between lines."""
+    xs, ys = [], []
+    for grid in (points, points.transpose(1, 0, 2)):
+        for line in grid:
+            xs += _r(line[:, 0], 3) + [None]
+            ys += _r(line[:, 1], 3) + [None]
+    return xs, ys
+
+
+def _arrows(start: np.ndarray, push: np.ndarray) -> tuple[list, list]:
+    """Segments from each point along G's push, scaled so the longest is 0.6 wide."""
+    length = np.sqrt((push ** 2).sum(1)).max()
+    end = start + push * (0.6 / length if length > 0 else 0)
+    xs, ys = [], []
+    for a, b in zip(start, end):
+        xs += [*_r(a[:1], 3), *_r(b[:1], 3), None]
+        ys += [*_r(a[1:], 3), *_r(b[1:], 3), None]
+    return xs, ys
+
+
+def _plane_patch(frame: dict) -> dict:
+    """The plane's changing traces at one frame, by name."""
+    mesh_x, mesh_y = _lines(frame["mesh"])
+    arrow_x, arrow_y = _arrows(frame["arrow_from"], frame["arrows"])
+    return {"heat": {"z": [_r(row, 2) for row in frame["heat"]]},
+            "mesh": {"x": mesh_x, "y": mesh_y},
+            "fake": {"x": _r(frame["fake"][:, 0], 3), "y": _r(frame["fake"][:, 1], 3)},
+            "arrows": {"x": arrow_x, "y": arrow_y}}
+
+
+def toy2d_title(runs: list, steps: list, labels: dict, lang: str = "en") -> str:
+    parts = []
+    for name, run, step in zip("AB", runs, steps):
+        row = run.row(step)
+        text = labels["title"].format(step=number(row["step"], lang))
+        if row["modes_covered"] is not None:
+            text += labels["title_modes"].format(
+                covered=row["modes_covered"], total=run.modes_total,
+                share=number(round(100 * row["high_quality"]), lang))
+        parts.append((f"{name}: " if len(runs) > 1 else "") + text)
+    return "   ·   ".join(parts)
+
+
+def toy2d_figure(runs: list, steps: list, labels: dict, layers=LAYERS, lang: str = "en") -> dict:
+    """The plane of each run at its step, and the time series up to it, as plotly JSON."""
+    n = len(runs)
+    specs = [[{"rowspan": 4}] * n + [{}]] + [[None] * n + [{}] for _ in range(3)]
+    fig = make_subplots(rows=4, cols=n + 1, specs=specs, horizontal_spacing=0.06,
+                        vertical_spacing=0.1,
+                        column_widths=[0.58, 0.42] if n == 1 else [0.36, 0.36, 0.28],
+                        subplot_titles=[labels[f"plane_{k}"] if n > 1 else "" for k in "AB"[:n]]
+                        + [labels[k] for k in ("losses", "modes", "quality", "divergence")])
+    for r, (run, step) in enumerate(zip(runs, steps)):
+        patch = _plane_patch(run.frame(step))
+        axis = _r(run.axis, 3)
+        show = set(layers)
+        fig.add_trace(go.Heatmap(x=axis, y=axis, z=patch["heat"]["z"], zmin=0, zmax=1,
+                                 colorscale=BELIEF, opacity=0.55, showscale=False,
+                                 zsmooth="best",
+                                 hovertemplate="D(x) %{z:.2f}<extra></extra>",
+                                 visible="heat" in show), row=1, col=r + 1)
+        fig.add_trace(go.Scatter(x=_r(run.real_shown[:, 0], 3), y=_r(run.real_shown[:, 1], 3),
+                                 mode="markers", name=labels["real"], showlegend=r == 0,
+                                 marker=dict(color="#27ae60", size=4), visible="real" in show),
+                      row=1, col=r + 1)
+        fig.add_trace(go.Scatter(**patch["mesh"], mode="lines", name=labels["mesh"],
+                                 showlegend=r == 0, hoverinfo="skip",
+                                 line=dict(color="rgba(80, 80, 80, 0.45)", width=1),
+                                 visible="mesh" in show), row=1, col=r + 1)
+        fig.add_trace(go.Scatter(**patch["fake"], mode="markers", name=labels["fake"],
+                                 showlegend=r == 0, marker=dict(color="#8e44ad", size=4),
+                                 visible="fake" in show), row=1, col=r + 1)
+        fig.add_trace(go.Scatter(**patch["arrows"], mode="lines", name=labels["arrows"],
+                                 showlegend=r == 0, hoverinfo="skip",
+                                 line=dict(color="#d35400", width=1.2),
+                                 visible="arrows" in show), row=1, col=r + 1)
+        fig.update_xaxes(range=[-3, 3], row=1, col=r + 1, constrain="domain")
+        fig.update_yaxes(range=[-3, 3], row=1, col=r + 1, scaleanchor=f"x{r + 1 if r else ''}",
+                         constrain="domain")
+    for r, (run, step) in enumerate(zip(runs, steps)):
+        rows = [row for row in run.rows if row[0] <= step]
+        rows = rows[::max(1, len(rows) // HISTORY_POINTS)]
+        for k, (key, panel, colour) in enumerate(SERIES_2D):
+            column = toy2d_column(key)
+            fig.add_trace(go.Scatter(
+                x=[row[0] for row in rows], y=_r([np.nan if row[column] is None else row[column]
+                                                  for row in rows]),
+                mode="lines", name=(f"{'AB'[r]}: " if n > 1 else "") + labels[key],
+                legend=f"legend{panel + 1}", line=dict(color=colour, width=1.5,
+                                                        dash=RUN_DASH[r])),
+                row=panel, col=n + 1)
+    fig.update_yaxes(rangemode="tozero", row=2, col=n + 1)
+    fig.update_yaxes(range=[0, 1.02], row=3, col=n + 1)
+    legends = {}
+    for panel in range(1, 5):
+        domain = fig.get_subplot(panel, n + 1).yaxis.domain
+        legends[f"legend{panel + 1}"] = dict(x=1.0, y=domain[1], xanchor="left", yanchor="top",
+                                             font=dict(size=10), bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=110, t=60, b=30),
+                      title=dict(text=toy2d_title(runs, steps, labels, lang), x=0.01,
+                                 font=dict(size=14)),
+                      legend=dict(orientation="h", x=0, y=-0.04, yanchor="top"),
+                      uirevision=str(id(runs[0])), **legends)
+    return finite(fig.to_plotly_json())
+
+
+def toy2d_column(key: str) -> int:
+    from . import toy2d
+
+    return toy2d.HISTORY_COLUMNS.index(key)
+
+
+def toy2d_frame(runs: list, step: int, labels: dict, lang: str = "en") -> dict:
+    """One frame: each plane's changing traces at `step`, one new point per series."""
+    n, patch, extend = len(runs), {}, {}
+    for r, run in enumerate(runs):
+        for name, value in _plane_patch(run.frame(step)).items():
+            patch[str(_plane_trace_index(r, name))] = value
+        row = run.row(step)
+        for k, (key, _, _) in enumerate(SERIES_2D):
+            value = row[key]
+            extend[str(_series_trace_index(n, r, k))] = [row["step"], None if value is None
+                                                          else float(f"{value:.4g}")]
+    return {"set": patch, "extend": extend,
+            "title": toy2d_title(runs, [step] * n, labels, lang)}
+
+
+def toy2d_chunk(runs: list, start: int, frame_steps: list, labels: dict, chunk_id: str,
+                layers=LAYERS, lang: str = "en") -> dict:
+    """As toy_chunk, for the 2-D toy: a base figure at `start`, then the frames after it."""
+    return finite({"id": chunk_id,
+                   "base": toy2d_figure(runs, [start] * len(runs), labels, layers, lang),
+                   "frames": [toy2d_frame(runs, s, labels, lang) for s in frame_steps]})
+
+
 def warmup_figure(x, x_hat, labels: dict) -> go.Figure:
     """The course's warm-up: histograms of x ~ N(10, 1) and x_hat = z + 10 side by side."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True,

@@ -455,12 +455,23 @@ class Toy2DGAN:
 
     def step(self) -> StepStats:
         """One G step after cfg.d_steps D steps."""
+        for _ in range(self.cfg.d_steps):
+            dl = self.step_d()
+        return StepStats(dl, self.step_g())
+
+    def step_d(self) -> float:
+        """One step of D alone (the page's "step D only"); its loss."""
+        cfg = self.cfg
+        real = sample_data(cfg.data, cfg.batch, self.rng, self.drawn)
+        fake = forward(self.g, sample_noise(cfg, cfg.batch, self.rng), cfg.activation)[0]
+        dl, grads = self.d_gradients(self.d, real, fake)
+        self.d_opt.step(self.d, grads)
+        self._check(dl)
+        return dl
+
+    def step_g(self) -> float:
+        """One step of G alone, against D as it is (or as it will be, unrolled); its loss."""
         cfg, rng = self.cfg, self.rng
-        for _ in range(cfg.d_steps):
-            real = sample_data(cfg.data, cfg.batch, rng, self.drawn)
-            fake = forward(self.g, sample_noise(cfg, cfg.batch, rng), cfg.activation)[0]
-            dl, grads = self.d_gradients(self.d, real, fake)
-            self.d_opt.step(self.d, grads)
         z = sample_noise(cfg, cfg.batch, rng)
         d_for_g = self.d
         if cfg.cure == "unrolled":
@@ -476,11 +487,14 @@ class Toy2DGAN:
         gl, grads = self.g_gradients(d_for_g, z)
         self.g_opt.step(self.g, grads)
         self.steps += 1
-        values = [dl, gl] + [float(np.abs(p).max()) for p in self.g + self.d]
+        self._check(gl)
+        return gl
+
+    def _check(self, loss):
+        values = [loss] + [float(np.abs(p).max()) for p in self.g + self.d]
         if not all(math.isfinite(v) and abs(v) < 1e6 for v in values):
             raise FloatingPointError("training diverged (a loss or weight became NaN, "
                                      "infinite or larger than a million)")
-        return StepStats(dl, gl)
 
     # -- what the charts show ----------------------------------------------------------------
 
@@ -586,3 +600,146 @@ def train(cfg: Toy2DConfig, steps: int, drawn=None, samples: int = 2500) -> dict
     return {"steps": steps, "steps_per_s": steps / seconds, "d_loss": stats.d_loss,
             "g_loss": stats.g_loss, **(mode_metrics(cfg.data, fake) or {}),
             **divergences(real, fake)}
+
+
+# ---------------------------------------------------------------------------------------------
+# A run the page plays: the GAN, its history, and what each frame draws
+# ---------------------------------------------------------------------------------------------
+
+SHOWN, EVAL = 300, 1000        # points drawn on the plane; points the metrics are measured on
+HEAT_BINS, MESH, ARROWS = 30, 11, 40
+MAX_SNAPSHOTS = 300            # the timeline's reach: older ones are thinned, never piled up
+MAX_ROWS = 20_000
+HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "modes_covered", "high_quality", "kl", "js")
+
+
+class Toy2DRun:
+    """A 2-D GAN being played: every recorded state (a row of HISTORY_COLUMNS, and the
+    weights, for the timeline) and the drawing of any of them. Its memory is bounded: rows
+    and snapshots are thinned when they pass their caps."""
+
+    def __init__(self, cfg: Toy2DConfig, drawn=None):
+        self.cfg = cfg
+        self.gan = Toy2DGAN(cfg, drawn)
+        rng = np.random.default_rng([cfg.seed, 7])      # what is shown never moves
+        self.real_shown = sample_data(cfg.data, SHOWN, rng, self.gan.drawn)
+        self.real_eval = sample_data(cfg.data, EVAL, rng, self.gan.drawn)
+        self.z_shown = sample_noise(cfg, SHOWN, rng)
+        self.z_eval = sample_noise(cfg, EVAL, rng)
+        self.z_mesh = _mesh_noise(cfg)
+        modes = mode_centres(cfg.data)
+        self.modes_total = len(modes[0]) if modes else None
+        # the heat map's cell centres, on both axes
+        self.axis = (np.arange(HEAT_BINS) + 0.5) / HEAT_BINS * 2 * GRID_LIMIT - GRID_LIMIT
+        self.rows: list[tuple] = []
+        self.snapshots: dict[int, tuple] = {}
+        self.d_only = 0            # D steps taken alone (they do not count as steps)
+        self.record()
+
+    @property
+    def steps(self) -> int:
+        return self.gan.steps
+
+    def advance(self, steps: int, part: str = "both") -> int:
+        """Train `steps` steps of both (or of D or G alone); records the state after them."""
+        step = {"both": self.gan.step, "d": self.gan.step_d, "g": self.gan.step_g}[part]
+        for _ in range(steps):
+            step()
+        self.d_only += steps if part == "d" else 0
+        self.record()
+        return steps
+
+    def record(self):
+        gan = self.gan
+        fake = gan.generate(self.z_eval)
+        modes = mode_metrics(self.cfg.data, fake) or {}
+        dist = divergences(self.real_eval, fake)
+        real_out = gan.discriminate(gan.d, self.real_eval[:256])[0]
+        fake_out = gan.discriminate(gan.d, fake[:256])[0]
+        d_l = d_loss(gan.loss_kind, real_out, fake_out)[0]
+        g_l = g_loss(gan.loss_kind, fake_out)[0]
+        row = (gan.steps, float(d_l), float(g_l), modes.get("modes_covered"),
+               modes.get("high_quality"), dist["kl"], dist["js"])
+        if self.rows and self.rows[-1][0] == gan.steps:    # a D-only step: same G step
+            self.rows[-1] = row
+        else:
+            self.rows.append(row)
+        if len(self.rows) > MAX_ROWS:
+            self.rows = self.rows[::2] + ([self.rows[-1]] if len(self.rows) % 2 == 0 else [])
+        self.snapshots[gan.steps] = ([p.copy() for p in gan.g], [p.copy() for p in gan.d],
+                                     [u.copy() for u in gan.us])
+        if len(self.snapshots) > MAX_SNAPSHOTS:
+            keys = sorted(self.snapshots)
+            for k in keys[1:-1:2]:         # every other one, the first and newest kept
+                del self.snapshots[k]
+
+    def row(self, step: int) -> dict:
+        """The recorded row at `step` (or the last one before it)."""
+        found = [r for r in self.rows if r[0] <= step] or self.rows[:1]
+        return dict(zip(HISTORY_COLUMNS, found[-1]))
+
+    def timeline(self) -> list[int]:
+        return sorted(self.snapshots)
+
+    def frame(self, step: int | None = None) -> dict:
+        """What the plane shows at a recorded step (default: now): D's belief over a grid,
+        generated points, G's manifold (a grid of z pushed through G) and G's gradient
+        arrows, each as plain arrays."""
+        gan = self.gan
+        step = self.steps if step is None else max(s for s in self.snapshots if s <= step)
+        now = (gan.g, gan.d, gan.us)
+        gan.g, gan.d, gan.us = self.snapshots[step]
+        try:
+            gx, gy = np.meshgrid(self.axis, self.axis)
+            heat = gan.d_probability(np.stack([gx.ravel(), gy.ravel()], 1))
+            fake = gan.generate(self.z_shown)
+            mesh = gan.generate(self.z_mesh).reshape(MESH, MESH, 2)
+            arrows = gan.g_arrows(self.z_shown[:ARROWS])
+        finally:
+            gan.g, gan.d, gan.us = now
+        return {"step": step, "heat": heat.reshape(HEAT_BINS, HEAT_BINS),
+                "fake": fake, "mesh": mesh, "arrow_from": fake[:ARROWS], "arrows": arrows}
+
+    def to_csv(self) -> str:
+        lines = [",".join(HISTORY_COLUMNS)]
+        for r in self.rows:
+            lines.append(",".join("" if v is None else f"{v:.6g}" for v in r))
+        return "\n".join(lines) + "\n"
+
+
+def _mesh_noise(cfg: Toy2DConfig) -> np.ndarray:
+    """A MESH x MESH grid over the first two components of z (the rest 0), over the noise's
+    bulk: [-2, 2] for a Gaussian, [-1, 1] for uniform noise."""
+    reach = 2.0 if cfg.noise == "gaussian" else 1.0
+    line = np.linspace(-reach, reach, MESH)
+    z = np.zeros((MESH * MESH, cfg.noise_dim))
+    a, b = np.meshgrid(line, line)
+    z[:, 0] = a.ravel()
+    if cfg.noise_dim > 1:
+        z[:, 1] = b.ravel()
+    return z
+
+
+# ---------------------------------------------------------------------------------------------
+# A set-up as a link: the fields that differ from a story preset, "field:value,..."
+# ---------------------------------------------------------------------------------------------
+
+def encode_setup(cfg: Toy2DConfig, base: Toy2DConfig) -> str:
+    return ",".join(f"{f.name}:{getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
+                    if getattr(cfg, f.name) != getattr(base, f.name))
+
+
+def decode_setup(text: str, base: Toy2DConfig) -> Toy2DConfig:
+    """The inverse of encode_setup; a malformed or out-of-range link is a ValueError that
+    says which part."""
+    types = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(base)}
+    changes = {}
+    for part in filter(None, (text or "").split(",")):
+        name, _, value = part.partition(":")
+        if name not in types:
+            raise ValueError(f"{part!r}: no setting called {name!r}")
+        try:
+            changes[name] = types[name](value)
+        except ValueError:
+            raise ValueError(f"{part!r}: {value!r} is not a {types[name].__name__}") from None
+    return replace(base, **changes)

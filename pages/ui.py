@@ -137,6 +137,15 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_H
     _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
 
 
+_toy_draw = components.declare_component("toy_draw", path=str(ROOT / "assets" / "toy_draw"))
+
+
+def toy_draw(points: list, words: dict, max_points: int, key="toy_draw") -> list | None:
+    """The 2-D toy's drawing pad over [-3, 3]²: returns the points drawn (None before the
+    first stroke)."""
+    return _toy_draw(points=points, words=words, max=max_points, key=key, default=None)
+
+
 # --- The training page's live view ------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)

@@ -1,6 +1,7 @@
 """End to end in real headless Chromium: open the app, go to Toy GAN, play, see the charts
 change, pause, step, reset. Skips when Debian's chromium or Playwright is missing."""
 
+import json
 import os
 import re
 import time
@@ -202,3 +203,68 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
         assert model.output_shape == (None, 64, 64, 3)
         assert page.locator("text=Traceback").count() == 0
         page.close()
+
+
+def plane(page, what):
+    """The 2-D player's first plane: D's heat map ("heat") or the real points ("real")."""
+    index = {"heat": 0, "real": 1}[what]
+    return page.evaluate(
+        "(i) => { const d = document.querySelector(\"iframe[title*='toy_player']\")"
+        ".contentDocument.getElementById('chart').data[i];"
+        " return i === 0 ? d.z : [d.x, d.y]; }", index)
+
+
+def test_toy_gan_2d_plays_steps_d_only_and_learns_a_drawn_distribution(app_url, browser,
+                                                                       tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    go_to(page, app_url, "Toy GAN")
+    page.get_by_text("2-D: shapes and mixtures").click()
+    page.get_by_role("button", name="Step D only").wait_for(timeout=90_000)
+    stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title*='toy_player']\");"
+        " const s = f && f.contentDocument && f.contentDocument.querySelector('#stats');"
+        " return s && (s.dataset.title || '').startsWith('step 0'); }", timeout=60_000)
+    before = plane(page, "heat")
+
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.get_by_role("button", name="Pause", exact=True).wait_for()
+    page.wait_for_function(
+        "() => Number(document.querySelector(\"iframe[title*='toy_player']\")"
+        ".contentDocument.querySelector('#stats').dataset.frames) > 24", timeout=30_000)
+    assert plane(page, "heat") != before, "D's heat map changes while playing"
+    page.screenshot(path=str(tmp_path / "playing_2d.png"))
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).wait_for()
+    page.wait_for_timeout(1500)
+    title, heat = read(stats, "title"), plane(page, "heat")
+
+    page.get_by_role("button", name="Step D only").click()      # D learns, G's step stays
+    page.wait_for_function(
+        "(h) => JSON.stringify(document.querySelector(\"iframe[title*='toy_player']\")"
+        ".contentDocument.getElementById('chart').data[0].z) !== h", arg=json.dumps(heat),
+        timeout=30_000)
+    assert read(stats, "title").split(" · ")[0] == title.split(" · ")[0]
+
+    page.get_by_label("Data").first.click()                       # the sidebar's data box
+    page.get_by_role("option", name="drawn by you").click()
+    pad = page.frame_locator("iframe[title*='toy_draw']").locator("#pad")
+    pad.wait_for(timeout=30_000)
+    box = pad.bounding_box()
+    # a stroke across the pad's right half, at the height of y = 0 on [-3, 3]
+    page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.5 * box["height"])
+    page.mouse.down()
+    for k in range(1, 31):
+        page.mouse.move(box["x"] + (0.6 + 0.01 * k) * box["width"],
+                        box["y"] + 0.5 * box["height"], steps=2)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title*='toy_player']\");"
+        " const c = f && f.contentDocument && f.contentDocument.getElementById('chart');"
+        " const d = c && c.data;"
+        " return d && d[1].x.length && Math.min(...d[1].x) > 0.2; }", timeout=60_000)
+    xs, ys = plane(page, "real")
+    assert min(xs) > 0.2 and max(xs) < 2.7 and max(abs(y) for y in ys) < 0.4   # the stroke
+    page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
+    assert page.locator("text=Traceback").count() == 0
+    page.close()
