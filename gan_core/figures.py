@@ -281,14 +281,6 @@ RUN_DASH = ("solid", "dash")
 BELIEF = [[0, "#8e44ad"], [0.5, "#f7f7f7"], [1, "#27ae60"]]
 
 
-def _plane_trace_index(run: int, name: str) -> int:
-    return run * len(PLANE) + PLANE.index(name)
-
-
-def _series_trace_index(n_runs: int, run: int, k: int) -> int:
-    return n_runs * len(PLANE) + run * len(SERIES_2D) + k
-
-
 def _lines(points: np.ndarray) -> tuple[list, list]:
     """A (rows, cols, 2) grid as polylines along both directions, None between lines."""
     xs, ys = [], []
@@ -333,67 +325,73 @@ def toy2d_title(runs: list, steps: list, labels: dict, lang: str = "en") -> str:
     return "   ·   ".join(parts)
 
 
-def toy2d_figure(runs: list, steps: list, labels: dict, layers=LAYERS, lang: str = "en") -> dict:
-    """The plane of each run at its step, and the time series up to it, as plotly JSON."""
+def toy2d_plane_figure(runs: list, steps: list, labels: dict, layers=LAYERS,
+                       lang: str = "en") -> dict:
+    """Each run's plane at its step, side by side on the same axes, as plotly JSON."""
     n = len(runs)
-    specs = [[{"rowspan": 4}] * n + [{}]] + [[None] * n + [{}] for _ in range(3)]
-    fig = make_subplots(rows=4, cols=n + 1, specs=specs, horizontal_spacing=0.06,
-                        vertical_spacing=0.1,
-                        column_widths=[0.58, 0.42] if n == 1 else [0.36, 0.36, 0.28],
-                        subplot_titles=[labels[f"plane_{k}"] if n > 1 else "" for k in "AB"[:n]]
-                        + [labels[k] for k in ("losses", "modes", "quality", "divergence")])
+    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08,
+                        subplot_titles=[labels[f"plane_{k}"] for k in "AB"[:n]] if n > 1 else None)
+    show = set(layers)
     for r, (run, step) in enumerate(zip(runs, steps)):
-        patch = _plane_patch(run.frame(step))
-        axis = _r(run.axis, 3)
-        show = set(layers)
+        patch, axis = _plane_patch(run.frame(step)), _r(run.axis, 3)
         fig.add_trace(go.Heatmap(x=axis, y=axis, z=patch["heat"]["z"], zmin=0, zmax=1,
                                  colorscale=BELIEF, opacity=0.55, showscale=False,
-                                 zsmooth="best",
-                                 hovertemplate="D(x) %{z:.2f}<extra></extra>",
-                                 visible="heat" in show), row=1, col=r + 1)
+                                 hoverinfo="skip", visible="heat" in show), row=1, col=r + 1)
         fig.add_trace(go.Scatter(x=_r(run.real_shown[:, 0], 3), y=_r(run.real_shown[:, 1], 3),
-                                 mode="markers", name=labels["real"], showlegend=r == 0,
+                                 mode="markers", name=labels["real"], hoverinfo="skip",
                                  marker=dict(color="#27ae60", size=4), visible="real" in show),
                       row=1, col=r + 1)
         fig.add_trace(go.Scatter(**patch["mesh"], mode="lines", name=labels["mesh"],
-                                 showlegend=r == 0, hoverinfo="skip",
-                                 line=dict(color="rgba(80, 80, 80, 0.45)", width=1),
-                                 visible="mesh" in show), row=1, col=r + 1)
+                                 hoverinfo="skip", visible="mesh" in show,
+                                 line=dict(color="rgba(80, 80, 80, 0.45)", width=1)),
+                      row=1, col=r + 1)
         fig.add_trace(go.Scatter(**patch["fake"], mode="markers", name=labels["fake"],
-                                 showlegend=r == 0, marker=dict(color="#8e44ad", size=4),
-                                 visible="fake" in show), row=1, col=r + 1)
+                                 hoverinfo="skip", visible="fake" in show,
+                                 marker=dict(color="#8e44ad", size=4)),
+                      row=1, col=r + 1)
         fig.add_trace(go.Scatter(**patch["arrows"], mode="lines", name=labels["arrows"],
-                                 showlegend=r == 0, hoverinfo="skip",
-                                 line=dict(color="#d35400", width=1.2),
-                                 visible="arrows" in show), row=1, col=r + 1)
+                                 hoverinfo="skip", visible="arrows" in show,
+                                 line=dict(color="#d35400", width=1.2)), row=1, col=r + 1)
         fig.update_xaxes(range=[-3, 3], row=1, col=r + 1, constrain="domain")
         fig.update_yaxes(range=[-3, 3], row=1, col=r + 1, scaleanchor=f"x{r + 1 if r else ''}",
                          constrain="domain")
-    for r, (run, step) in enumerate(zip(runs, steps)):
+    # No legend and no hover: each costs the browser milliseconds per frame (measured: the
+    # legends 14 ms of 61, hover 5 of 30); the page says the plane's colours.
+    fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=10, t=60, b=30),
+                      showlegend=False, hovermode=False, uirevision=str(id(runs[0])),
+                      title=dict(text=toy2d_title(runs, steps, labels, lang), x=0.01,
+                                 font=dict(size=14)))
+    return finite(fig.to_plotly_json())
+
+
+def toy2d_series_figure(runs: list, step: int, labels: dict) -> dict:
+    """Losses, modes covered, high-quality share and KL/JS up to `step`, A solid and B
+    dashed on the same axes, as plotly JSON. Redrawn once per chunk, not per frame."""
+    fig = make_subplots(rows=4, cols=1, vertical_spacing=0.1, shared_xaxes=True,
+                        subplot_titles=[_series_title(panel, labels) for panel in range(1, 5)])
+    for r, run in enumerate(runs):
         rows = [row for row in run.rows if row[0] <= step]
         rows = rows[::max(1, len(rows) // HISTORY_POINTS)]
-        for k, (key, panel, colour) in enumerate(SERIES_2D):
+        for key, panel, colour in SERIES_2D:
             column = toy2d_column(key)
             fig.add_trace(go.Scatter(
                 x=[row[0] for row in rows], y=_r([np.nan if row[column] is None else row[column]
                                                   for row in rows]),
-                mode="lines", name=(f"{'AB'[r]}: " if n > 1 else "") + labels[key],
-                legend=f"legend{panel + 1}", line=dict(color=colour, width=1.5,
-                                                        dash=RUN_DASH[r])),
-                row=panel, col=n + 1)
-    fig.update_yaxes(rangemode="tozero", row=2, col=n + 1)
-    fig.update_yaxes(range=[0, 1.02], row=3, col=n + 1)
-    legends = {}
-    for panel in range(1, 5):
-        domain = fig.get_subplot(panel, n + 1).yaxis.domain
-        legends[f"legend{panel + 1}"] = dict(x=1.0, y=domain[1], xanchor="left", yanchor="top",
-                                             font=dict(size=10), bgcolor="rgba(0,0,0,0)")
-    fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=110, t=60, b=30),
-                      title=dict(text=toy2d_title(runs, steps, labels, lang), x=0.01,
-                                 font=dict(size=14)),
-                      legend=dict(orientation="h", x=0, y=-0.04, yanchor="top"),
-                      uirevision=str(id(runs[0])), **legends)
+                mode="lines", name=(f"{'AB'[r]}: " if len(runs) > 1 else "") + labels[key],
+                line=dict(color=colour, width=1.5, dash=RUN_DASH[r])), row=panel, col=1)
+    fig.update_yaxes(rangemode="tozero", row=2, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=3, col=1)
+    fig.update_layout(height=toy2d_height(len(runs)), margin=dict(l=40, r=10, t=60, b=30),
+                      showlegend=False, uirevision=str(id(runs[0])))
     return finite(fig.to_plotly_json())
+
+
+def _series_title(panel: int, labels: dict) -> str:
+    """A series panel's title with its lines' names in their colours (A solid, B dashed)."""
+    names = [f"<span style='color:{colour}'>{labels[key]}</span>"
+             for key, p, colour in SERIES_2D if p == panel]
+    title = labels[("losses", "modes", "quality", "divergence")[panel - 1]]
+    return f"{title}: {' · '.join(names)}" if len(names) > 1 else title
 
 
 def toy2d_column(key: str) -> int:
@@ -403,26 +401,22 @@ def toy2d_column(key: str) -> int:
 
 
 def toy2d_frame(runs: list, step: int, labels: dict, lang: str = "en") -> dict:
-    """One frame: each plane's changing traces at `step`, one new point per series."""
-    n, patch, extend = len(runs), {}, {}
-    for r, run in enumerate(runs):
-        for name, value in _plane_patch(run.frame(step)).items():
-            patch[str(_plane_trace_index(r, name))] = value
-        row = run.row(step)
-        for k, (key, _, _) in enumerate(SERIES_2D):
-            value = row[key]
-            extend[str(_series_trace_index(n, r, k))] = [row["step"], None if value is None
-                                                          else float(f"{value:.4g}")]
-    return {"set": patch, "extend": extend,
-            "title": toy2d_title(runs, [step] * n, labels, lang)}
+    """One frame: each plane's changing traces at `step`."""
+    patch = {str(r * len(PLANE) + PLANE.index(name)): value
+             for r, run in enumerate(runs) for name, value in _plane_patch(run.frame(step)).items()}
+    return {"set": patch, "extend": {}, "title": toy2d_title(runs, [step] * len(runs), labels, lang)}
 
 
 def toy2d_chunk(runs: list, start: int, frame_steps: list, labels: dict, chunk_id: str,
                 layers=LAYERS, lang: str = "en") -> dict:
-    """As toy_chunk, for the 2-D toy: a base figure at `start`, then the frames after it."""
-    return finite({"id": chunk_id,
-                   "base": toy2d_figure(runs, [start] * len(runs), labels, layers, lang),
-                   "frames": [toy2d_frame(runs, s, labels, lang) for s in frame_steps]})
+    """As toy_chunk, for the 2-D toy: the planes at `start` then the frames after it, and
+    beside them (`side`) the time series up to the chunk's last step."""
+    end = frame_steps[-1] if frame_steps else start
+    # the frames' numbers come through _r, which already writes a non-finite one as None
+    return {"id": chunk_id,
+            "base": toy2d_plane_figure(runs, [start] * len(runs), labels, layers, lang),
+            "side": toy2d_series_figure(runs, end, labels),
+            "frames": [toy2d_frame(runs, s, labels, lang) for s in frame_steps]}
 
 
 def warmup_figure(x, x_hat, labels: dict) -> go.Figure:

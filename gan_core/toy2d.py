@@ -606,9 +606,9 @@ def train(cfg: Toy2DConfig, steps: int, drawn=None, samples: int = 2500) -> dict
 # A run the page plays: the GAN, its history, and what each frame draws
 # ---------------------------------------------------------------------------------------------
 
-SHOWN, EVAL = 300, 1000        # points drawn on the plane; points the metrics are measured on
-HEAT_BINS, MESH, ARROWS = 30, 11, 40
-MAX_SNAPSHOTS = 300            # the timeline's reach: older ones are thinned, never piled up
+SHOWN, EVAL = 150, 1000        # points drawn on the plane; points the metrics are measured on
+HEAT_BINS, MESH, ARROWS = 24, 9, 24
+MAX_SNAPSHOTS = 200            # the timeline's reach: older ones are thinned, never piled up
 MAX_ROWS = 20_000
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "modes_covered", "high_quality", "kl", "js")
 
@@ -666,8 +666,9 @@ class Toy2DRun:
             self.rows.append(row)
         if len(self.rows) > MAX_ROWS:
             self.rows = self.rows[::2] + ([self.rows[-1]] if len(self.rows) % 2 == 0 else [])
-        self.snapshots[gan.steps] = ([p.copy() for p in gan.g], [p.copy() for p in gan.d],
-                                     [u.copy() for u in gan.us])
+        # float32 copies: ~40 KB at D 3 x 64 (drawing an old frame needs no more precision)
+        self.snapshots[gan.steps] = tuple([a.astype(np.float32) for a in arrays]
+                                          for arrays in (gan.g, gan.d, gan.us))
         if len(self.snapshots) > MAX_SNAPSHOTS:
             keys = sorted(self.snapshots)
             for k in keys[1:-1:2]:         # every other one, the first and newest kept

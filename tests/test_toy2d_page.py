@@ -27,9 +27,9 @@ def test_the_2d_switch_play_and_each_half_of_the_game(lang):
     assert title in at.title[0].value
     assert page.runs[0].cfg == toy2d.PRESETS["vanilla-8"].config and page.runs[0].steps == 0
     assert at.query_params["toy"] == "2d" and at.query_params["story"] == "vanilla-8"
-    at.button(key="toy2d_play").click().run()              # a chunk: 12 frames of 10 steps
+    at.button(key="toy2d_play").click().run()              # a chunk: 15 frames of 5 steps
     page = state(at)
-    assert page.playing and page.runs[0].steps == 120 and len(page.chunk["frames"]) == 12
+    assert page.playing and page.runs[0].steps == 75 and len(page.chunk["frames"]) == 15
     heat = page.chunk["frames"][-1]["set"]["0"]["z"]
     assert heat != page.chunk["base"]["data"][0]["z"]        # D's belief moved
     at.button(key="toy2d_play").click().run()
@@ -59,13 +59,16 @@ def test_a_story_a_cure_and_a_and_b_share_data_seed_and_charts():
     assert (a.cfg.cure, b.cfg.cure) == ("wgan_gp", "none")
     assert toy2d.replace(a.cfg, cure="none") == b.cfg           # one switch apart
     np.testing.assert_array_equal(a.real_shown, b.real_shown)   # the same data
-    base = state(at).chunk["base"]
+    base, side = state(at).chunk["base"], state(at).chunk["side"]
     planes = [trace for trace in base["data"] if trace["type"] == "heatmap"]
     assert len(planes) == 2
     assert base["layout"]["xaxis"]["range"] == base["layout"]["xaxis2"]["range"]
+    # the series: one axis per panel, A's line and B's (dashed) on each
+    dashes = {trace["line"]["dash"] for trace in side["data"]}
+    assert dashes == {"solid", "dash"} and len(side["data"]) == 12
     assert at.query_params["b"] == "none"
     at.button(key="toy2d_play").click().run()
-    assert state(at).runs[0].steps == state(at).runs[1].steps == 120
+    assert state(at).runs[0].steps == state(at).runs[1].steps == 75
 
 
 def test_a_shared_link_opens_its_exact_setup_and_a_bad_one_is_said():
@@ -73,7 +76,7 @@ def test_a_shared_link_opens_its_exact_setup_and_a_bad_one_is_said():
                   setup="data:grid25,seed:3,d_units:16")
     cfg = state(at).runs[0].cfg
     assert (cfg.data, cfg.seed, cfg.d_units, cfg.cure) == ("grid25", 3, 16, "spectral_norm")
-    assert "Modes covered" in str(state(at).chunk["base"]["layout"])
+    assert "Modes covered" in str(state(at).chunk["side"]["layout"])
     bad = open_app("pages/toy_gan.py", toy="2d", setup="lr_g:fast")
     assert "could not be read" in bad.warning[0].value and not bad.exception
     assert state(bad).runs[0].cfg == toy2d.PRESETS["vanilla-8"].config
