@@ -172,3 +172,57 @@ def test_the_cli_lists_the_stories_and_trains_one_with_overrides():
     bad = subprocess.run([sys.executable, "-m", "gan_core", "toy2d", "--cure", "magic"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "cure must be one of" in bad.stderr
+
+
+# -- the run the page plays ----------------------------------------------------------------------
+
+def test_step_d_only_and_step_g_only_move_one_network_each():
+    gan = toy2d.Toy2DGAN(toy2d.Toy2DConfig(seed=1))
+    g, d = [p.copy() for p in gan.g], [p.copy() for p in gan.d]
+    gan.step_d()
+    assert all(np.array_equal(a, b) for a, b in zip(g, gan.g)) and gan.steps == 0
+    assert not all(np.array_equal(a, b) for a, b in zip(d, gan.d))
+    d = [p.copy() for p in gan.d]
+    gan.step_g()
+    assert all(np.array_equal(a, b) for a, b in zip(d, gan.d)) and gan.steps == 1
+    assert not all(np.array_equal(a, b) for a, b in zip(g, gan.g))
+
+
+def test_a_run_keeps_bounded_history_and_draws_any_recorded_step(monkeypatch):
+    monkeypatch.setattr(toy2d, "MAX_SNAPSHOTS", 20)
+    run = toy2d.Toy2DRun(toy2d.Toy2DConfig(seed=2))
+    early = run.frame(0)
+    for _ in range(60):
+        run.advance(2)
+    assert len(run.snapshots) <= 20 and run.timeline()[0] == 0 and run.timeline()[-1] == 120
+    assert [r[0] for r in run.rows] == list(range(0, 121, 2))
+    now = run.frame()
+    again = run.frame(0)                          # an old frame, drawn from its snapshot
+    np.testing.assert_allclose(again["fake"], early["fake"], atol=1e-4)
+    assert not np.allclose(now["fake"], early["fake"])
+    np.testing.assert_array_equal(run.frame()["fake"], now["fake"])   # training state untouched
+    assert now["heat"].shape == (toy2d.HEAT_BINS, toy2d.HEAT_BINS)
+    assert ((0 <= now["heat"]) & (now["heat"] <= 1)).all()
+    assert run.to_csv().splitlines()[0] == ",".join(toy2d.HISTORY_COLUMNS)
+
+
+def test_drawn_points_become_the_data():
+    drawn = [[-1.0 + 0.05 * i, 1.0] for i in range(40)]
+    run = toy2d.Toy2DRun(toy2d.Toy2DConfig(data="drawn"), drawn)
+    assert np.abs(run.real_shown[:, 1] - 1.0).max() < 0.3
+    assert -1.3 < run.real_shown[:, 0].min() and run.real_shown[:, 0].max() < 1.3
+    with pytest.raises(ValueError, match="drawn distribution"):
+        toy2d.Toy2DRun(toy2d.Toy2DConfig(data="drawn"), [])
+
+
+def test_a_setup_round_trips_through_its_link_and_a_bad_link_says_which_part():
+    base = toy2d.PRESETS["vanilla-8"].config
+    cfg = toy2d.replace(base, data="ring", lr_g=0.003, cure="wgan_gp", seed=9)
+    text = toy2d.encode_setup(cfg, base)
+    assert set(part.split(":")[0] for part in text.split(",")) == {"data", "lr_g", "cure", "seed"}
+    assert toy2d.decode_setup(text, base) == cfg
+    assert toy2d.decode_setup("", base) == base
+    for bad, words in (("speed:3", "no setting"), ("seed:x", "not a int"),
+                       ("data:cube", "data must be")):
+        with pytest.raises(ValueError, match=words):
+            toy2d.decode_setup(bad, base)
