@@ -322,7 +322,7 @@ def toy2d_title(runs: list, steps: list, labels: dict, lang: str = "en") -> str:
                 covered=row["modes_covered"], total=run.modes_total,
                 share=number(round(100 * row["high_quality"]), lang))
         parts.append((f"{name}: " if len(runs) > 1 else "") + text)
-    return "   ·   ".join(parts)
+    return "<br>".join(parts)          # A above B: side by side would not fit the planes
 
 
 def toy2d_plane_figure(runs: list, steps: list, labels: dict, layers=LAYERS,
@@ -357,7 +357,7 @@ def toy2d_plane_figure(runs: list, steps: list, labels: dict, layers=LAYERS,
                          constrain="domain")
     # No legend and no hover: each costs the browser milliseconds per frame (measured: the
     # legends 14 ms of 61, hover 5 of 30); the page says the plane's colours.
-    fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=10, t=60, b=30),
+    fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=10, t=40 + 20 * n, b=30),
                       showlegend=False, hovermode=False, uirevision=str(id(runs[0])),
                       title=dict(text=toy2d_title(runs, steps, labels, lang), x=0.01,
                                  font=dict(size=14)))
