@@ -390,12 +390,13 @@ class Toy2DGAN:
             return d, None
         return spectral_normalise(d, self.us)
 
-    def _d_input(self, x):
+    def _d_input(self, x, spread=None):
         """Minibatch standard deviation: D also sees the batch's spread, so a G that puts
-        every sample in one place is caught at once."""
+        every sample in one place is caught at once (`spread`: another batch's, for points
+        that are not a batch, such as a heat map's grid)."""
         if self.cfg.cure != "minibatch_std":
             return x
-        s = x.std(0).mean()
+        s = x.std(0).mean() if spread is None else spread
         return np.concatenate([x, np.full((len(x), 1), s)], 1)
 
     def _d_input_backward(self, x, grad_in):
@@ -406,10 +407,10 @@ class Toy2DGAN:
         ds = grad_in[:, 2].sum()
         return grad_in[:, :2] + ds * (x - x.mean(0)) / (n * std) / 2.0
 
-    def discriminate(self, d, x):
+    def discriminate(self, d, x, spread=None):
         """D's output on x (raw: a logit, or a critic's score), and what backward needs."""
         params, sn_state = self._d_params(d)
-        inp = self._d_input(x)
+        inp = self._d_input(x, spread)
         out, cache = forward(params, inp, self.cfg.activation)
         return out, (params, sn_state, inp, cache)
 
@@ -501,9 +502,9 @@ class Toy2DGAN:
     def generate(self, z) -> np.ndarray:
         return forward(self.g, z, self.cfg.activation)[0]
 
-    def d_probability(self, points) -> np.ndarray:
+    def d_probability(self, points, spread=None) -> np.ndarray:
         """D's belief that each point is real (a critic's score squashed the same way)."""
-        out, _ = self.discriminate(self.d, points)
+        out, _ = self.discriminate(self.d, points, spread)
         return sigmoid(out[:, 0])
 
     def g_arrows(self, z) -> np.ndarray:
@@ -692,8 +693,10 @@ class Toy2DRun:
         gan.g, gan.d, gan.us = self.snapshots[step]
         try:
             gx, gy = np.meshgrid(self.axis, self.axis)
-            heat = gan.d_probability(np.stack([gx.ravel(), gy.ravel()], 1))
             fake = gan.generate(self.z_shown)
+            # under minibatch std, D judges each point beside a batch: G's, not the grid
+            heat = gan.d_probability(np.stack([gx.ravel(), gy.ravel()], 1),
+                                     spread=fake.std(0).mean())
             mesh = gan.generate(self.z_mesh).reshape(MESH, MESH, 2)
             arrows = gan.g_arrows(self.z_shown[:ARROWS])
         finally:
