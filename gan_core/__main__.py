@@ -288,10 +288,12 @@ def cmd_sweep(args) -> dict:
 def cmd_serve(args) -> dict:
     import uvicorn
 
-    from . import api, settings
+    from . import api, settings, system
 
     if not 0 < args.port < 65536:
         raise ValueError("--port must be between 1 and 65535")
+    if args.threads is not None:
+        system.limit_threads(args.threads)
     token = args.token or os.environ.get("GAN_STUDIO_API_TOKEN") or None
     service = api.AvatarService(args.model, runs=args.runs or settings.Settings.from_env().runs)
     service.warm()
@@ -427,6 +429,9 @@ def main(argv=None) -> int:
                                   "(default: GAN_STUDIO_RUNS or runs/)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' "
                                    "(or set GAN_STUDIO_API_TOKEN)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads the generator may use (default: all cores); 1 leaves "
+                        "the other cores to the HTTP loop and to an app on the same machine")
     p.add_argument("--rate-limit", type=float, default=100.0,
                    help="requests per second per client address, bursts of twice that "
                         "(0: no limit)")

@@ -71,3 +71,17 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
         return False
+
+
+def limit_threads(n: int):
+    """Let the Keras backend's CPU kernels use `n` threads (before its first op). TensorFlow
+    only: JAX's CPU thread pool is set by XLA_FLAGS before it starts."""
+    import keras
+
+    if not 1 <= n <= 256:
+        raise ValueError("--threads must be between 1 and 256")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)

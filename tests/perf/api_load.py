@@ -107,6 +107,7 @@ def main():
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--threads", type=int, help="serve --threads (default: all cores)")
     args = parser.parse_args()
     if not (1 <= args.clients <= 256 and 1 <= args.requests <= 100_000
             and 0 < args.rate <= 5000 and 0 < args.seconds <= 120):
@@ -115,8 +116,9 @@ def main():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    threads = ["--threads", str(args.threads)] if args.threads else []
     server = subprocess.Popen([sys.executable, "-m", "gan_core", "serve", "--port", str(port),
-                               "--rate-limit", "0"], cwd=ROOT,
+                               "--rate-limit", "0", *threads], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stderr=subprocess.DEVNULL)
     try:
