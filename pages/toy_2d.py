@@ -264,10 +264,8 @@ def player(state: Page2D):
         if seek != state.shown_step:
             state.show(seek, [], jump=True)
             st.rerun()
-        if state.csv[0] != run.steps:
-            state.csv = (run.steps, run.to_csv())
-        st.download_button(t("toy2d.download_csv"), state.csv[1], file_name="toy_gan_2d.csv",
-                           mime="text/csv", key="toy2d_csv")
+        ui.history_csv(state, run.steps, run.to_csv, t("toy2d.download_csv"), "toy_gan_2d.csv",
+                       "toy2d_csv")
 
 
 def frames(state: Page2D):

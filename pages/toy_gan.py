@@ -215,10 +215,8 @@ def player(state: PageState):
         if seek != state.shown_step:
             state.show(run, seek, [], jump=True)
             st.rerun()
-        if state.csv[0] != run.steps:
-            state.csv = (run.steps, run.to_csv())
-        st.download_button(t("toy.download_csv"), state.csv[1], file_name="toy_gan.csv",
-                           mime="text/csv", key="toy_csv")
+        ui.history_csv(state, run.steps, run.to_csv, t("toy.download_csv"), "toy_gan.csv",
+                       "toy_csv")
 
 
 def frames(state: PageState):

@@ -137,6 +137,14 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_H
     _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
 
 
+def history_csv(state, steps: int, make_csv, label: str, file_name: str, key: str):
+    """The toy pages' "download the history" button. The CSV is made once per step count
+    and kept in `state.csv` ((steps, text)), not on every script run."""
+    if state.csv[0] != steps:
+        state.csv = (steps, make_csv())
+    st.download_button(label, state.csv[1], file_name=file_name, mime="text/csv", key=key)
+
+
 _toy_draw = components.declare_component("toy_draw", path=str(ROOT / "assets" / "toy_draw"))
 
 
