@@ -404,7 +404,8 @@ def toy2d_frame(runs: list, step: int, labels: dict, lang: str = "en") -> dict:
     """One frame: each plane's changing traces at `step`."""
     patch = {str(r * len(PLANE) + PLANE.index(name)): value
              for r, run in enumerate(runs) for name, value in _plane_patch(run.frame(step)).items()}
-    return {"set": patch, "extend": {}, "title": toy2d_title(runs, [step] * len(runs), labels, lang)}
+    return {"set": patch, "extend": {},
+            "title": toy2d_title(runs, [step] * len(runs), labels, lang)}
 
 
 def toy2d_chunk(runs: list, start: int, frame_steps: list, labels: dict, chunk_id: str,

@@ -6,7 +6,7 @@ classroom shares it) and queues the rest. Each job runs `train.Trainer` in a wor
 records its events, so any page can draw the whole history at any time. Only the session that
 started a job (its owner token) may pause, resume or stop it.
 
-A job's folder is the trainer's run folder (gan_core.runs) with its job record, so a
+A job's folder is the trainer's run folder (gan_core.runfolder) with its job record, so a
 restarted server still lists finished runs.
 
 Every change to a job is also published as runs/.live/<id>.json (`LiveState`: status, step,
@@ -98,7 +98,7 @@ class Job:
         self.status, self.message = "queued", ""
         self.control = train.Control()
         self.created = time.time()
-        self.run = runfolder.Run(out)
+        self.folder = runfolder.Run(out)
         self.info: dict = {}          # the trainer's start event's fields
         self._read_history()
         self.latest: dict | None = None    # the newest samples event's images and scores
@@ -110,9 +110,9 @@ class Job:
 
     def _read_history(self):
         """Metrics, quality rows and saved grids, as the run folder holds them."""
-        self.metrics: list[dict] = self.run.read(runfolder.METRICS)
-        self.quality: list[dict] = self.run.read(runfolder.QUALITY)
-        self.samples: list[tuple[int, str]] = self.run.samples()
+        self.metrics: list[dict] = self.folder.read(runfolder.METRICS)
+        self.quality: list[dict] = self.folder.read(runfolder.QUALITY)
+        self.samples: list[tuple[int, str]] = self.folder.samples()
 
     # -- what pages read ---------------------------------------------------------------------
 
@@ -161,7 +161,7 @@ class Job:
         return images.png_bytes(labelled)
 
     def checkpoints(self) -> list[Path]:
-        return self.run.checkpoints()
+        return self.folder.checkpoints()
 
     @staticmethod
     def timeline_gif(samples: list[tuple[int, str]]) -> bytes:
@@ -174,7 +174,7 @@ class Job:
     @property
     def generator_path(self) -> Path | None:
         """The run's exported generator file, once there is one."""
-        return self.run.exported_generator()
+        return self.folder.exported_generator()
 
     # -- what the worker writes --------------------------------------------------------------
 
@@ -210,7 +210,7 @@ class Job:
         self.save()
 
     def save(self):
-        self.run.write_job({
+        self.folder.write_job({
             "id": self.id, "owner": self.owner, "spec": asdict(self.spec),
             "status": self.status, "message": self.message, "created": self.created,
             # kept so a restarted server still counts epochs right
@@ -260,7 +260,7 @@ class JobManager:
                     raise PermissionError("only the session that started a run can resume it")
                 if not old.checkpoints():
                     raise ValueError("this run has no checkpoint to resume from")
-                job_id, out = old.id, old.run.path
+                job_id, out = old.id, old.folder.path
                 spec.resume = True
             else:
                 # 128 random bits: the live files are served by id to whoever asks
@@ -374,7 +374,8 @@ class JobManager:
         try:
             source = self.sources.load(job.spec.data, seed=job.spec.seed)
             trainer = train.Trainer(
-                job.spec.config(), source, job.run.path, steps=job.spec.steps, seed=job.spec.seed,
+                job.spec.config(), source, job.folder.path, steps=job.spec.steps,
+                seed=job.spec.seed,
                 checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,
                 quality_every=job.spec.quality_every, resume=job.spec.resume,
                 control=job.control)

@@ -5,7 +5,7 @@ tests consume them.
     for event in trainer.run():
         print(event.kind, event.step)
 
-The trainer writes its run folder through gan_core.runs (config, logs, checkpoints, samples,
+The trainer writes its run folder through gan_core.runfolder (config, logs, checkpoints, samples,
 the exported generator) and draws every random number from gan_core.noise, as a function of
 the seed and the step: a run resumed from a checkpoint draws exactly the batches and noise it
 would have drawn. `export` makes a run's generator file from its newest checkpoint.
@@ -73,7 +73,7 @@ class Models:
     d_opt: keras.optimizers.Optimizer
 
     def groups(self) -> dict:
-        """What a checkpoint holds, by group name (gan_core.runs stores each by name)."""
+        """What a checkpoint holds, by group name (gan_core.runfolder stores each by name)."""
         groups = {"g": self.G, "d": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt}
         if self.G_ema is not None:
             groups["g_ema"] = self.G_ema

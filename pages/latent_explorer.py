@@ -258,7 +258,8 @@ def panel_header(v: View):
                                 label_visibility="collapsed")
     group = 0
     if view == "components":
-        groups = [f"{g + 1}–{min(g + GROUP, v.latent_dim)}" for g in range(0, v.latent_dim, GROUP)]
+        d = v.latent_dim
+        groups = [f"{g + 1}–{min(g + GROUP, d)}" for g in range(0, d, GROUP)]
         group = st.select_slider(t("explorer.group"), range(len(groups)),
                                  format_func=groups.__getitem__, key="explorer_group")
         st.caption(t("explorer.components_help"))
@@ -286,7 +287,8 @@ def meter_explanation(v: View):
     if st.toggle(t("explorer.meter_why"), key="explorer_meter_why"):
         st.markdown(t("explorer.meter_body"))
         st.plotly_chart(figures.typicality_figure(
-            latent.typicality(v.z())["norm"], v.latent_dim, ui.i18n.section("explorer.fig.", ui.lang())),
+            latent.typicality(v.z())["norm"], v.latent_dim,
+            ui.i18n.section("explorer.fig.", ui.lang())),
             key="explorer_meter_fig")
 
 
@@ -358,7 +360,8 @@ def interpolation(v: View):
     endpoints = {t("explorer.interp.current"): v.z()}
     endpoints.update({name: z for name, z in v.state.favourites})
     for seed in (1, 2, 3):
-        endpoints.setdefault(t("explorer.interp.seed", seed=seed), noise.for_seed(seed, v.latent_dim))
+        endpoints.setdefault(t("explorer.interp.seed", seed=seed),
+                             noise.for_seed(seed, v.latent_dim))
     ic = st.columns(4)
     a_name = ic[0].selectbox("A", list(endpoints), index=0, key="interp_a")
     b_name = ic[1].selectbox("B", list(endpoints), index=min(1, len(endpoints) - 1),

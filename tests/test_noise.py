@@ -1,4 +1,4 @@
-"""Every z: player id -> z (deterministic, distinct, standard normal, reproducible from the spec), and the explorer's seeds."""
+"""Player id -> z: deterministic, distinct, standard normal, and reproducible from the spec."""
 
 import hashlib
 import math
@@ -43,3 +43,16 @@ def test_looks_standard_normal():
 def test_empty_id_is_refused():
     with pytest.raises(ValueError):
         noise.for_id("  ", 100, NS)
+
+
+def test_the_explorers_seeds_and_training_streams():
+    z = noise.for_seed(7, 100)
+    assert z.shape == (100,) and z.dtype == np.float32
+    np.testing.assert_array_equal(noise.for_seed(7, 100, n=3)[0], z)     # many: first row is it
+    faces = noise.for_seeds(5, 3, 100)                # generate --seed 5: seeds 5, 6, 7
+    np.testing.assert_array_equal(faces[2], z)
+    assert noise.for_seeds(5, 0, 100).shape == (0, 100)
+    a = noise.draw(1, noise.TRAIN, 10, 4, 8)
+    np.testing.assert_array_equal(a, noise.draw(1, noise.TRAIN, 10, 4, 8))  # (seed, stream, step)
+    assert not np.allclose(a, noise.draw(1, noise.TRAIN, 11, 4, 8))
+    assert not np.allclose(a, noise.draw(1, noise.FIXED, 10, 4, 8))
