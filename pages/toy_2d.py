@@ -236,7 +236,7 @@ def reset(state: Page2D):
 
 
 def player(state: Page2D):
-    b = st.columns([1, 1, 1.2, 1.2, 1, 3], vertical_alignment="bottom")
+    b = st.columns([1.1, 1.3, 1.4, 1.4, 1.1, 2.4], vertical_alignment="bottom")
     b[0].button(t("toy.pause") if state.playing else t("toy.play"), on_click=toggle_play,
                 args=(state,), icon=":material/pause:" if state.playing
                 else ":material/play_arrow:", type="primary", width="stretch", key="toy2d_play")
