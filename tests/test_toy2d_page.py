@@ -92,3 +92,11 @@ def test_a_drawn_distribution_becomes_the_data():
     run = state(at).runs[0]
     assert run.cfg.data == "drawn"
     assert np.abs(run.real_shown - [1.15, -1.0]).max() < 0.5  # the real points are the drawing
+
+
+def test_back_to_1d_leaves_the_2d_link_behind():
+    at = open_2d()
+    at.segmented_control(key="toy_dim").set_value("1d").run()
+    assert not at.exception and "bell curve" in at.title[0].value
+    assert "toy" not in at.query_params and "setup" not in at.query_params
+    assert at.session_state["toy_page"].run is not None        # the 1-D toy is there again
