@@ -210,8 +210,9 @@ def cmd_generate(args) -> dict:
         if not 1 <= args.n <= generate.MAX_IMAGES:
             raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
                              "(run several commands with other --seed for more)")
-        if not 0 <= args.seed <= 10**9:
-            raise ValueError("--seed must be between 0 and 1,000,000,000 (as in the explorer)")
+        if not 0 <= args.seed <= noise.MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {noise.MAX_SEED:,} (as in the "
+                             "explorer)")
         z = noise.for_seeds(args.seed, args.n, gen.latent_dim)    # the explorer's seeds
         names = [f"{i:06d}" for i in range(args.n)]
     start = time.perf_counter()

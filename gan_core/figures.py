@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import toy
+from . import toy, toy2d
 from .i18n import number
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +373,7 @@ def toy2d_series_figure(runs: list, step: int, labels: dict) -> dict:
         rows = [row for row in run.rows if row[0] <= step]
         rows = rows[::max(1, len(rows) // HISTORY_POINTS)]
         for key, panel, colour in SERIES_2D:
-            column = toy2d_column(key)
+            column = toy2d.HISTORY_COLUMNS.index(key)
             fig.add_trace(go.Scatter(
                 x=[row[0] for row in rows], y=_r([np.nan if row[column] is None else row[column]
                                                   for row in rows]),
@@ -392,12 +392,6 @@ def _series_title(panel: int, labels: dict) -> str:
              for key, p, colour in SERIES_2D if p == panel]
     title = labels[("losses", "modes", "quality", "divergence")[panel - 1]]
     return f"{title}: {' · '.join(names)}" if len(names) > 1 else title
-
-
-def toy2d_column(key: str) -> int:
-    from . import toy2d
-
-    return toy2d.HISTORY_COLUMNS.index(key)
 
 
 def toy2d_frame(runs: list, step: int, labels: dict, lang: str = "en") -> dict:

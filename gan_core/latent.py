@@ -107,7 +107,6 @@ z[:, 0:20] = 1
 }
 
 MAX_FACES = 64
-MAX_SEED = 10**9
 MAX_EDIT = 10.0     # sliders reach 4 (components) and 3 (directions); more is a broken link
 MAX_ELEMENTS = 1_000_000       # any one value a recipe makes
 MAX_ITERATIONS = 10_000
@@ -483,8 +482,8 @@ class Face:
 
     def __post_init__(self):   # a face from a shared link is checked before it is drawn
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
-                or not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,}")
+                or not 0 <= self.seed <= noise.MAX_SEED:
+            raise ValueError(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}")
 
     def z(self, latent_dim, directions):
         z = noise.for_seed(self.seed, latent_dim)

@@ -43,6 +43,7 @@ def draw(seed: int, stream: int, counter: int, n: int, latent_dim: int) -> np.nd
 
 
 # -- the explorer's seeds -------------------------------------------------------------------
+MAX_SEED = 10**9
 
 def for_seed(seed: int, latent_dim: int, n: int | None = None) -> np.ndarray:
     """The explorer's z for a seed: float32 (latent_dim,); with n, (n, latent_dim) whose

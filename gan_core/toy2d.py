@@ -16,6 +16,7 @@ gradient that WGAN-GP needs); spectral normalisation; optimisers; losses; the GA
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import functools
@@ -677,8 +678,8 @@ class Toy2DRun:
 
     def row(self, step: int) -> dict:
         """The recorded row at `step` (or the last one before it)."""
-        found = [r for r in self.rows if r[0] <= step] or self.rows[:1]
-        return dict(zip(HISTORY_COLUMNS, found[-1]))
+        i = bisect.bisect_right(self.rows, step, key=lambda r: r[0])   # rows are by step
+        return dict(zip(HISTORY_COLUMNS, self.rows[max(i - 1, 0)]))
 
     def timeline(self) -> list[int]:
         return sorted(self.snapshots)

@@ -185,7 +185,8 @@ def controls(v: View):
     b[2].button(t("explorer.reset"), on_click=state.reset, key="explorer_reset",
                 icon=":material/restart_alt:", width="stretch")
     st.session_state.explorer_seed = state.face.seed
-    b[3].number_input(t("explorer.seed"), 0, 10**9, key="explorer_seed", on_change=on_seed)
+    b[3].number_input(t("explorer.seed"), 0, noise.MAX_SEED, key="explorer_seed",
+                      on_change=on_seed)
     b[4].button(t("explorer.randomise_short"), on_click=randomise, key="explorer_random",
                 icon=":material/casino:", help=t("explorer.randomise"), width="stretch")
     b[5].button(t("explorer.snap"), on_click=lambda: state.snap(v.latent_dim, v.directions()),
@@ -320,7 +321,8 @@ def recipes(v: View):
             "ui-monospace, monospace}</style>")      # code reads better in a code font
     code = st.text_area(t("explorer.recipe.code"), key="recipe_code", height=170)
     rc = st.columns([1, 1, 4])
-    recipe_seed = rc[0].number_input(t("explorer.seed"), 0, 10**9, 0, key="recipe_seed")
+    recipe_seed = rc[0].number_input(t("explorer.seed"), 0, noise.MAX_SEED, 0,
+                                     key="recipe_seed")
     if rc[1].button(t("explorer.recipe.run"), key="recipe_run", type="primary"):
         try:
             zs = latent.run_recipe(code, v.latent_dim, seed=int(recipe_seed))

@@ -61,7 +61,8 @@ def main():
         left, right = st.columns(2, gap="large")
         for k, key in enumerate(("plane", "modes", "quality", "divergence", "losses")):
             (left if k in (0, 4) else right).markdown(t(f"toy2d.explain.{key}"))
-    write_url()
+    if cfgs:
+        write_url(cfgs[0])
     st.caption(t("toy2d.link"))
 
 
@@ -101,10 +102,7 @@ def read_url():
         st.session_state.toy2d_compare, st.session_state.toy2d_b_cure = True, q["b"]
 
 
-def write_url():
-    cfg = current_config()
-    if cfg is None:
-        return
+def write_url(cfg: toy2d.Toy2DConfig):
     st.query_params.update({"toy": "2d", "story": st.session_state.toy2d_story,
                             "setup": toy2d.encode_setup(cfg, story_config(
                                 st.session_state.toy2d_story))})
@@ -112,13 +110,6 @@ def write_url():
         st.query_params["b"] = st.session_state.toy2d_b_cure
     elif "b" in st.query_params:
         del st.query_params["b"]
-
-
-def current_config() -> toy2d.Toy2DConfig | None:
-    try:
-        return toy2d.Toy2DConfig(**{name: st.session_state[f"toy2d_{name}"] for name in FIELDS})
-    except (ValueError, TypeError):
-        return None
 
 
 def settings() -> list | None:
