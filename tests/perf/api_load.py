@@ -7,7 +7,8 @@ Starts `python -m gan_core serve` on a free loopback port (no rate limit), then:
    `--requests` in all: avatars/s, errors;
 2. latency at a fixed rate: `--rate` requests a second of new ids for `--seconds`: p50/p95;
 3. cached answers: the same ids again with If-None-Match: 304 p50/p95.
-Prints one JSON object. The client is asyncio with raw sockets, so it costs the server's two
+Prints one JSON object; the throughput part also says how much CPU the server and this client
+spent per avatar (they share the machine's cores). The client is asyncio with raw sockets, so it costs the server's two
 cores as little as a Python client can.
 """
 
@@ -41,7 +42,13 @@ async def fetch(reader, writer, path, headers=""):
     return status, body, etag
 
 
-async def throughput(port, clients, total, prefix):
+def cpu_seconds(pid=None) -> float:
+    """User + system CPU time of a process (this one by default), from /proc."""
+    fields = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(port, clients, total, prefix, server_pid=None):
     ids = iter(range(total))
     errors, latencies = 0, []
 
@@ -55,11 +62,18 @@ async def throughput(port, clients, total, prefix):
             errors += status != 200
         writer.close()
 
+    cpu = (cpu_seconds(server_pid) if server_pid else 0.0), cpu_seconds()
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - start
-    return {"avatars_per_s": round(total / elapsed, 1), "errors": errors,
-            "p95_ms": round(1000 * percentile(latencies, 95), 1)}
+    result = {"avatars_per_s": round(total / elapsed, 1), "errors": errors,
+              "p95_ms": round(1000 * percentile(latencies, 95), 1),
+              "client_cpu_ms_per_avatar": round(1000 * (cpu_seconds() - cpu[1]) / total, 3)}
+    if server_pid:     # where the time goes: the server's CPU per avatar, and its cores
+        server = cpu_seconds(server_pid) - cpu[0]
+        result["server_cpu_ms_per_avatar"] = round(1000 * server / total, 3)
+        result["server_cores"] = round(server / elapsed, 2)
+    return result
 
 
 async def at_rate(port, rate, seconds, prefix, cached_tags=None):
@@ -107,7 +121,9 @@ def main():
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--threads", type=int, help="serve --threads (default: all cores)")
+    parser.add_argument("--threads", type=int, help="serve --threads (default: its own)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="start the server under `nice -n NICE`, as beside the app")
     args = parser.parse_args()
     if not (1 <= args.clients <= 256 and 1 <= args.requests <= 100_000
             and 0 < args.rate <= 5000 and 0 < args.seconds <= 120):
@@ -117,7 +133,8 @@ def main():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     threads = ["--threads", str(args.threads)] if args.threads else []
-    server = subprocess.Popen([sys.executable, "-m", "gan_core", "serve", "--port", str(port),
+    nice = ["nice", "-n", str(args.nice)] if args.nice else []
+    server = subprocess.Popen([*nice, sys.executable, "-m", "gan_core", "serve", "--port", str(port),
                                "--rate-limit", "0", *threads], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stderr=subprocess.DEVNULL)
@@ -133,7 +150,8 @@ def main():
                 time.sleep(0.3)
         warm = asyncio.run(throughput(port, 8, 256, "warm"))
         result = {"warm_up": warm,
-                  "throughput": asyncio.run(throughput(port, args.clients, args.requests, "t"))}
+                  "throughput": asyncio.run(throughput(port, args.clients, args.requests, "t",
+                                                       server.pid))}
         fresh, tags = asyncio.run(at_rate(port, args.rate, args.seconds, "r"))
         result["at_rate"] = {"rate": args.rate, **fresh}
         result["cached_304"], _ = asyncio.run(at_rate(port, args.rate, args.seconds, "r", tags))
