@@ -167,6 +167,30 @@ def test_micro_batching_returns_each_request_its_own_face(server):
         assert body == images.png_bytes(face), player
 
 
+def test_a_call_fills_up_or_waits_no_longer_than_its_deadline():
+    """20 requests at once make a full call and a call of the rest; a lone request is
+    answered after the wait, not left for company that never comes."""
+    import asyncio
+
+    calls = []
+
+    def generator(z):                 # stands in for the model: records each call's rows
+        calls.append(len(z))
+        return z[:, :1] * 2
+
+    async def scenario():
+        batcher = api._Batcher(generator)
+        crowd = await asyncio.gather(*(batcher(np.full(3, i, np.float32)) for i in range(20)))
+        start = time.perf_counter()
+        alone = await batcher(np.full(3, 7, np.float32))
+        return crowd, alone, time.perf_counter() - start
+
+    crowd, alone, waited = asyncio.run(scenario())
+    assert calls == [api.MAX_BATCH, 20 - api.MAX_BATCH, 1]
+    assert [float(row[0]) for row in crowd] == [2.0 * i for i in range(20)]
+    assert float(alone[0]) == 14.0 and waited >= api.BATCH_WAIT_S * 0.9
+
+
 def test_the_token_is_required_when_set(tmp_path):
     proc, base = start(tmp_path, "--token", "s3cret", "--rate-limit", "5")
     try:
