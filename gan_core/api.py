@@ -101,9 +101,9 @@ class _Model:
 class _Batcher:
     """One generator call at a time, of up to MAX_BATCH requests. A call starts when it is
     full, or when its oldest request has waited BATCH_WAIT_S: a call costs its rows whether
-    they hold faces or padding, so at a moderate rate (200/s) waiting for company halves the
-    CPU the API takes from an app beside it, and under full load calls are full and never
-    wait. Alone, a request waits 12 ms. Each request gets its own row back.
+    they hold faces or padding, so at a moderate rate (200/s) waiting for company pays for
+    less padding, which an app on the same cores feels; under full load calls are full and
+    never wait. Alone, a request waits 12 ms. Each request gets its own row back.
 
     A call takes one compiled call's rows (MAX_BATCH), no more, so that while the generator
     makes these faces (in its thread, off the GIL) the event loop encodes and sends the last
