@@ -40,7 +40,7 @@ SIZES = (64, 128, 256, 512)
 MAX_ID_BYTES = 256
 MAX_BATCH_IDS = 1000
 MAX_BODY_BYTES = 1 * 2**20
-BATCH_WAIT_S = 0.012          # how long a request may wait for others to share its call
+BATCH_WAIT_S = 0.020          # how long a request may wait for others to share its call
 MAX_BATCH = generate.CALL_ROWS   # requests per generator call: see _Batcher
 CACHE_IMAGES = 20_000         # 64 px faces kept in memory (12 KB each): about 250 MB
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -103,7 +103,7 @@ class _Batcher:
     full, or when its oldest request has waited BATCH_WAIT_S: a call costs its rows whether
     they hold faces or padding, so at a moderate rate (200/s) waiting for company pays for
     less padding, which an app on the same cores feels; under full load calls are full and
-    never wait. Alone, a request waits 12 ms. Each request gets its own row back.
+    never wait. Alone, a request waits 20 ms. Each request gets its own row back.
 
     A call takes one compiled call's rows (MAX_BATCH), no more, so that while the generator
     makes these faces (in its thread, off the GIL) the event loop encodes and sends the last
