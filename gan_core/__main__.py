@@ -293,8 +293,8 @@ def cmd_serve(args) -> dict:
 
     if not 0 < args.port < 65536:
         raise ValueError("--port must be between 1 and 65535")
-    # The event loop (HTTP, PNGs) is one thread; the generator's kernels get the other cores.
-    # On 2 cores, 1 generator thread serves 1,200 avatars/s where 2 contend at 1,000.
+    # The event loop (HTTP, PNGs) is one thread; the generator's kernels get the other cores
+    # (on 2 cores, two generator threads contending with the loop served fewer avatars).
     system.limit_threads(max(1, system.cores() - 1) if args.threads is None else args.threads)
     token = args.token or os.environ.get("GAN_STUDIO_API_TOKEN") or None
     service = api.AvatarService(args.model, runs=args.runs or settings.Settings.from_env().runs)

@@ -99,18 +99,19 @@ class _Model:
 
 
 class _Batcher:
-    """One generator call at a time, of up to MAX_BATCH requests. A call starts when it is
-    full, or when its oldest request has waited BATCH_WAIT_S: a call costs its rows whether
-    they hold faces or padding, so at a moderate rate (200/s) waiting for company pays for
-    less padding, which an app on the same cores feels; under full load calls are full and
-    never wait. Alone, a request waits 20 ms. Each request gets its own row back.
+    """One generator call at a time, of up to MAX_BATCH requests: one compiled call's rows.
 
-    A call takes one compiled call's rows (MAX_BATCH), no more, so that while the generator
-    makes these faces (in its thread, off the GIL) the event loop encodes and sends the last
-    ones. 64 requests in one call would leave the loop idle while the call runs, then the
-    generator idle while the loop catches up: 860 avatars/s against 1,000-1,200 (2 cores, 64
-    clients). Encoding the PNGs in the generator's thread, or in a third thread, measured no
-    better: the GIL is shared, and the generator's thread must be ready for the next call."""
+    A call starts when it is full, or when its oldest request has waited BATCH_WAIT_S. A call
+    costs its rows whether they hold faces or padding, so at a moderate rate waiting for
+    company pays for less padding (an app on the same cores feels it); under full load calls
+    are full and never wait. Alone, a request waits BATCH_WAIT_S.
+
+    No more than one compiled call's rows: while the generator makes these faces (in its
+    thread, off the GIL) the event loop encodes and sends the last ones. 64 requests in one
+    call would leave the loop idle while it runs, then the generator idle while the loop
+    catches up. PNGs encoded in the generator's thread, or a third one, measured no faster:
+    the GIL is shared, and the generator's thread must be free for the next call
+    (docs/PERFORMANCE.md has the figures). Each request gets its own row back."""
 
     def __init__(self, generator: generate.Generator):
         self.generator = generator

@@ -8,8 +8,8 @@ Starts `python -m gan_core serve` on a free loopback port (no rate limit), then:
 2. latency at a fixed rate: `--rate` requests a second of new ids for `--seconds`: p50/p95;
 3. cached answers: the same ids again with If-None-Match: 304 p50/p95.
 Prints one JSON object; the throughput part also says how much CPU the server and this client
-spent per avatar (they share the machine's cores). The client is asyncio with raw sockets, so it costs the server's two
-cores as little as a Python client can.
+spent per avatar (they share the machine's cores). The client is asyncio with raw sockets,
+so it costs the server's two cores as little as a Python client can.
 """
 
 from __future__ import annotations
@@ -122,8 +122,6 @@ def main():
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--threads", type=int, help="serve --threads (default: its own)")
-    parser.add_argument("--nice", type=int, default=0,
-                        help="start the server under `nice -n NICE`, as beside the app")
     args = parser.parse_args()
     if not (1 <= args.clients <= 256 and 1 <= args.requests <= 100_000
             and 0 < args.rate <= 5000 and 0 < args.seconds <= 120):
@@ -133,8 +131,7 @@ def main():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     threads = ["--threads", str(args.threads)] if args.threads else []
-    nice = ["nice", "-n", str(args.nice)] if args.nice else []
-    server = subprocess.Popen([*nice, sys.executable, "-m", "gan_core", "serve", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "gan_core", "serve", "--port", str(port),
                                "--rate-limit", "0", *threads], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stderr=subprocess.DEVNULL)
