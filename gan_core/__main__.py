@@ -45,7 +45,8 @@ TOY2D_FLAGS = {   # flag -> (Toy2DConfig field, type): each overrides the preset
     "--activation": ("activation", str), "--optimizer": ("optimizer", str),
     "--loss": ("loss", str), "--cure": ("cure", str), "--lr-g": ("lr_g", float),
     "--lr-d": ("lr_d", float), "--batch": ("batch", int), "--d-steps": ("d_steps", int),
-    "--noise-dim": ("noise_dim", int), "--noise": ("noise", str)}
+    "--noise-dim": ("noise_dim", int), "--noise": ("noise", str),
+    "--unroll": ("unroll", int), "--gp-weight": ("gp_weight", float)}
 
 
 def cmd_toy2d(args) -> dict:

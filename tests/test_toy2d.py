@@ -169,9 +169,11 @@ def test_the_cli_lists_the_stories_and_trains_one_with_overrides():
               "--cure", "spectral_norm", "--d-units", "8")
     assert out["steps"] == 50 and out["seed"] == 3 and out["modes_total"] == 8
     assert {"steps_per_s", "modes_covered", "high_quality", "kl", "js"} <= set(out)
-    bad = subprocess.run([sys.executable, "-m", "gan_core", "toy2d", "--cure", "magic"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "cure must be one of" in bad.stderr
+    for flags, message in [(["--cure", "magic"], "cure must be one of"),
+                           (["--preset", "unrolled-8", "--unroll", "0"], "unroll must be between")]:
+        bad = subprocess.run([sys.executable, "-m", "gan_core", "toy2d", *flags],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and message in bad.stderr
 
 
 # -- the run the page plays ----------------------------------------------------------------------
