@@ -577,7 +577,8 @@ _STRONG_D = Toy2DConfig(data="mixture8", d_layers=3, d_units=64, lr_d=2e-3, seed
 # D piles onto whichever mode D likes now, D catches up, and G hops to the next. Looking k steps
 # ahead, G sees that D will punish the pile, so spreading out pays. Against the strong D above,
 # which is already close to its best reply, k more steps change little (4 modes, as plain).
-_FAST_G = Toy2DConfig(data="mixture8", lr_g=2e-2, lr_d=1e-3, seed=0)
+# k = 10 is in the base too, so that A/B with B unrolled is the unrolled story beside its own.
+_FAST_G = Toy2DConfig(data="mixture8", lr_g=2e-2, lr_d=1e-3, unroll=10, seed=0)
 PRESETS: dict[str, Story] = {
     "vanilla-8": Story(_STRONG_D, 3000, (1, 5),
                        "plain GAN on 8 Gaussians: mode collapse, a few modes kept"),
@@ -589,7 +590,7 @@ PRESETS: dict[str, Story] = {
                              "the same with minibatch standard deviation: more modes"),
     "fast-g-8": Story(_FAST_G, 2000, (0, 4),
                       "G learning 20 times faster than D hops from mode to mode: a few at most"),
-    "unrolled-8": Story(replace(_FAST_G, cure="unrolled", unroll=10), 2000, (8, 8),
+    "unrolled-8": Story(replace(_FAST_G, cure="unrolled"), 2000, (8, 8),
                         "the same with unrolled D (10 look-ahead steps): all 8 modes"),
     "default": Story(Toy2DConfig(), 3000, (0, 8),
                      "GAN Lab's set-up: 2 layers of 32 each, 8 Gaussians"),

@@ -2,6 +2,7 @@
 browser drew and the Streamlit server's resident memory every few seconds.
 
     .venv/bin/python tests/perf/toy_page_soak.py --minutes 10 [--mode 2d] [--compare]
+        [--story unrolled-8]
 
 Prints one JSON object: visible frames per second (mean and the slowest interval), the
 browser's mean Plotly draw time, and the server's RSS at the start, end and peak (MB).
@@ -33,13 +34,17 @@ def main():
     parser.add_argument("--every", type=float, default=10, help="seconds between samples")
     parser.add_argument("--mode", choices=["1d", "2d"], default="1d")
     parser.add_argument("--compare", action="store_true", help="2-D: train B beside A")
+    parser.add_argument("--story", help="2-D: play this story (default: the page's own)")
     args = parser.parse_args()
 
     with serve_app() as (url, server), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         go_to(page, url, "Toy GAN")
-        if args.mode == "2d":
+        if args.mode == "2d" and args.story:
+            page.goto(f"{url}/toy-gan?toy=2d&story={args.story}")
+            page.get_by_role("button", name="Step D only").wait_for(timeout=90_000)
+        elif args.mode == "2d":
             page.get_by_text("2-D: shapes and mixtures").click()
             page.get_by_role("button", name="Step D only").wait_for(timeout=90_000)
             if args.compare:
@@ -60,7 +65,8 @@ def main():
     rates = [(f1 - f0) / (t1 - t0) for (t0, f0, *_), (t1, f1, *_) in zip(samples, samples[1:])]
     rss = [s[2] for s in samples]
     print(json.dumps({
-        "mode": args.mode, "compare": args.compare, "minutes": args.minutes,
+        "mode": args.mode, "story": args.story, "compare": args.compare,
+        "minutes": args.minutes,
         "last_title": title,
         "fps_mean": round((samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]), 1),
         "fps_slowest_interval": round(min(rates), 1),
