@@ -41,11 +41,11 @@ def main():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         go_to(page, url, "Toy GAN")
-        if args.mode == "2d" and args.story:
-            page.goto(f"{url}/toy-gan?toy=2d&story={args.story}")
-            page.get_by_role("button", name="Step D only").wait_for(timeout=90_000)
-        elif args.mode == "2d":
-            page.get_by_text("2-D: shapes and mixtures").click()
+        if args.mode == "2d":
+            if args.story:
+                page.goto(f"{url}/toy-gan?toy=2d&story={args.story}")
+            else:
+                page.get_by_text("2-D: shapes and mixtures").click()
             page.get_by_role("button", name="Step D only").wait_for(timeout=90_000)
             if args.compare:
                 page.get_by_text("Compare: train B beside A").click()
