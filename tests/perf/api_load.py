@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from procfs import cpu_seconds   # beside this script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,12 +42,6 @@ async def fetch(reader, writer, path, headers=""):
     etag = next((line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
                  if line.lower().startswith(b"etag:")), None)
     return status, body, etag
-
-
-def cpu_seconds(pid=None) -> float:
-    """User + system CPU time of a process (this one by default), from /proc."""
-    fields = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def throughput(port, clients, total, prefix, server_pid=None):

@@ -19,13 +19,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, go_to, serve_app  # noqa: E402
-
-
-def rss_mb(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from procfs import rss_mb  # noqa: E402  (beside this script)
 
 
 def main():

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # noqa: E402
 
 from gan_core import data, dcgan, runfolder, train  # noqa: E402
+from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
 # Quality off, as in the headless run: the soak measures what watching costs, not SWD.
 SETTINGS = {"How many faces": "2048", "Batch": "64", "Steps": "100000",
@@ -68,34 +69,25 @@ def headless(steps):
     return steady_rate(rows), round(cores, 2)
 
 
-def cpu_seconds():
+def cpu_seconds_by_process():
     """{pid: (CPU seconds so far, is it Chromium's)} of every process."""
-    tick, out = os.sysconf("SC_CLK_TCK"), {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    out = {}
+    for folder in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmd = (stat.parent / "cmdline").read_bytes()
-        except OSError:                      # the process ended meanwhile
+            out[int(folder.name)] = (cpu_seconds(int(folder.name)),
+                                     b"chromium" in (folder / "cmdline").read_bytes())
+        except (OSError, IndexError):        # the process ended meanwhile, or is no process
             continue
-        out[int(stat.parent.name)] = ((int(fields[11]) + int(fields[12])) / tick,  # utime+stime
-                                      b"chromium" in cmd)
     return out
 
 
 def cores_used(before, after, seconds, server_pid):
-    """CPU cores the server and Chromium used between two cpu_seconds() readings."""
+    """CPU cores the server and Chromium used between two cpu_seconds_by_process() readings."""
     def used(pid):
         return after[pid][0] - before.get(pid, (0.0, False))[0]
     chromium = sum(used(pid) for pid, (_, is_chromium) in after.items() if is_chromium)
     return {"server": round(used(server_pid) / seconds, 2),
             "chromium": round(chromium / seconds, 2)}
-
-
-def rss_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def watch(url, query, seconds):
@@ -188,7 +180,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             watchers_thread = threading.Thread(target=lambda: counts.extend(asyncio.run(
                 watch_all(url, query, minutes * 60, watchers))), daemon=True)
             watchers_thread.start()
-        start, cpu_start = time.time(), cpu_seconds()
+        start, cpu_start = time.time(), cpu_seconds_by_process()
         end, next_rss = start + minutes * 60, 0.0
         run = runfolder.Run(next(Path(runs).glob("*/metrics.jsonl")).parent)
         live = page.frame_locator("iframe[title*='train_live']").locator("#progress")
@@ -208,7 +200,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
                 shown.setdefault(int(step), now)
             time.sleep(0.05)
         delays = [shown[s] - logged[s] for s in shown if s in logged]
-        cores = cores_used(cpu_start, cpu_seconds(), time.time() - start, proc.pid)
+        cores = cores_used(cpu_start, cpu_seconds_by_process(), time.time() - start, proc.pid)
         if client == "websocket":
             watchers_thread.join(60)
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
