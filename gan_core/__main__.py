@@ -191,49 +191,44 @@ def cmd_train(args) -> dict:
 
 
 def cmd_generate(args) -> dict:
-    from . import files, generate, noise
-
-    gen = generate.Generator.load(args.model, args.precision)
     if args.ids:
-        ids = [line.strip() for line in open(args.ids, encoding="utf-8") if line.strip()]
-        if not ids:
-            raise ValueError(f"{args.ids} has no ids")
-        if len(ids) > generate.MAX_IMAGES:
-            raise ValueError(f"{args.ids} has {len(ids):,} ids; one command takes "
-                             f"{generate.MAX_IMAGES:,} at most (split the file)")
-        if args.shard:
-            ids = shard(ids, args.shard)
-        ns = noise.namespace(args.model)
-        z = np.stack([noise.for_id(i, gen.latent_dim, ns) for i in ids]) if ids else \
-            np.zeros((0, gen.latent_dim), np.float32)
-        names = [files.safe_name(i) for i in ids]
-    else:
-        if not 1 <= args.n <= generate.MAX_IMAGES:
-            raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
-                             "(run several commands with other --seed for more)")
-        if not 0 <= args.seed <= noise.MAX_SEED:
-            raise ValueError(f"--seed must be between 0 and {noise.MAX_SEED:,} (as in the "
-                             "explorer)")
-        z = noise.for_seeds(args.seed, args.n, gen.latent_dim)    # the explorer's seeds
-        names = [f"{i:06d}" for i in range(args.n)]
+        return generate_ids(args)
+    if args.cluster or args.shard:
+        raise ValueError("--cluster and --shard work with --ids")
+    from . import generate, noise
+
+    if not 1 <= args.n <= generate.MAX_IMAGES:
+        raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
+                         "(run several commands with other --seed for more)")
+    if not 0 <= args.seed <= noise.MAX_SEED:
+        raise ValueError(f"--seed must be between 0 and {noise.MAX_SEED:,} (as in the "
+                         "explorer)")
+    gen = generate.Generator.load(args.model, args.precision)
+    z = noise.for_seeds(args.seed, args.n, gen.latent_dim)    # the explorer's seeds
     start = time.perf_counter()
     if args.out.endswith(".npy"):
         generate.write_npy(gen, z, args.out)
     else:
-        generate.write_pngs(gen, z, names, args.out)
+        generate.write_pngs(gen, z, [f"{i:06d}" for i in range(args.n)], args.out)
     return {"n": len(z), "out": args.out, "img_per_s": len(z) / (time.perf_counter() - start)}
 
 
-def shard(ids: list[str], spec: str) -> list[str]:
-    """The ids of shard K of N ("K/N", K from 1): every N-th id from the K-th, so N machines
-    split one id file with no coordination, and together write exactly the unsharded set."""
-    try:
-        k, n = (int(part) for part in spec.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must be K/N, like 2/8, not {spec!r}") from None
-    if not 1 <= k <= n <= 100_000:
-        raise ValueError(f"--shard {spec}: K must be between 1 and N")
-    return ids[k - 1::n]
+def generate_ids(args) -> dict:
+    """Every id of the file (streamed, any number), here or on a Dask cluster (--cluster)."""
+    from . import bulk
+
+    start = time.perf_counter()
+    job = bulk.Job.plan(args.model, args.out, args.precision)
+    next(bulk.read_ids(args.ids, args.shard), None)   # a bad file is refused before any work
+    if args.cluster:
+        from . import cluster
+
+        with cluster.connect(args.cluster, args.workers) as client:
+            done = cluster.make_avatars(client, job, args.ids, args.shard)
+    else:
+        done = bulk.run(job, args.ids, args.shard)
+    return {**done, "out": args.out,
+            "img_per_s": done["n"] / (time.perf_counter() - start)}
 
 
 def cmd_evaluate(args) -> dict:
@@ -386,6 +381,10 @@ def main(argv=None) -> int:
                    help="face i is the latent explorer's seed SEED + i (the first is SEED)")
     p.add_argument("--ids", help="a file of player ids, one per line: writes <id>.png each")
     p.add_argument("--shard", help="K/N: only the K-th of N shares of the ids (for N machines)")
+    p.add_argument("--cluster", help="with --ids: make the avatars on a Dask cluster, 'local' "
+                                     "(one worker per core, started here) or a scheduler's "
+                                     "address, tcp://HOST:8786")
+    p.add_argument("--workers", type=int, help="with --cluster local: how many workers")
     p.add_argument("--out", required=True, help="a folder, a .zip or a .npy file")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="bfloat16: about 1.5x faster on a CPU with bfloat16 instructions or "

@@ -37,7 +37,7 @@ import numpy as np
 from . import files, generate, images, noise, runfolder, settings
 
 SIZES = (64, 128, 256, 512)
-MAX_ID_BYTES = 256
+MAX_ID_BYTES = noise.MAX_ID_BYTES
 MAX_BATCH_IDS = 1000
 MAX_BODY_BYTES = 1 * 2**20
 BATCH_WAIT_S = 0.020          # how long a request may wait for others to share its call
@@ -56,14 +56,13 @@ def check_id(raw: bytes) -> str:
     """A player id from the bytes a client sent: UTF-8, 1 to 256 bytes, not blank."""
     if len(raw) > MAX_ID_BYTES:
         raise ApiError(400, f"an id is at most {MAX_ID_BYTES} bytes of UTF-8; this one has "
-                            f"{len(raw)}")
+                            f"{len(raw):,}")
     try:
-        text = raw.decode("utf-8")
+        return noise.check_id(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "an id must be UTF-8 text") from None
-    if not text.strip():
-        raise ApiError(400, "an id cannot be empty")
-    return text
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
 
 
 def check_size(value) -> int:

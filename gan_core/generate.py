@@ -238,45 +238,63 @@ class Generator:
             yield i, images.to_uint8(out[:len(part)])
 
 
-MAX_IMAGES = 100_000     # one generate command: 1.2 GB of pixels, 40 MB of z
+MAX_IMAGES = 100_000     # one `generate --n` command: 1.2 GB of pixels, 40 MB of z
 
 
 def write_npy(gen: Generator, z, out, batch=BATCH) -> int:
     """Generate into a uint8 .npy file (n, 64, 64, 3), batch by batch through a memory map,
     so the whole array never sits in memory."""
-    with files.atomic_path(out) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                          shape=(len(z), 64, 64, 3))
+    with npy_sink(out, len(z)) as array:
         for offset, imgs in gen.batches(z, batch):
             array[offset:offset + len(imgs)] = imgs
-        array.flush()
-        del array
     return len(z)
 
 
-def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:
-    """Generate one PNG per row of z: into a folder (name.png) or a .zip. One thread encodes
-    and writes each batch while the generator makes the next (both release the GIL)."""
-    out = Path(out)
-    with contextlib.ExitStack() as stack:
-        if out.suffix == ".zip":
-            tmp = stack.enter_context(files.atomic_path(out))
-            archive = stack.enter_context(zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED))
-            write = lambda name, data: archive.writestr(f"{name}.png", data)  # noqa: E731
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            write = lambda name, data: files.write_bytes(out / f"{name}.png", data)  # noqa: E731
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))   # in order, one writer
+@contextlib.contextmanager
+def npy_sink(out, n: int):
+    """A uint8 (n, 64, 64, 3) memory map that becomes `out` when the block ends well."""
+    with files.atomic_path(out) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 64, 64, 3))
+        yield array
+        array.flush()
+        del array
 
-        def save(offset, imgs):
-            for name, image in zip(names[offset:], imgs):
-                write(name, images.png_bytes(image))
 
+def pngs(gen: Generator, z, batch=BATCH):
+    """One PNG's bytes per row of z, in order. One thread encodes each batch while the
+    generator makes the next (both release the GIL); at most one batch waits."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
-        for offset, imgs in gen.batches(z, batch):
+        for _, imgs in gen.batches(z, batch):
+            encoding = pool.submit(lambda imgs: [images.png_bytes(i) for i in imgs], imgs)
             if pending is not None:
-                pending.result()          # at most one batch waits: bounded memory
-            pending = pool.submit(save, offset, imgs)
+                yield from pending.result()
+            pending = encoding
         if pending is not None:
-            pending.result()
+            yield from pending.result()
+
+
+@contextlib.contextmanager
+def png_sink(out):
+    """write(name, png) into a folder (name.png, each file atomic) or a .zip (the archive
+    atomic as a whole). Zip entries carry a fixed date, so the same avatars give the same
+    archive, byte for byte, whoever wrote it and when."""
+    out = Path(out)
+    if out.suffix == ".zip":
+        with files.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            yield lambda name, data: archive.writestr(zip_entry(f"{name}.png"), data)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        yield lambda name, data: files.write_bytes(out / f"{name}.png", data)
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
+def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:
+    """Generate one PNG per row of z: into a folder (name.png) or a .zip."""
+    with png_sink(out) as write:
+        for name, data in zip(names, pngs(gen, z, batch)):
+            write(name, data)
     return len(z)

@@ -60,6 +60,18 @@ def for_seeds(first: int, n: int, latent_dim: int) -> np.ndarray:
 
 # -- player ids -----------------------------------------------------------------------------
 VERSION = "v1"
+MAX_ID_BYTES = 256      # what an id may be, for the API, generate --ids and the explorer alike
+
+
+def check_id(player_id: str) -> str:
+    """A player id as every reader takes it: not blank, at most MAX_ID_BYTES of UTF-8."""
+    size = len(player_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_ID_BYTES:
+        raise ValueError(f"an id is at most {MAX_ID_BYTES} bytes of UTF-8; this one has "
+                         f"{size:,}")
+    if not player_id.strip():
+        raise ValueError("an id cannot be empty")
+    return player_id
 
 
 def model_hash(path) -> str:

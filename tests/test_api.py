@@ -222,7 +222,7 @@ def test_shards_split_the_ids_and_their_union_is_the_whole(tmp_path):
                                "--ids", tmp_path / "ids.txt", "--out", out, *extra], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
-        return {p.name: p.read_bytes() for p in Path(out).iterdir()}
+        return {p.name: p.read_bytes() for p in Path(out).glob("*.png")}
     whole = run(out=tmp_path / "whole")
     parts = [run("--shard", f"{k}/3", out=tmp_path / f"part{k}") for k in (1, 2, 3)]
     assert sum(len(p) for p in parts) == len(whole) == 23

@@ -1,0 +1,129 @@
+"""Bulk avatars on a Dask cluster (`generate --ids --cluster`): the same bytes as the plain
+command, a killed worker loses and doubles nothing, a killed driver's re-run skips what is
+written, and bad set-ups get one clear line."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gan_core import bulk, settings
+
+distributed = pytest.importorskip("distributed", reason="the README's test command installs "
+                                                        "Dask; this environment lacks it")
+from gan_core import cluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = settings.SHIPPED_GENERATOR
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster.connect("local", workers=2) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ids(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ids") / "players.txt"
+    path.write_text("\n".join([f"player-{i}" for i in range(150)] + ["a/b", "ünï", "  "]),
+                    encoding="utf-8")
+    return path
+
+
+def tree(folder):
+    return {p.name: p.read_bytes() for p in Path(folder).iterdir()}
+
+
+def test_the_cluster_writes_what_the_plain_command_writes(client, ids, tmp_path):
+    for name in ("pngs", "avatars.zip", "avatars.npy"):
+        plain = bulk.Job.plan(MODEL, tmp_path / "plain" / name, chunk=16)
+        spread = bulk.Job.plan(MODEL, tmp_path / "cluster" / name, chunk=16)
+        assert bulk.run(plain, ids)["n"] == 152
+        assert cluster.make_avatars(client, spread, ids)["n"] == 152
+    assert tree(tmp_path / "plain" / "pngs") == tree(tmp_path / "cluster" / "pngs")
+    assert len(list((tmp_path / "plain" / "pngs").glob("*.png"))) == 152
+    for name in ("avatars.zip", "avatars.npy"):        # byte for byte, entry names and order too
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "cluster" / name).read_bytes()
+    names = zipfile.ZipFile(tmp_path / "plain" / "avatars.zip").namelist()
+    assert names[:2] == ["player-0.png", "player-1.png"] and names[150].startswith("a_b-")
+    pixels = np.load(tmp_path / "plain" / "avatars.npy")
+    assert pixels.shape == (152, 64, 64, 3)
+
+
+def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(client, tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(f"p{i}" for i in range(2000)))
+    plain = bulk.Job.plan(MODEL, tmp_path / "plain", chunk=64)
+    bulk.run(plain, path)
+    spread = bulk.Job.plan(MODEL, tmp_path / "spread", chunk=64)
+    pids = list(client.run(os.getpid).values())
+    killed = []
+
+    def kill_one_worker_mid_job():
+        while len(list((tmp_path / "spread").glob("*.png"))) < 200:
+            time.sleep(0.05)
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(pids[0])
+
+    killer = threading.Thread(target=kill_one_worker_mid_job)
+    killer.start()
+    done = cluster.make_avatars(client, spread, path)
+    killer.join()
+    assert killed and done["n"] == 2000
+    assert tree(tmp_path / "spread") == tree(tmp_path / "plain")     # none missing, none extra
+    assert not [p for p in (tmp_path / "spread").iterdir() if ".tmp" in p.name]
+    client.wait_for_workers(2, timeout=60)       # the nanny brought the worker back
+
+
+def test_a_rerun_after_a_killed_driver_skips_what_is_written(client, tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(f"q{i}" for i in range(3000)))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen([sys.executable, "-m", "gan_core", "generate", "--model", MODEL,
+                               "--ids", path, "--out", out, "--cluster", "local",
+                               "--workers", "1"], env=env, cwd=ROOT, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while len(list(out.glob("*.png"))) < 300 and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)     # the driver and its workers, mid-job
+        driver.wait()
+    written = len(list(out.glob("*.png")))
+    assert 300 <= written < 3000
+    done = cluster.make_avatars(client, bulk.Job.plan(MODEL, out), path)
+    assert done["skipped"] >= written and done["n"] + done["skipped"] == 3000
+    plain = bulk.Job.plan(MODEL, tmp_path / "plain")
+    bulk.run(plain, path)
+    assert tree(out) == tree(tmp_path / "plain")   # whole, stale temporaries removed
+
+
+def test_bad_set_ups_get_one_clear_line(client, ids, tmp_path):
+    with pytest.raises(ValueError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        with cluster.connect("tcp://127.0.0.1:9"):
+            pass
+    copy = tmp_path / "g.keras"
+    shutil.copy(MODEL, copy)
+    job = bulk.Job.plan(copy, tmp_path / "out")
+    copy.unlink()                                  # the driver planned it; workers lack it
+    with pytest.raises(FileNotFoundError, match="has no model file .*g.keras"):
+        cluster.make_avatars(client, job, ids)
+    copy.write_bytes(b"not the same model")
+    with pytest.raises(ValueError, match="another file than the driver's"):
+        cluster.make_avatars(client, job, ids)
+    other = bulk.Job.plan(MODEL, tmp_path / "out")
+    (tmp_path / "out" / bulk.MANIFEST).write_text('{"namespace": "gan-studio/v1/0000"}')
+    with pytest.raises(ValueError, match="avatars of another generator"):
+        bulk.run(other, ids)
