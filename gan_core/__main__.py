@@ -7,23 +7,26 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import checks, settings
+
 
 def cmd_toy(args) -> dict:
     from . import toy
 
+    steps = args.steps if args.steps is not None else (
+        toy.COURSE_ITERATIONS if args.preset == "course" else 3000)
+    if not 1 <= steps <= MAX_TOY_STEPS:        # the history is 7 numbers a step, in memory
+        raise ValueError(f"--steps must be between 1 and {MAX_TOY_STEPS:,}")
     cfg = toy.PRESETS[args.preset].replace(seed=args.seed)
     if args.sigma_z is not None:
         cfg = cfg.replace(sigma_z=args.sigma_z)
-    steps = args.steps if args.steps is not None else (
-        toy.COURSE_ITERATIONS if args.preset == "course" else 3000)
-    if steps < 1:
-        raise ValueError("--steps must be at least 1")
     gan = toy.ToyGAN(cfg)
     start = time.perf_counter()
     rows, _ = gan.train(steps)
@@ -39,6 +42,7 @@ def cmd_toy(args) -> dict:
     }
 
 
+MAX_TOY_STEPS = 1_000_000     # as toy2d's
 TOY2D_FLAGS = {   # flag -> (Toy2DConfig field, type): each overrides the preset's value
     "--data": ("data", str), "--g-layers": ("g_layers", int), "--g-units": ("g_units", int),
     "--d-layers": ("d_layers", int), "--d-units": ("d_units", int),
@@ -66,7 +70,11 @@ def cmd_toy2d(args) -> dict:
     changes["seed"] = args.seed
     cfg = toy2d.replace(story.config, **{k: v for k, v in changes.items() if v is not None})
     steps = story.steps if args.steps is None else args.steps
-    return {"preset": args.preset, "seed": cfg.seed, **toy2d.train(cfg, steps)}
+    if (cfg.data == "drawn") != bool(args.points):
+        raise ValueError("--data drawn takes its points from --points FILE (one x,y a line), "
+                         "and --points needs --data drawn")
+    points = toy2d.read_points(args.points) if args.points else None
+    return {"preset": args.preset, "seed": cfg.seed, **toy2d.train(cfg, steps, points)}
 
 
 def _progress(total, batch_size):
@@ -112,11 +120,11 @@ def recipe_overrides(args) -> dict:
 def check_resume_flags(out, preset_name, overrides):
     """--resume continues the saved run: a flag that asks for other settings is refused,
     naming each difference (the run's own settings are in its config.json)."""
-    from . import dcgan, runfolder
+    from . import dcgan, runfolder, train
 
     try:
-        saved = dcgan.GANConfig(**runfolder.Run(out).read_config()["config"])
-    except (OSError, ValueError, KeyError, TypeError):
+        saved, _ = train.saved_config(runfolder.Run(out))
+    except (OSError, ValueError):
         return      # the trainer says what is wrong with the folder
     asked = dcgan.preset(preset_name, **overrides) if preset_name else saved.replace(**overrides)
     differ = [f"{name} (saved {getattr(saved, name)!r}, asked {getattr(asked, name)!r})"
@@ -128,9 +136,50 @@ def check_resume_flags(out, preset_name, overrides):
                          "--out")
 
 
+MAX_TRAIN_STEPS = 10_000_000
+
+
+def check_train_flags(args):
+    if (args.steps is None) == (args.epochs is None):
+        raise ValueError("give exactly one of --steps and --epochs")
+    if args.steps is not None and not 1 <= args.steps <= MAX_TRAIN_STEPS:
+        raise ValueError(f"--steps must be between 1 and {MAX_TRAIN_STEPS:,}")
+    if args.epochs is not None and not 0 < args.epochs < 1e6:
+        raise ValueError("--epochs must be more than 0 and less than 1,000,000")
+    if args.minutes is not None and not 0 < args.minutes < 1e6:
+        raise ValueError("--minutes must be a positive number of minutes")
+    if args.holdout is not None and not 16 <= args.holdout <= 1_000_000:
+        raise ValueError("--holdout must be between 16 and 1,000,000 images")
+    if not 0 <= args.seed < 2**31:
+        raise ValueError(f"--seed must be between 0 and {2**31 - 1:,}")
+    for flag in ("checkpoint_every", "sample_every", "log_every"):
+        if not 1 <= getattr(args, flag) <= MAX_TRAIN_STEPS:
+            raise ValueError(f"{checks.flag_of(flag)} must be between 1 and "
+                             f"{MAX_TRAIN_STEPS:,}")
+    if not 0 <= args.quality_every <= MAX_TRAIN_STEPS:
+        raise ValueError(f"--quality-every must be between 0 (never) and {MAX_TRAIN_STEPS:,}")
+
+
+def stop_on_signals(control):
+    """Ctrl-C (SIGINT) or SIGTERM (docker stop, systemd) stops the run cleanly at the next
+    step, saved as at any stop; a second one stops at once, keeping the last checkpoint."""
+    def handle(signum, frame):
+        name = signal.Signals(signum).name
+        if control.stopped:
+            print(f"\n{name} again: stopped at once; the last checkpoint is kept",
+                  file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        control.stop()
+        print(f"\n{name}: stopping after this step and saving the run (press Ctrl-C again "
+              "to stop at once)", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
 def cmd_train(args) -> dict:
     started = time.perf_counter()     # --minutes counts the imports and the data, too
-    from . import data, dcgan, train
+    from . import data, dcgan, multihost, runfolder, train
     from . import events as ev
 
     overrides = {k: v for k, v in dict(
@@ -138,19 +187,19 @@ def cmd_train(args) -> dict:
         precision=args.precision, label_smoothing=args.label_smoothing, ema=args.ema,
         **recipe_overrides(args)).items() if v is not None}
     config = dcgan.preset(args.preset or "dcgan", **overrides)
+    check_train_flags(args)          # every flag before any data is read or folder made
+    procs = multihost.Processes.from_flags(args.coordinator, args.num_processes,
+                                           args.process_id)
+    procs.check(config.batch_size)
+    procs.start()                  # before anything runs on JAX; waits for all processes
     if args.resume:
         check_resume_flags(args.out, args.preset, overrides)
-    Path(args.out).mkdir(parents=True, exist_ok=True)     # unwritable: an OSError, exit 2
-    if not os.access(args.out, os.W_OK):
-        raise PermissionError(13, "the run folder is not writable", args.out)
-    if (args.steps is None) == (args.epochs is None):
-        raise ValueError("give exactly one of --steps and --epochs")
-    if args.epochs is not None and not 0 < args.epochs < 1e6:
-        raise ValueError("--epochs must be a number between 0 and 1,000,000")
-    if args.minutes is not None and not 0 < args.minutes < 1e6:
-        raise ValueError("--minutes must be a positive number of minutes")
-    if args.holdout is not None and not 16 <= args.holdout <= 1_000_000:
-        raise ValueError("--holdout must be at least 16 images")
+    if procs.writes:
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # unwritable: an OSError, exit 2
+        if not os.access(args.out, os.W_OK):
+            raise PermissionError(13, "the run folder is not writable", args.out)
+        with runfolder.Run(args.out).lock():    # in use: refused now, not after the data
+            pass
     source = data.load(args.data, cache_dir=args.cache, seed=args.seed)
     if source.skipped:
         print(f"skipped {len(source.skipped)} bad files:", file=sys.stderr)
@@ -160,8 +209,9 @@ def cmd_train(args) -> dict:
                             seed=args.seed, checkpoint_every=args.checkpoint_every,
                             sample_every=args.sample_every, log_every=args.log_every,
                             quality_every=args.quality_every, holdout=args.holdout or 0,
-                            resume=args.resume)
-    show = _progress(trainer.total, config.batch_size)
+                            resume=args.resume, writes=procs.writes)
+    show = _progress(trainer.total, config.batch_size) if procs.writes else lambda event: None
+    stop_on_signals(trainer.control)
     end = None
     for event in trainer.run():
         show(event)
@@ -264,7 +314,7 @@ def cmd_sweep(args) -> dict:
     from . import data, sweep
 
     if not args.minutes > 0 or args.minutes > 24 * 60:
-        raise ValueError("--minutes must be between 0 and 1440")
+        raise ValueError("--minutes must be more than 0, at most 1,440 (a day)")
     names = [n.strip() for n in args.only.split(",")] if args.only else list(sweep.CANDIDATES)
 
     def progress(name, event):
@@ -283,22 +333,23 @@ def cmd_sweep(args) -> dict:
 
 
 def cmd_serve(args) -> dict:
-    import uvicorn
-
     from . import api, settings, system
 
     if not 0 < args.port < 65536:
         raise ValueError("--port must be between 1 and 65535")
+    if not 0 <= args.rate_limit <= 1e6:      # nan and inf fail this too
+        raise ValueError("--rate-limit must be between 0 (no limit) and 1,000,000 requests/s")
     # The event loop (HTTP, PNGs) is one thread; the generator's kernels get the other cores
     # (on 2 cores, two generator threads contending with the loop served fewer avatars).
     system.limit_threads(max(1, system.cores() - 1) if args.threads is None else args.threads)
-    token = args.token or os.environ.get("GAN_STUDIO_API_TOKEN") or None
-    service = api.AvatarService(args.model, runs=args.runs or settings.Settings.from_env().runs)
+    env = settings.Settings.from_env()
+    token = args.token or env.api_token
+    service = api.AvatarService(args.model, runs=args.runs or env.runs)
     service.warm()
     print(f"serving avatars of {service.default.path} ({service.default.namespace}) on "
           f"http://{args.host}:{args.port}/api/v1/", file=sys.stderr, flush=True)
-    uvicorn.run(api.app(service, token, args.rate_limit), host=args.host, port=args.port,
-                log_level="warning", access_log=False)
+    api.serve(service, args.host, args.port, token, args.rate_limit,
+              args.forwarded_allow_ips)
     return {"stopped": True}
 
 
@@ -316,9 +367,17 @@ def cmd_bench(args) -> dict:
     return bench.run(steps=args.steps)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its refusals in one line (the usage is one --help away)."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gan_core", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="python -m gan_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("toy", help="train the 1-D toy GAN headless")
     p.add_argument("--preset", choices=["course", "default"], default="default")
@@ -337,6 +396,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=None, help="default: the preset's")
     for flag, (_, kind) in TOY2D_FLAGS.items():
         p.add_argument(flag, type=kind, default=None)
+    p.add_argument("--points", help="with --data drawn: a file of points, one x,y a line")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_toy2d)
 
@@ -370,6 +430,13 @@ def main(argv=None) -> int:
                    help="images kept out of training for --quality-every (default: a tenth, "
                         "up to 2,048)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--coordinator", help="several processes (JAX backend): process 0's "
+                                         "HOST:PORT, the same for all (or "
+                                         "KERAS_DISTRIBUTION_JOB_ADDRESSES)")
+    p.add_argument("--num-processes", type=int, help="how many processes train together "
+                                                     "(or KERAS_DISTRIBUTION_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=int, help="this process's number, 0 to N-1; 0 writes "
+                                                  "the run (or KERAS_DISTRIBUTION_PROCESS_ID)")
     p.add_argument("--cache", help="decode cache folder (default ~/.cache/gan-studio)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_train)
@@ -435,7 +502,10 @@ def main(argv=None) -> int:
                    help="CPU threads the generator may use (default: all cores but one, "
                         "which the HTTP loop needs); 1 leaves the other cores to an app on "
                         "the same machine")
-    p.add_argument("--rate-limit", type=float, default=100.0,
+    p.add_argument("--forwarded-allow-ips",
+                   help="the proxies (comma-separated addresses) whose X-Forwarded-For names "
+                        "the client, for the rate limit; by default no header is trusted")
+    p.add_argument("--rate-limit", type=float, default=settings.API_RATE_LIMIT,
                    help="requests per second per client address, bursts of twice that "
                         "(0: no limit)")
     p.set_defaults(run=cmd_serve)
@@ -458,6 +528,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.run(args)
+    except checks.FieldError as error:       # a setting's field, said as the flag typed
+        print(f"error: {error.named(checks.flag_of(error.field))}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -470,6 +543,13 @@ def main(argv=None) -> int:
     except RuntimeError as error:   # training diverged or failed: not the input's fault
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (RecursionError, OverflowError, MemoryError) as error:   # what a hostile input
+        print(f"error: the input is too large or too deep ({type(error).__name__})",  # can do
+              file=sys.stderr)
+        return 2
     if getattr(args, "json", False):
         print(json.dumps(result))
     else:

@@ -36,14 +36,22 @@ import numpy as np
 
 from . import files, generate, images, noise, runfolder, settings
 
-SIZES = (64, 128, 256, 512)
+# -- the limits: every one the API has, here and in the README's API section ----------------
+SIZES = (64, 128, 256, 512)   # pixels a side
 MAX_ID_BYTES = noise.MAX_ID_BYTES
-MAX_BATCH_IDS = 1000
+MAX_BATCH_IDS = 1000          # ids in one POST
+MAX_BATCH_PIXELS = 1000 * 256 * 256   # pixels in one POST's ZIP: 1,000 at 256 px, 250 at 512
 MAX_BODY_BYTES = 1 * 2**20
+HEADER_TIMEOUT_S = 10         # a request's headers must arrive within this
+BODY_TIMEOUT_S = 10           # and its body within this
+MAX_CONNECTIONS = 500         # open at once (uvicorn answers 503 past it), under ulimit -n
+RATE_LIMIT = settings.API_RATE_LIMIT   # requests per second per client (serve --rate-limit)
+MAX_NAME_SHOWN = 64           # characters of a client's text echoed in an error
 BATCH_WAIT_S = 0.020          # how long a request may wait for others to share its call
 MAX_BATCH = generate.CALL_ROWS   # requests per generator call: see _Batcher
 CACHE_IMAGES = 20_000         # 64 px faces kept in memory (12 KB each): about 250 MB
 IMMUTABLE = "public, max-age=31536000, immutable"
+AVATAR_PREFIX = b"/api/v1/avatar/"
 
 
 class ApiError(Exception):
@@ -68,7 +76,7 @@ def check_id(raw: bytes) -> str:
 def check_size(value) -> int:
     try:
         size = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):     # "abc", None, Infinity, 1e400
         size = None
     if size not in SIZES:
         raise ApiError(400, f"size must be one of {', '.join(map(str, SIZES))}")
@@ -189,7 +197,7 @@ class AvatarService:
         for entry in self.available():
             if entry.name == name:
                 return entry
-        raise ApiError(404, f"no model named {name!r}; GET /api/v1/models lists them")
+        raise ApiError(404, f"no model named {shown(name)}; GET /api/v1/models lists them")
 
     def warm(self):
         """Load the default generator now, so the first request does not wait for it."""
@@ -219,6 +227,12 @@ class AvatarService:
         while len(entry.cache) > CACHE_IMAGES:
             entry.cache.popitem(last=False)
         return image
+
+
+def shown(text: str) -> str:
+    """A client's text, as an error quotes it: never more than MAX_NAME_SHOWN characters."""
+    text = str(text)
+    return repr(text) if len(text) <= MAX_NAME_SHOWN else repr(text[:MAX_NAME_SHOWN]) + "..."
 
 
 def etag(entry: _Model, player_id: str, size: int) -> str:
@@ -282,8 +296,13 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
         return endpoint
 
     async def avatar(request):
-        raw = request.scope.get("raw_path") or request.url.path.encode()
-        name = urllib.parse.unquote_to_bytes(raw.split(b"?", 1)[0]).rsplit(b"/", 1)[-1]
+        # The id is the whole path segment after /avatar/, percent-decoded: "a%2Fb.png" is
+        # the id "a/b", as in generate --ids; a raw slash would make two ids one face.
+        raw = (request.scope.get("raw_path") or request.url.path.encode()).split(b"?", 1)[0]
+        segment = raw.split(AVATAR_PREFIX, 1)[-1] if AVATAR_PREFIX in raw else raw
+        if b"/" in segment:
+            raise ApiError(400, "an id is one path segment: write a slash in it as %2F")
+        name = urllib.parse.unquote_to_bytes(segment)
         if not name.endswith(b".png"):
             raise ApiError(404, "avatars are /api/v1/avatar/<id>.png")
         player_id = check_id(name[:-4])
@@ -298,15 +317,28 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
         image = await service.face(entry, player_id)
         return Response(avatar_png(image, size), media_type="image/png", headers=headers)
 
+    async def read_body(request) -> bytes:
+        too_big = ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
+        announced = request.headers.get("content-length", "")
+        if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
+            raise too_big                              # refused before a byte of it is read
+        body = bytearray()
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        raise too_big
+        except TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {BODY_TIMEOUT_S} s") \
+                from None
+        return bytes(body)
+
     async def batch(request):
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
+        body = await read_body(request)
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: nesting
             raise ApiError(400, "the body must be JSON: {\"ids\": [...]} or a list of ids") \
                 from None
         if isinstance(payload, list):
@@ -324,13 +356,21 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
             if not isinstance(i, str):
                 raise ApiError(400, "every id must be a string")
             checked.append(check_id(i.encode("utf-8", "surrogatepass")))
+        checked = list(dict.fromkeys(checked))     # each id once: one entry per name in the ZIP
         size = check_size(payload.get("size", 64))
-        entry = service.model(payload.get("model"))
+        if len(checked) * size * size > MAX_BATCH_PIXELS:
+            raise ApiError(413, f"at most {MAX_BATCH_PIXELS // (size * size):,} ids at {size} px "
+                                f"per request; this has {len(checked):,}")
+        model = payload.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ApiError(400, "model must be a string")
+        entry = service.model(model)
         faces = await asyncio.gather(*(service.face(entry, i) for i in checked))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             for player_id, image in zip(checked, faces):
-                archive.writestr(f"{files.safe_name(player_id)}.png", avatar_png(image, size))
+                archive.writestr(files.zip_entry(f"{files.safe_name(player_id)}.png"),
+                                 avatar_png(image, size))
         return Response(buffer.getvalue(), media_type="application/zip", headers={
             "Content-Disposition": 'attachment; filename="avatars.zip"',
             "X-Model-Hash": entry.hash, "X-Namespace": entry.namespace})
@@ -343,6 +383,61 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
     return [Route("/api/v1/avatar/{name:path}", guarded(avatar), methods=["GET"]),
             Route("/api/v1/avatars", guarded(batch), methods=["POST"]),
             Route("/api/v1/models", guarded(models), methods=["GET"])]
+
+
+def http_protocol():
+    """uvicorn's HTTP protocol (its httptools parser), with what it lacks: a deadline for a
+    request's headers. Without one, a client sending them a byte a second holds a connection
+    for as long as it likes, and a thousand such clients exhaust the server's files."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class Protocol(HttpToolsProtocol):
+        _deadline = None
+
+        def _arm(self):
+            self._disarm()
+            self._deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._cut)
+
+        def _disarm(self):
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _cut(self):
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+        def on_message_begin(self):
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self):
+            self._disarm()
+            super().on_headers_complete()
+
+    return Protocol
+
+
+def serve(service: AvatarService, host: str, port: int, token: str | None = None,
+          rate_limit: float = RATE_LIMIT, forwarded_allow_ips: str | None = None):
+    """Run the API alone with uvicorn until stopped. The client's address is the socket's,
+    never an X-Forwarded-For header, unless the operator names the proxies to trust
+    (forwarded_allow_ips, as uvicorn's flag of that name): otherwise anyone could reset their
+    own rate limit by sending another address."""
+    import uvicorn
+
+    uvicorn.run(app(service, token, rate_limit), host=host, port=port, log_level="warning",
+                access_log=False, http=http_protocol(), limit_concurrency=MAX_CONNECTIONS,
+                proxy_headers=bool(forwarded_allow_ips),
+                forwarded_allow_ips=forwarded_allow_ips or "")
 
 
 def app(service: AvatarService, token: str | None = None, rate_limit: float = 0.0):

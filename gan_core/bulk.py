@@ -42,19 +42,19 @@ def read_ids(path, shard: str | None = None):
         with open(path, "rb") as f:
             for line_no, raw in enumerate(f, 1):
                 if len(raw) > 4 * noise.MAX_ID_BYTES:     # never decode a huge line whole
-                    raise ValueError(f"{path}, line {line_no}: an id is at most "
+                    raise files.DamagedFile(f"{path}, line {line_no}: an id is at most "
                                      f"{noise.MAX_ID_BYTES} bytes of UTF-8")
                 try:
                     text = raw.decode("utf-8").strip()
                 except UnicodeDecodeError:
-                    raise ValueError(f"{path} is not UTF-8 text (one id a line); line "
+                    raise files.DamagedFile(f"{path} is not UTF-8 text (one id a line); line "
                                      f"{line_no} is not") from None
                 if not text:
                     continue
                 try:
                     noise.check_id(text)
                 except ValueError as error:
-                    raise ValueError(f"{path}, line {line_no}: {error}") from None
+                    raise files.DamagedFile(f"{path}, line {line_no}: {error}") from None
                 if count % n == k - 1:
                     yield text
                 count += 1
@@ -180,8 +180,6 @@ def run(job: Job, ids_path, shard=None, make_all=None) -> dict:
     """Make the avatars of every id in the file. `make_all(job, chunks)` yields each chunk's
     result in order; the default makes them here, one after another (gan_core.cluster passes
     its own). Returns {"n", "skipped"}: avatars made, and already there (a re-run)."""
-    from . import generate
-
     make_all = make_all or (lambda job, chunks: (make_chunk(job, c) for c in chunks))
     ids = lambda: read_ids(ids_path, shard)       # noqa: E731  (read twice: count, then make)
     total = sum(1 for _ in ids())                 # the whole file checked before any output
@@ -191,12 +189,12 @@ def run(job: Job, ids_path, shard=None, make_all=None) -> dict:
             made = sum(make_all(job, job.chunks(job.missing(ids()) if again else ids())))
             return {"n": made, "skipped": total - made}
     if job.form == "npy":
-        with generate.npy_sink(job.out, total) as array:
+        with files.npy_sink(job.out, total) as array:
             for (index, _), pixels in zip(job.chunks(ids()), make_all(job, job.chunks(ids()))):
                 array[index:index + len(pixels)] = pixels
         return {"n": total, "skipped": 0}
     n = 0
-    with generate.png_sink(job.out) as write:
+    with files.png_sink(job.out) as write:
         for (_, part), pngs in zip(job.chunks(ids()), make_all(job, job.chunks(ids()))):
             for player_id, data in zip(part, pngs):
                 write(files.safe_name(player_id), data)

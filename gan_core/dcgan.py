@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from . import noise
+
 IMAGE_SHAPE = (64, 64, 3)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ARCHITECTURES = ("course", "dcgan", "scenario2", "pytorch-anime")
@@ -85,7 +87,8 @@ class GANConfig:
                 raise ValueError(message)
         check(self.architecture in ARCHITECTURES,
               f"unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}")
-        check(1 <= self.latent_dim <= 4096, "latent size must be between 1 and 4096")
+        check(1 <= self.latent_dim <= noise.MAX_LATENT,
+              f"latent size must be between 1 and {noise.MAX_LATENT}")
         check(0 < self.g_lr < 1 and 0 < self.d_lr < 1, "learning rates must be in (0, 1)")
         check(0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "betas must be in [0, 1)")
         check(0 <= self.leaky_slope < 1, "LeakyReLU slope must be in [0, 1)")
@@ -396,7 +399,7 @@ def untrained_preview(config: GANConfig, seed: int = 0, n: int = 16) -> dict:
     also returned contrast-stretched (its own min to max over 0..255), to show its structure."""
     import numpy as np
 
-    from . import images, noise
+    from . import images
 
     keras.utils.set_random_seed(seed)
     G, D, _ = build(config)

@@ -1,14 +1,44 @@
-"""Atomic writes: a file is written beside its target, then renamed over it, so a crash never
-leaves half a file (os.replace is atomic on one filesystem)."""
+"""Files written safely: atomically (beside the target, then renamed over it, so a crash never
+leaves half a file; os.replace is atomic on one filesystem), into folders held by a lock, and
+the three places avatars go (a folder, a .zip, a .npy)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import itertools
+import json
 import os
 import re
+import zipfile
 from pathlib import Path
+
+import numpy as np
+
+
+class DamagedFile(ValueError):
+    """A file from outside that cannot be read as what it should be: every reader of such a
+    file (a PNG with z, a run's config.json, a checkpoint, an id list) raises this, with a
+    sentence that names the file, whatever its parser threw. The CLI prints it with exit 2; a
+    page shows it as a warning."""
+
+
+PARSER_ERRORS = (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError,
+                 RecursionError, OverflowError, EOFError, zipfile.BadZipFile)
+
+
+def read_json(path, limit: int = 16 * 2**20):
+    """A JSON file's value; DamagedFile naming the file when it is not JSON (too deep, too
+    large, not UTF-8, cut short)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise DamagedFile(f"{path} is over {limit // 2**20} MB, too large to be this file")
+    try:
+        return json.loads(raw)
+    except PARSER_ERRORS:
+        raise DamagedFile(f"{path} is not valid JSON") from None
 
 
 _calls = itertools.count()     # next() on a count is atomic: safe across threads
@@ -105,3 +135,33 @@ def remove_stale_temporaries(folder) -> list[str]:
             path.unlink(missing_ok=True)
             removed.append(str(path.relative_to(folder)))
     return removed
+
+
+@contextlib.contextmanager
+def npy_sink(out, n: int):
+    """A uint8 (n, 64, 64, 3) memory map that becomes `out` when the block ends well."""
+    with atomic_path(out) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 64, 64, 3))
+        yield array
+        array.flush()
+        del array
+
+
+@contextlib.contextmanager
+def png_sink(out):
+    """write(name, png) into a folder (name.png, each file atomic) or a .zip (the archive
+    atomic as a whole). Zip entries carry a fixed date, so the same avatars give the same
+    archive, byte for byte, whoever wrote it and when."""
+    out = Path(out)
+    if out.suffix == ".zip":
+        with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            yield lambda name, data: archive.writestr(zip_entry(f"{name}.png"), data)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        yield lambda name, data: write_bytes(out / f"{name}.png", data)
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+

@@ -244,20 +244,10 @@ MAX_IMAGES = 100_000     # one `generate --n` command: 1.2 GB of pixels, 40 MB o
 def write_npy(gen: Generator, z, out, batch=BATCH) -> int:
     """Generate into a uint8 .npy file (n, 64, 64, 3), batch by batch through a memory map,
     so the whole array never sits in memory."""
-    with npy_sink(out, len(z)) as array:
+    with files.npy_sink(out, len(z)) as array:
         for offset, imgs in gen.batches(z, batch):
             array[offset:offset + len(imgs)] = imgs
     return len(z)
-
-
-@contextlib.contextmanager
-def npy_sink(out, n: int):
-    """A uint8 (n, 64, 64, 3) memory map that becomes `out` when the block ends well."""
-    with files.atomic_path(out) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 64, 64, 3))
-        yield array
-        array.flush()
-        del array
 
 
 def pngs(gen: Generator, z, batch=BATCH):
@@ -274,27 +264,9 @@ def pngs(gen: Generator, z, batch=BATCH):
             yield from pending.result()
 
 
-@contextlib.contextmanager
-def png_sink(out):
-    """write(name, png) into a folder (name.png, each file atomic) or a .zip (the archive
-    atomic as a whole). Zip entries carry a fixed date, so the same avatars give the same
-    archive, byte for byte, whoever wrote it and when."""
-    out = Path(out)
-    if out.suffix == ".zip":
-        with files.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-            yield lambda name, data: archive.writestr(zip_entry(f"{name}.png"), data)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        yield lambda name, data: files.write_bytes(out / f"{name}.png", data)
-
-
-def zip_entry(name: str) -> zipfile.ZipInfo:
-    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-
-
 def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:
     """Generate one PNG per row of z: into a folder (name.png) or a .zip."""
-    with png_sink(out) as write:
+    with files.png_sink(out) as write:
         for name, data in zip(names, pngs(gen, z, batch)):
             write(name, data)
     return len(z)

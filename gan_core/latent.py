@@ -593,24 +593,37 @@ def face_png(image: np.ndarray, z, model: str, scale: int = 4) -> bytes:
     return images.png_bytes(image, scale=scale, text={PNG_Z: json.dumps(z), PNG_MODEL: model})
 
 
-def read_face_png(data: bytes) -> tuple[np.ndarray, str]:
-    """(z, model) back from a PNG that `face_png` wrote."""
+def read_face_png(data: bytes, name: str = "this PNG") -> tuple[np.ndarray, str]:
+    """(z, model) back from a PNG that `face_png` wrote; files.DamagedFile naming the file
+    for anything else, whatever the parsers threw."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             text = dict(getattr(img, "text", {}))
     except Exception:  # PIL raises many kinds for a file that is not an image
-        raise ValueError("this file is not a PNG image") from None
+        raise files.DamagedFile(f"{name} is not a PNG image") from None
     if PNG_Z not in text:
-        raise ValueError("this PNG holds no z: only faces saved by GAN Studio can be restored")
+        raise files.DamagedFile(f"{name} holds no z: only faces saved by GAN Studio can be "
+                                "restored")
+    damaged = files.DamagedFile(f"{name}'s z is damaged")
     try:
-        z = np.array(json.loads(text[PNG_Z]), np.float32)
-    except (ValueError, TypeError):
-        raise ValueError("this PNG's z is damaged") from None
-    if z.ndim != 1 or not np.isfinite(z).all():
-        raise ValueError("this PNG's z is damaged")
-    return z, text.get(PNG_MODEL, "")
+        z = np.array(json.loads(text[PNG_Z]), np.float64)
+    except files.PARSER_ERRORS:
+        raise damaged from None
+    if z.ndim != 1 or not 1 <= len(z) <= noise.MAX_LATENT or not np.isfinite(z).all():
+        raise damaged
+    if np.abs(z).max() > MAX_EDIT:    # finite in float32, yet G would make NaN of it
+        raise files.DamagedFile(f"{name}'s z is out of the explorer's range (each component "
+                                f"from -{MAX_EDIT:g} to {MAX_EDIT:g})")
+    return z.astype(np.float32), text.get(PNG_MODEL, "")
 
 
+def parse_seed(text) -> int:
+    """A seed from a link: a whole number from 0 to noise.MAX_SEED, or a ValueError in the
+    words the seed box uses."""
+    text = str(text).strip()
+    if not text.isdigit() or int(text) > noise.MAX_SEED:
+        raise ValueError(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}")
+    return int(text)
 
 
 def encode_edits(edits: dict[int, float]) -> str:
@@ -618,16 +631,19 @@ def encode_edits(edits: dict[int, float]) -> str:
     return ",".join(f"{i}:{v:g}" for i, v in sorted(edits.items()))
 
 
-def decode_edits(text: str, latent_dim: int) -> dict[int, float]:
-    """The inverse of encode_edits; anything malformed is a ValueError."""
+def decode_edits(text: str, latent_dim: int, what: str = "component") -> dict[int, float]:
+    """The inverse of encode_edits; anything malformed is a ValueError that says which part
+    (`what` names the index: a component of z, or a direction)."""
     edits = {}
     for part in filter(None, (text or "").split(",")):
         try:
             i, v = part.split(":")
             i, v = int(i), float(v)
         except ValueError:
-            raise ValueError(f"{part!r} is not component:value") from None
-        if not 0 <= i < latent_dim or not math.isfinite(v) or abs(v) > MAX_EDIT:
+            raise ValueError(f"{part[:40]!r} is not {what}:value") from None
+        if not 0 <= i < latent_dim:
+            raise ValueError(f"{what} {i} does not exist (0–{latent_dim - 1})")
+        if not math.isfinite(v) or abs(v) > MAX_EDIT:
             raise ValueError(f"{part!r} is out of range (values from -{MAX_EDIT:g} to "
                              f"{MAX_EDIT:g})")
         edits[i] = v

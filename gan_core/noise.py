@@ -42,6 +42,9 @@ def draw(seed: int, stream: int, counter: int, n: int, latent_dim: int) -> np.nd
     return rng(seed, stream, counter).standard_normal((n, latent_dim), np.float32)
 
 
+MAX_LATENT = 4096       # the longest z a generator here takes (GANConfig's latent_dim)
+
+
 # -- the explorer's seeds -------------------------------------------------------------------
 MAX_SEED = 10**9
 

@@ -45,10 +45,15 @@ class Run:
 
     def read_config(self) -> dict:
         """The run's saved settings; ValueError when the folder holds no run."""
+        path = self.path / "config.json"
         try:
-            return json.loads((self.path / "config.json").read_text())
+            saved = files.read_json(path)
         except FileNotFoundError:
             raise ValueError(f"{self.path} is not a training run: no config.json") from None
+        if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict)
+                and isinstance(saved.get("seed"), int)):
+            raise files.DamagedFile(f"{path} is not a GAN Studio run config")
+        return saved
 
     def start(self, config: dict):
         """A fresh run: its settings written, its logs emptied."""
@@ -110,7 +115,15 @@ class Run:
         (so a wrong file changes nothing); returns its step. Format 1 files (by position)
         still load; anything unreadable is a ValueError (or OSError) naming the problem."""
         try:
-            with np.load(path) as saved:
+            opened = np.load(path)             # allow_pickle stays off: a file is data only
+        except (ValueError, EOFError, zipfile.BadZipFile, OSError) as error:
+            if isinstance(error, FileNotFoundError):
+                raise
+            raise files.DamagedFile(f"{path.name} is not a checkpoint") from None
+        if not isinstance(opened, np.lib.npyio.NpzFile):
+            raise files.DamagedFile(f"{path.name} is not a checkpoint")
+        try:
+            with opened as saved:
                 meta = json.loads(bytes(saved["meta"]).decode())
                 version = meta.get("format", 1)
                 if version not in (1, CHECKPOINT_FORMAT):
@@ -132,8 +145,10 @@ class Run:
                 for v, value in pairs:
                     v.assign(value)
                 return int(meta["step"])
-        except (KeyError, EOFError, zipfile.BadZipFile) as error:
-            raise ValueError(f"{type(error).__name__}: {error}") from None
+        except (KeyError, EOFError, zipfile.BadZipFile, RecursionError, UnicodeDecodeError,
+                OverflowError, TypeError, AttributeError) as error:
+            raise files.DamagedFile(f"{path.name} is not a readable checkpoint "
+                                    f"({type(error).__name__})") from None
 
     # -- samples, the generator, the job record -----------------------------------------------
 

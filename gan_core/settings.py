@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_GENERATOR = ROOT / "assets" / "generator" / "generator.keras"
 
 
+API_RATE_LIMIT = 100.0     # the avatar API's requests per second per client, by default
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
 
@@ -58,5 +61,5 @@ class Settings:
                    watch_others=_flag("GAN_STUDIO_WATCH_OTHERS"),
                    api=_flag("GAN_STUDIO_API"),
                    api_token=os.environ.get("GAN_STUDIO_API_TOKEN") or None,
-                   api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT", 100)))
+                   api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT", API_RATE_LIMIT)))
 

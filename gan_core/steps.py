@@ -24,6 +24,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from . import multihost
+
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake")
 
 
@@ -336,19 +338,21 @@ class _JaxStep:
         # Several devices: data parallel through Keras' distribution API. The state and the
         # dataset are replicated, each batch is split along its first axis, and XLA (GSPMD)
         # adds the all-reduces, so the step means the same on n devices as on one (BatchNorm
-        # still sees the whole batch).
+        # still sees the whole batch). The devices may be other processes' (gan_core.multihost):
+        # every process holds the same global values and gives each of its devices its part.
         devices = keras.distribution.list_devices()
         if len(devices) > 1 and config.batch_size % len(devices) == 0:
             dist = keras.distribution.DataParallel(devices=devices)
+            whole = keras.distribution.TensorLayout([], dist.device_mesh).backend_layout
 
-            def replicated(x):
-                layout = keras.distribution.TensorLayout([None] * x.ndim, dist.device_mesh)
-                return keras.distribution.distribute_tensor(x, layout)
+            def put(x, sharding):
+                x = np.asarray(x)
+                return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
 
-            self.data = replicated(self.data)
-            self.state = jax.tree_util.tree_map(replicated, self.state)
-            self._shard = lambda x: keras.distribution.distribute_tensor(
-                x, dist.get_data_layout(x.shape))
+            self.data = put(data, whole)
+            self.state = jax.tree_util.tree_map(lambda x: put(x, whole), self.state)
+            self._shard = lambda x: put(x, dist.get_data_layout(x.shape).backend_layout)
+            self._whole = lambda x: put(x, whole)
             self.replicas = len(devices)
 
     def _groups(self):
@@ -364,6 +368,7 @@ class _JaxStep:
     def __call__(self, indices, z, decay, aug, r1=False):
         if self._shard is not None:    # the augmentation draws are small: replicated
             indices, z = self._shard(indices), self._shard(z)
+            decay, aug = self._whole(np.float32(decay)), self._whole(aug)
         self.state, metrics = self._step(self.state, self.data, indices, z, decay, aug,
                                          r1=bool(r1))
         self._synced = False
@@ -377,7 +382,7 @@ class _JaxStep:
         self._synced = True
         for variables, values in zip(self._groups(), self.state):
             for variable, value in zip(variables, values):
-                variable.assign(value)
+                variable.assign(multihost.local(value))
         if self.g_ema is not None:    # the average generator uses G's BatchNorm statistics
             G = self.models[0]
             for e, v in zip(self.g_ema.non_trainable_variables, G.non_trainable_variables):

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import check, finite
+
 # ---------------------------------------------------------------------------------------------
 # Configuration and presets
 # ---------------------------------------------------------------------------------------------
@@ -55,17 +57,24 @@ class ToyConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check(self.data_std > 0, "data_std must be positive")
-        _check(self.sigma_z > 0, "sigma_z must be positive")
-        _check(1 <= self.batch <= 1_000_000, "batch must be between 1 and 1,000,000")
-        _check(self.d_kind in D_KINDS, f"d_kind must be one of {D_KINDS}")
-        _check(1 <= self.mlp_hidden <= 256, "mlp_hidden must be between 1 and 256")
-        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
-        _check(self.lr_g >= 0 and self.lr_d >= 0, "learning rates must be >= 0")
-        _check(0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "betas must be in [0, 1)")
-        _check(self.scheme in SCHEMES, f"scheme must be one of {SCHEMES}")
-        _check(1 <= self.k_d <= 100, "k_d must be between 1 and 100")
-        _check(self.g_loss in G_LOSSES, f"g_loss must be one of {G_LOSSES}")
+        check(finite(self.data_std) and self.data_std > 0, "data_std",
+              "must be a positive number")
+        check(finite(self.sigma_z) and 0 < self.sigma_z <= 1e6, "sigma_z",
+              "must be a positive number, at most 1,000,000")
+        check(1 <= self.batch <= 1_000_000, "batch", "must be between 1 and 1,000,000")
+        check(self.d_kind in D_KINDS, "d_kind", f"must be one of {', '.join(D_KINDS)}")
+        check(1 <= self.mlp_hidden <= 256, "mlp_hidden", "must be between 1 and 256")
+        check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+        for name in ("lr_g", "lr_d"):
+            check(finite(getattr(self, name)) and 0 <= getattr(self, name) <= 10, name,
+                  "must be between 0 and 10")
+        for name in ("beta_1", "beta_2"):
+            check(finite(getattr(self, name)) and 0 <= getattr(self, name) < 1, name,
+                  "must be at least 0 and less than 1")
+        check(self.scheme in SCHEMES, "scheme", f"must be one of {', '.join(SCHEMES)}")
+        check(1 <= self.k_d <= 100, "k_d", "must be between 1 and 100")
+        check(self.g_loss in G_LOSSES, "g_loss", f"must be one of {', '.join(G_LOSSES)}")
+        check(0 <= self.seed < 2**31, "seed", f"must be between 0 and {2**31 - 1:,}")
 
     def replace(self, **changes) -> "ToyConfig":
         return dataclasses.replace(self, **changes)
@@ -74,11 +83,6 @@ class ToyConfig:
         """True when going from self to other needs fresh networks (anything but LIVE_KEYS)."""
         a, b = dataclasses.asdict(self), dataclasses.asdict(other)
         return any(a[k] != b[k] for k in a if k not in LIVE_KEYS)
-
-
-def _check(ok: bool, message: str):
-    if not ok:
-        raise ValueError(message)
 
 
 COURSE_SIGMA_Z_CODE = 10.0  # the course's code draws z ~ N(0, 10) ...

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import FieldError, check, finite
+
 # ---------------------------------------------------------------------------------------------
 # Configuration and data
 # ---------------------------------------------------------------------------------------------
@@ -63,39 +65,36 @@ class Toy2DConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check(self.data in DATASETS, f"data must be one of {DATASETS}")
-        _check(self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}")
-        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
-        _check(self.loss in LOSSES, f"loss must be one of {LOSSES}")
-        _check(self.noise in NOISES, f"noise must be one of {NOISES}")
-        _check(self.cure in CURES, f"cure must be one of {CURES}")
+        check(self.data in DATASETS, "data", f"must be one of {', '.join(DATASETS)}")
+        check(self.activation in ACTIVATIONS, "activation",
+              f"must be one of {', '.join(ACTIVATIONS)}")
+        check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+        check(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
+        check(self.noise in NOISES, "noise", f"must be one of {', '.join(NOISES)}")
+        check(self.cure in CURES, "cure", f"must be one of {', '.join(CURES)}")
         for name in ("g_layers", "d_layers"):
-            _check(1 <= getattr(self, name) <= MAX_LAYERS,
-                   f"{name} must be between 1 and {MAX_LAYERS}")
+            check(1 <= getattr(self, name) <= MAX_LAYERS, name,
+                  f"must be between 1 and {MAX_LAYERS}")
         for name in ("g_units", "d_units"):
-            _check(1 <= getattr(self, name) <= MAX_UNITS,
-                   f"{name} must be between 1 and {MAX_UNITS}")
-        _check(1 <= self.noise_dim <= 16, "noise_dim must be between 1 and 16")
-        _check(2 <= self.batch <= MAX_BATCH, f"batch must be between 2 and {MAX_BATCH:,}")
-        _check(1 <= self.d_steps <= 20, "d_steps must be between 1 and 20")
-        _check(1 <= self.unroll <= 20, "unroll must be between 1 and 20")
+            check(1 <= getattr(self, name) <= MAX_UNITS, name,
+                  f"must be between 1 and {MAX_UNITS:,}")
+        check(1 <= self.noise_dim <= 16, "noise_dim", "must be between 1 and 16")
+        check(2 <= self.batch <= MAX_BATCH, "batch", f"must be between 2 and {MAX_BATCH:,}")
+        check(1 <= self.d_steps <= 20, "d_steps", "must be between 1 and 20")
+        check(1 <= self.unroll <= 20, "unroll", "must be between 1 and 20")
         for name in ("lr_g", "lr_d"):
-            value = getattr(self, name)
-            _check(math.isfinite(value) and 0 < value <= 10, f"{name} must be in (0, 10]")
+            check(finite(getattr(self, name)) and 0 < getattr(self, name) <= 10, name,
+                  "must be more than 0 and at most 10")
         for name in ("beta_1", "beta_2"):
-            _check(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1)")
-        _check(math.isfinite(self.gp_weight) and 0 <= self.gp_weight <= 100,
-               "gp_weight must be between 0 and 100")
-        _check(0 <= self.seed < 2**31, "seed must be between 0 and 2**31 - 1")
+            check(finite(getattr(self, name)) and 0 <= getattr(self, name) < 1, name,
+                  "must be at least 0 and less than 1")
+        check(finite(self.gp_weight) and 0 <= self.gp_weight <= 100, "gp_weight",
+              "must be between 0 and 100")
+        check(0 <= self.seed < 2**31, "seed", f"must be between 0 and {2**31 - 1:,}")
 
 
 def replace(cfg: Toy2DConfig, **changes) -> Toy2DConfig:
     return dataclasses.replace(cfg, **changes)
-
-
-def _check(ok: bool, message: str):
-    if not ok:
-        raise ValueError(message)
 
 
 @functools.lru_cache(maxsize=None)
@@ -601,11 +600,35 @@ PRESETS: dict[str, Story] = {
 }
 
 
+def read_points(path) -> np.ndarray:
+    """The points of a drawn distribution from a text file, one "x,y" a line (the page's CSV
+    of drawn points too); files.DamagedFile naming the file for anything else."""
+    from . import files
+
+    with open(path, "rb") as f:
+        raw = f.read(64 * MAX_DRAWN + 1)
+    points = []
+    try:
+        for line in raw.decode("utf-8").splitlines():
+            if line.strip() and not line.lower().startswith("x"):    # a header, if any
+                x, y = (float(v) for v in line.split(","))
+                points.append((x, y))
+    except (ValueError, UnicodeDecodeError):
+        raise files.DamagedFile(f"{path} is not a file of points, one \"x,y\" a line") \
+            from None
+    points = np.array(points, float).reshape(-1, 2)
+    if len(raw) > 64 * MAX_DRAWN or not 1 <= len(points) <= MAX_DRAWN \
+            or not np.isfinite(points).all() or np.abs(points).max() > 10:
+        raise files.DamagedFile(f"{path}: a drawn distribution is 1 to {MAX_DRAWN:,} finite "
+                                "points within -10..10")
+    return points
+
+
 def train(cfg: Toy2DConfig, steps: int, drawn=None, samples: int = 2500) -> dict:
     """Train headless for `steps` steps: speed, losses and, for mixtures, the mode metrics of
     `samples` generated points (a fixed noise draw, so a run's numbers are reproducible)."""
     if not 1 <= steps <= 1_000_000:
-        raise ValueError("steps must be between 1 and 1,000,000")
+        raise FieldError("steps", "must be between 1 and 1,000,000")
     gan = Toy2DGAN(cfg, drawn)
     start = time.perf_counter()
     for _ in range(steps):

@@ -13,6 +13,7 @@ would have drawn. `export` makes a run's generator file from its newest checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import events as ev
-from . import files, images, noise, runfolder
+from . import files, images, multihost, noise, runfolder
 from .dcgan import GANConfig, build, portable_copy, recalibrate_batchnorm
 from .steps import METRICS, augment_params, building, ema_decay, make_step
 
@@ -125,12 +126,27 @@ def load_newest(run: runfolder.Run, models: Models) -> tuple[int, Path, list]:
                      "; ".join(f"{name}: {reason}" for name, reason in skipped))
 
 
+def saved_config(run: runfolder.Run) -> tuple[GANConfig, int]:
+    """A run's saved settings and seed, as a GANConfig; DamagedFile naming config.json when
+    they are not a config this GAN Studio can build."""
+    saved = run.read_config()
+    try:
+        return GANConfig(**saved["config"]), saved["seed"]
+    except (TypeError, ValueError) as error:
+        raise files.DamagedFile(f"{run.path / 'config.json'} is not a GAN Studio run config "
+                                f"({error})") from None
+
+
 def export(run_dir, path) -> tuple[Path, Path]:
     """A run's generator from its newest readable checkpoint, as a float32 .keras file (the
     average generator when the run kept one). Returns (the file, the checkpoint used)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give the .keras file to write")
+    if path.suffix != ".keras":
+        raise ValueError(f"--out {path} must end in .keras (Keras' model format)")
     run = runfolder.Run(run_dir)
-    saved = run.read_config()
-    config, seed = GANConfig(**saved["config"]), saved["seed"]
+    config, seed = saved_config(run)
     models = build_models(config, seed)
     _, checkpoint, _ = load_newest(run, models)
     generator = models.G if models.G_ema is None else recalibrated(models, config, seed)
@@ -177,8 +193,12 @@ class Trainer:
     def __init__(self, config: GANConfig, source, out_dir, *, steps: int | None = None,
                  epochs: float | None = None, seed: int = 0, checkpoint_every: int = 500,
                  sample_every: int = 100, log_every: int = 1, quality_every: int = 0,
-                 holdout: int = 0, resume: bool = False, control: Control | None = None):
+                 holdout: int = 0, resume: bool = False, control: Control | None = None,
+                 writes: bool = True):
         self.folder = runfolder.Run(out_dir)
+        # False on every process but the first of a multi-process run (gan_core.multihost):
+        # it takes the same steps, and reads the run folder on resume, but writes nothing.
+        self.writes = writes
         self.control = control or Control()
         self.resume = resume
         self.resume_from = None    # the checkpoint actually loaded, once run() has started
@@ -189,10 +209,12 @@ class Trainer:
         if resume:
             try:
                 saved = self.folder.read_config()
+            except files.DamagedFile:
+                raise
             except ValueError:
                 raise ValueError(f"nothing to resume in {self.folder.path}: no config.json") \
                     from None
-            config, seed = GANConfig(**saved["config"]), saved["seed"]
+            config, seed = saved_config(self.folder)
             holdout = saved.get("holdout", holdout)
             if not self.folder.checkpoints():
                 raise ValueError(f"nothing to resume in {self.folder.path}: no checkpoint yet")
@@ -221,7 +243,8 @@ class Trainer:
     def run(self):
         """Train, yielding events. Always ends with one `End`."""
         try:
-            with self.folder.lock() as self.stale_lock:
+            with self.folder.lock() if self.writes else contextlib.nullcontext() \
+                    as self.stale_lock:
                 yield from self._run()
         except (files.FolderLocked, OSError) as error:   # in use, or not writable at all
             yield ev.End(0, 0, status="error", message=str(error))
@@ -231,14 +254,15 @@ class Trainer:
         step = 0
         try:
             cfg = self.config
-            removed = files.remove_stale_temporaries(self.folder.path)
+            removed = files.remove_stale_temporaries(self.folder.path) if self.writes else []
             self.models = m = build_models(cfg, self.seed)
             self._ema_stale = True       # the average G's BatchNorm statistics need recalibrating
             if self.resume:
                 step, self.resume_from, self.skipped_checkpoints = load_newest(self.folder, m)
                 self._good_checkpoint = self.resume_from
-                self.folder.truncate_logs(step)   # rows after it will be logged again
-            else:
+                if self.writes:
+                    self.folder.truncate_logs(step)   # rows after it will be logged again
+            elif self.writes:
                 self.folder.start({
                     "config": json.loads(cfg.to_json()), "seed": self.seed,
                     "total_steps": self.total, "holdout": self.holdout,
@@ -247,7 +271,7 @@ class Trainer:
             self.step_fn = make_step(cfg, m.G, m.D, m.g_opt, m.d_opt,
                                      np.asarray(self.source.images[self.train_idx]), m.G_ema)
             self.fixed_z = noise.draw(self.seed, noise.FIXED, 0, N_SAMPLES, cfg.latent_dim)
-            self.board = _TensorBoard(self.folder.tensorboard)
+            self.board = _TensorBoard(self.folder.tensorboard) if self.writes else _NoBoard()
             yield ev.Start(
                 step, self._epoch(step), total_steps=self.total,
                 steps_per_epoch=self.steps_per_epoch, images=len(self.train_idx),
@@ -256,7 +280,7 @@ class Trainer:
                 resumed_from=self.resume_from and str(self.resume_from),
                 skipped_checkpoints=list(self.skipped_checkpoints),
                 stale_lock=self.stale_lock, removed_temporaries=removed)
-            if step == 0:
+            if step == 0 and self.writes:
                 yield self._samples(0)
             try:
                 yield from self._loop(step)
@@ -276,7 +300,7 @@ class Trainer:
                 self.control.wait()
                 yield ev.Resumed(step, self._epoch(step))
                 last_time, last_step = time.perf_counter(), step
-            if self.control.stopped:
+            if multihost.stop_agreed(self.control.stopped):
                 break
             epoch, position = divmod(step, self.steps_per_epoch)
             order = self._epoch_order(epoch)
@@ -299,25 +323,34 @@ class Trainer:
                                  message=f"a loss became NaN or infinite at step {step}")
                     return
                 last_good = values
-                self.folder.append(runfolder.METRICS, {"step": step, **values})
+                if self.writes:
+                    self.folder.append(runfolder.METRICS, {"step": step, **values})
                 self.board.scalars(step, values)
                 yield ev.Metrics(step, epoch, **values)
-            if step % self.every["sample"] == 0:
-                yield self._samples(step)
-            if self.every["quality"] and step % self.every["quality"] == 0:
-                yield self._quality(step)
-            if step % self.every["checkpoint"] == 0 and step < self.total:
-                yield self._checkpoint(step)
+            if self.writes:
+                yield from self._saved(step)
             if step % self.steps_per_epoch == 0:
                 yield ev.EpochEnd(step, self._epoch(step))
 
         status = "stopped" if step < self.total else "finished"
+        if not self.writes:
+            yield ev.End(step, self._epoch(step), status=status, metrics=last_good)
+            return
         if step % self.every["sample"]:
             yield self._samples(step)
         saved = self._checkpoint(step)
         yield saved
         yield ev.End(step, self._epoch(step), status=status, metrics=last_good,
                      generator_path=saved.generator_path, last_checkpoint=saved.path)
+
+    def _saved(self, step):
+        """What this step writes: samples, quality, a checkpoint, as often as asked."""
+        if step % self.every["sample"] == 0:
+            yield self._samples(step)
+        if self.every["quality"] and step % self.every["quality"] == 0:
+            yield self._quality(step)
+        if step % self.every["checkpoint"] == 0 and step < self.total:
+            yield self._checkpoint(step)
 
     def _epoch_order(self, epoch):
         if self._order_epoch != epoch:
@@ -428,6 +461,11 @@ class _TensorBoard:
 
     def close(self):
         self.writer.close()
+
+
+class _NoBoard:
+    """Where a process that writes nothing sends its TensorBoard logs."""
+    scalars = image = close = staticmethod(lambda *args: None)
 
 
 def eta_seconds(step: int, total: int, batch_size: int, img_per_s: float) -> float | None:

@@ -146,9 +146,10 @@ def open_model(model_path: Path | None) -> View | None:
 def face_from_url(latent_dim) -> latent.Face:
     q = st.query_params
     try:
-        return latent.Face(seed=int(q.get("seed", 0)),
+        return latent.Face(seed=latent.parse_seed(q.get("seed", 0)),
                     edits=tuple(latent.decode_edits(q.get("z", ""), latent_dim).items()),
-                    strengths=tuple(latent.decode_edits(q.get("d", ""), N_DIRECTIONS).items()),
+                    strengths=tuple(latent.decode_edits(q.get("d", ""), N_DIRECTIONS,
+                                                        "direction").items()),
                     method=q.get("m", "sefa") if q.get("m") in ("sefa", "ganspace") else "sefa")
     except ValueError as error:
         st.warning(t("explorer.bad_link", error=error))
@@ -423,7 +424,7 @@ def favourites(v: View):
     restore = ui.uploader(t("explorer.fav.restore"), ["png"], "fav_restore")
     if restore is not None and st.session_state.get("fav_restored") != restore.file_id:
         try:
-            z, model = latent.read_face_png(restore.getvalue())
+            z, model = latent.read_face_png(restore.getvalue(), restore.name)
             if len(z) != v.latent_dim:
                 raise ValueError(t("explorer.fav.wrong_size", n=len(z), d=v.latent_dim))
             if model and model != v.namespace:
@@ -433,7 +434,7 @@ def favourites(v: View):
             v.go_to(z)
             st.rerun()
         except ValueError as error:
-            st.error(t("explorer.fav.bad", error=error))
+            st.warning(t("explorer.fav.bad", error=error))
 
 
 TOOLS = {"recipes": recipes, "sheet": sheet, "interpolation": interpolation,

@@ -72,7 +72,7 @@ def server(tmp_path_factory):
 
 
 def test_the_api_the_cli_and_the_explorer_give_the_same_bytes(server, tmp_path):
-    ids = ["alice", "Bob #2", "플레이어", "x" * 256]
+    ids = ["alice", "Bob #2", "플레이어", "x" * 256, "a/b"]
     (tmp_path / "ids.txt").write_text("\n".join(ids), encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "gan_core", "generate", "--model", MODEL,
                            "--ids", tmp_path / "ids.txt", "--out", tmp_path / "cli"],
@@ -191,7 +191,28 @@ def test_a_call_fills_up_or_waits_no_longer_than_its_deadline():
     assert float(alone[0]) == 14.0 and waited >= api.BATCH_WAIT_S * 0.9
 
 
-def test_the_token_is_required_when_set(tmp_path):
+def slow_client(port, prefix: bytes, trickle: bytes, seconds: float) -> float:
+    """Send `prefix`, then `trickle` a byte a second (nothing more after it); how long the
+    server kept the connection open (`seconds` if it never closed it)."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+        conn.sendall(prefix)
+        rest = list(trickle)
+        while time.monotonic() - start < seconds:
+            try:
+                if rest:
+                    conn.sendall(bytes([rest.pop(0)]))
+                if conn.recv(1024) == b"":
+                    return time.monotonic() - start
+                return time.monotonic() - start      # it answered (a 408) and is done
+            except socket.timeout:
+                continue
+            except OSError:                          # reset: closed
+                return time.monotonic() - start
+    return seconds
+
+
+def test_the_token_the_rate_limit_and_slow_clients(tmp_path):
     proc, base = start(tmp_path, "--token", "s3cret", "--rate-limit", "5")
     try:
         status, _, body = get(f"{base}/api/v1/avatar/erin.png")
@@ -200,6 +221,26 @@ def test_the_token_is_required_when_set(tmp_path):
         assert get(f"{base}/api/v1/avatar/erin.png", token="s3cret")[0] == 200
         statuses = [get(f"{base}/api/v1/avatar/erin.png", token="s3cret")[0] for _ in range(30)]
         assert 429 in statuses                                   # past 5/s, bursts of 10
+        time.sleep(2.5)                                          # the bucket refills
+        forged = [get(f"{base}/api/v1/avatar/erin.png", token="s3cret",
+                      headers={"X-Forwarded-For": f"203.0.113.{i}"})[0] for i in range(30)]
+        assert 429 in forged                  # another claimed address is the same client
+        # Headers a byte a second, and a body that never comes: cut off, while others are served
+        port = int(base.rsplit(":", 1)[1])
+        with ThreadPoolExecutor(4) as pool:
+            header = pool.submit(slow_client, port, b"GET /api/v1/models HTTP/1.1\r\n",
+                                 b"X-Slow: " + b"a" * 100, 25)
+            body = pool.submit(slow_client, port, b"POST /api/v1/avatars HTTP/1.1\r\n"
+                               b"Host: x\r\nAuthorization: Bearer s3cret\r\n"
+                               b"Content-Length: 100\r\n\r\n[", b"", 25)
+            time.sleep(1)
+            assert get(f"{base}/api/v1/models", token="s3cret")[0] == 200
+            assert header.result() < api.HEADER_TIMEOUT_S + 3
+            assert body.result() < api.BODY_TIMEOUT_S + 3
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"POST /api/v1/avatars HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                         b"Bearer s3cret\r\nContent-Length: 52428800\r\n\r\n")
+            assert b" 413 " in conn.recv(4096).split(b"\r\n", 1)[0] + b" "   # at once
     finally:
         proc.terminate()
         proc.wait(10)
@@ -254,3 +295,70 @@ def test_the_app_s_own_server_mounts_the_api_only_when_asked(tmp_path, server):
         assert status == 200 and png == get(f"{server}/api/v1/avatar/alice.png")[2]
         status, _, page = get(url + "/")                  # and the app is still there
         assert status == 200 and b"<html" in page.lower()
+
+
+def test_hostile_bodies_and_ids_get_a_json_400_never_a_500(server):
+    post = lambda body: get(f"{server}/api/v1/avatars", data=body)   # noqa: E731
+    for size in ("Infinity", "1e400", "-Infinity", "NaN", '"64"', "true", "[64]"):
+        status, _, body = post(f'{{"ids": ["a"], "size": {size}}}'.encode())
+        assert status == 400 and "64, 128, 256, 512" in json.loads(body)["error"], size
+    status, _, body = post(b"[" * 100_000 + b"]" * 100_000)           # deep, under 1 MB
+    assert status == 400 and "must be JSON" in json.loads(body)["error"]
+    status, _, body = post(json.dumps({"ids": ["a", "a", "b", "a"]}).encode())
+    assert status == 200
+    assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["a.png", "b.png"]   # each id once
+    status, _, body = post(json.dumps({"ids": [f"p{i}" for i in range(300)],
+                                       "size": 512}).encode())
+    assert status == 413 and "at most 250 ids at 512 px" in json.loads(body)["error"]
+    status, _, body = get(f"{server}/api/v1/avatar/alice.png?model={'m' * 10_000}")
+    assert status == 404 and len(body) < 300                          # not echoed whole
+    assert get(f"{server}/api/v1/avatar/a/b.png")[0] == 400            # a raw slash: refused
+    assert get(f"{server}/api/v1/avatar/a%2Fb.png")[2] != get(f"{server}/api/v1/avatar/b.png")[2]
+
+
+def test_fuzzed_requests_get_json_4xx_or_a_picture_never_a_500(server):
+    rng = np.random.default_rng(36)
+    pieces = ["", "a", "%2F", "%00", "%ff", "..", "/", "?", "#", "é", "%", "x" * 300, "ü" * 100,
+              ".png", "size=", "model=", "&", "=", "\\", "%25", "1e400", "-1", "nan", "64",
+              "512", "shipped", '"', "'", "<script>", " ", "\t"]
+    values = [None, True, 1, -1, 1.5, 1e308, "x", "", [], {}, [1], ["a"], ["a"] * 3,
+              {"ids": 1}, "\ud800", "x" * 300, 64, 512, 3, [["a"]], [None]]
+
+    def text(n):
+        return "".join(rng.choice(pieces) for _ in range(rng.integers(0, n)))
+
+    for case in range(240):
+        kind = case % 3
+        if kind == 0:
+            path = f"/api/v1/avatar/{urllib.parse.quote(text(5), safe='/%?&=')}.png"
+            if rng.random() < 0.5:
+                path += "?" + text(4)
+            request = urllib.request.Request(server + path, headers={
+                "If-None-Match": text(3).encode("utf-8", "ignore").decode("latin-1"),
+                "X-Forwarded-For": text(2).encode("utf-8", "ignore").decode("latin-1")})
+        elif kind == 1:
+            body = {k: values[rng.integers(len(values))] for k in
+                    rng.choice(["ids", "size", "model", "x"], rng.integers(0, 4), replace=False)}
+            raw = json.dumps(body).encode("utf-8", "surrogatepass")
+            if rng.random() < 0.3:                       # mutate a few bytes
+                raw = bytearray(raw)
+                for _ in range(rng.integers(1, 4)):
+                    if raw:
+                        raw[rng.integers(len(raw))] = rng.integers(256)
+                raw = bytes(raw)
+            request = urllib.request.Request(f"{server}/api/v1/avatars", data=raw)
+        else:
+            path = "/" + text(6)
+            request = urllib.request.Request(server + urllib.parse.quote(path, safe="/%?&="),
+                                             method=str(rng.choice(["GET", "POST", "PUT"])))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, kind_, body = response.status, response.headers["Content-Type"], b""
+        except urllib.error.HTTPError as error:
+            status, kind_, body = error.code, error.headers["Content-Type"], error.read()
+        except (urllib.error.URLError, ValueError):     # urllib refused to send it: not a case
+            continue
+        assert status in (200, 304) and kind_ in ("image/png", "application/zip") or \
+            400 <= status < 500 and kind_ == "application/json" and json.loads(body)["error"], \
+            (request.full_url[:200], status, body[:200])
+    assert get(f"{server}/api/v1/avatar/alice.png")[0] == 200          # and it still serves
