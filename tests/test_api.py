@@ -2,6 +2,7 @@
 the three id paths agree byte for byte, ETag/304, every bad input's status and JSON body, the
 token, micro-batching under concurrency, and sharded bulk runs."""
 
+import http.client
 import io
 import json
 import os
@@ -48,6 +49,14 @@ def start(tmp_path, *flags):
             time.sleep(0.3)
     proc.kill()
     raise AssertionError("the API did not start")
+
+
+def first_line(server, request: bytes) -> bytes:
+    """The status line the server answers a raw request with."""
+    host, port = server.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        return conn.recv(4096).split(b"\r\n", 1)[0]
 
 
 def get(url, headers=None, token=None, data=None, method=None):
@@ -144,7 +153,9 @@ def test_batches_of_ids_come_back_as_a_zip(server):
                 json.dumps({"ids": ["ok"], "size": 3}).encode()):
         status, _, body = get(f"{server}/api/v1/avatars", data=bad)
         assert status == 400 and json.loads(body)["error"]
-    assert get(f"{server}/api/v1/avatars", data=b"[" + b'"a",' * 400_000 + b'"a"]')[0] == 413
+    assert first_line(server, b"POST /api/v1/avatars HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 1600005\r\n\r\n[" + b'"a",' * 1000).startswith(
+        b"HTTP/1.1 413")                         # refused from its length, before its body
 
 
 def test_models_lists_the_generators_with_their_hashes(server):
@@ -237,10 +248,9 @@ def test_the_token_the_rate_limit_and_slow_clients(tmp_path):
             assert get(f"{base}/api/v1/models", token="s3cret")[0] == 200
             assert header.result() < api.HEADER_TIMEOUT_S + 3
             assert body.result() < api.BODY_TIMEOUT_S + 3
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-            conn.sendall(b"POST /api/v1/avatars HTTP/1.1\r\nHost: x\r\nAuthorization: "
-                         b"Bearer s3cret\r\nContent-Length: 52428800\r\n\r\n")
-            assert b" 413 " in conn.recv(4096).split(b"\r\n", 1)[0] + b" "   # at once
+        assert first_line(base, b"POST /api/v1/avatars HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                          b"Bearer s3cret\r\nContent-Length: 52428800\r\n\r\n"
+                          ).startswith(b"HTTP/1.1 413")     # at once, 50 MB never read
     finally:
         proc.terminate()
         proc.wait(10)
@@ -299,7 +309,7 @@ def test_the_app_s_own_server_mounts_the_api_only_when_asked(tmp_path, server):
 
 def test_hostile_bodies_and_ids_get_a_json_400_never_a_500(server):
     post = lambda body: get(f"{server}/api/v1/avatars", data=body)   # noqa: E731
-    for size in ("Infinity", "1e400", "-Infinity", "NaN", '"64"', "true", "[64]"):
+    for size in ("Infinity", "1e400", "-Infinity", "NaN", "true", "[64]", "63.9"):
         status, _, body = post(f'{{"ids": ["a"], "size": {size}}}'.encode())
         assert status == 400 and "64, 128, 256, 512" in json.loads(body)["error"], size
     status, _, body = post(b"[" * 100_000 + b"]" * 100_000)           # deep, under 1 MB
@@ -327,6 +337,7 @@ def test_fuzzed_requests_get_json_4xx_or_a_picture_never_a_500(server):
     def text(n):
         return "".join(rng.choice(pieces) for _ in range(rng.integers(0, n)))
 
+    sent = 0
     for case in range(240):
         kind = case % 3
         if kind == 0:
@@ -356,9 +367,11 @@ def test_fuzzed_requests_get_json_4xx_or_a_picture_never_a_500(server):
                 status, kind_, body = response.status, response.headers["Content-Type"], b""
         except urllib.error.HTTPError as error:
             status, kind_, body = error.code, error.headers["Content-Type"], error.read()
-        except (urllib.error.URLError, ValueError):     # urllib refused to send it: not a case
+        except (urllib.error.URLError, ValueError, http.client.HTTPException):   # not sent
             continue
         assert status in (200, 304) and kind_ in ("image/png", "application/zip") or \
             400 <= status < 500 and kind_ == "application/json" and json.loads(body)["error"], \
             (request.full_url[:200], status, body[:200])
+        sent += 1
+    assert sent > 180
     assert get(f"{server}/api/v1/avatar/alice.png")[0] == 200          # and it still serves
