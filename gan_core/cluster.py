@@ -93,3 +93,116 @@ def make_avatars(client, job, ids_path, shard=None) -> dict:
     job = replace(job, threads=job.threads or 1)
     return bulk.run(job, ids_path, shard,
                     make_all=lambda job, chunks: ordered(client, bulk.make_chunk, chunks, job))
+
+
+# -- a classroom's training runs on the cluster's workers ---------------------------------------
+#
+# The server keeps its queue, its jobs and their pages; only where a job trains changes. The
+# worker runs the same Trainer and writes the run folder itself, at the same path, so the
+# runs folder must be one every worker sees (one machine, or the lab's shared folder). Its
+# events come back through the engine (a Dask Queue, via the scheduler) to the same
+# Job.record the local path feeds; pause, resume and stop go out through a Dask Variable.
+
+class Interrupted(RuntimeError):
+    """The worker training a job died: the run keeps its last checkpoint and can resume."""
+
+
+POLL_S = 0.5
+
+
+def train(client, job_id: str, spec, out, sources, control):
+    """The job's training on a worker, as the stream of events the local Trainer yields.
+    Ends with the End event, or raises Interrupted if the worker died first (Dask would run
+    the task again elsewhere; it is cancelled instead, and the run keeps its checkpoints)."""
+    import pickle
+    import secrets
+
+    from . import events as ev
+
+    distributed = _distributed()
+    token = f"{job_id}-{secrets.token_hex(8)}"
+    events = distributed.Queue(f"gan-studio-events-{token}", client=client)
+    wanted = distributed.Variable(f"gan-studio-control-{token}", client=client)
+    wanted.set("run")
+    future = client.submit(_train_on_worker, token, spec, str(out), sources, pure=False,
+                           key=f"gan-studio-train-{token}")
+    sent, worker = "run", None
+    try:
+        while True:
+            want = "stop" if control.stopped else "pause" if control.paused else "run"
+            if want != sent:
+                wanted.set(want)
+                sent = want
+            try:
+                event = pickle.loads(events.get(timeout=POLL_S))
+            except TimeoutError:
+                if future.done():
+                    future.result()               # the task's own error, if it had one
+                    raise Interrupted("the worker ended the run without a word")
+                worker = worker or _running_on(client, future.key)
+                if worker and future.key not in client.processing().get(worker, ()):
+                    raise Interrupted(f"the worker training this run ({worker}) stopped")
+                continue
+            yield event
+            if isinstance(event, ev.End):
+                return
+    finally:
+        try:
+            client.cancel(future)
+            events.close()
+            wanted.delete()
+        except Exception:                          # noqa: BLE001  (the scheduler may be gone)
+            pass
+
+
+def _running_on(client, key) -> str | None:
+    for worker, keys in client.processing().items():
+        if key in keys:
+            return worker
+    return None
+
+
+def _train_on_worker(token, spec, out, sources):
+    """On the worker: the job's Trainer, its events put on the job's queue."""
+    import pickle
+    import threading
+
+    from . import train as train_mod
+
+    distributed = _distributed()
+    started = distributed.Variable(f"gan-studio-started-{token}")
+    try:
+        started.get(timeout=0.1)
+        # A second start: the worker that began this job died. Starting again from step 0
+        # would overwrite the run, so this attempt only says so.
+        raise Interrupted("the worker training this run died")
+    except TimeoutError:
+        started.set(True)
+    events = distributed.Queue(f"gan-studio-events-{token}")
+    wanted = distributed.Variable(f"gan-studio-control-{token}")
+    control, done = train_mod.Control(), threading.Event()
+
+    def follow():                      # the server's pause, resume and stop, within POLL_S
+        while not done.wait(POLL_S):
+            try:
+                want = wanted.get(timeout=5)
+            except Exception:          # noqa: BLE001  (the scheduler went away: stop cleanly)
+                want = "stop"
+            if want == "stop":
+                control.stop()
+            elif want == "pause":
+                control.pause()
+            else:
+                control.resume()
+
+    threading.Thread(target=follow, daemon=True).start()
+    try:
+        source = sources.load(spec.data, seed=spec.seed)
+        trainer = train_mod.Trainer(
+            spec.config(), source, out, steps=spec.steps, seed=spec.seed,
+            checkpoint_every=spec.checkpoint_every, sample_every=spec.sample_every,
+            quality_every=spec.quality_every, resume=spec.resume, control=control)
+        for event in trainer.run():
+            events.put(pickle.dumps(event))
+    finally:
+        done.set()

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import data, dcgan, faces, files, images, runfolder, sources, train
 from . import events as ev
+from .cluster import Interrupted       # (gan_core.cluster imports Dask only when used)
 
 ACTIVE = ("queued", "running", "paused")
 GRID_EVERY_S = 2.0    # the newest grid at most this often: labelling one takes the trainer's time
@@ -221,7 +222,10 @@ class JobManager:
     """All the jobs of one server, and the worker that runs them one at a time."""
 
     def __init__(self, runs: Path, data_root: Path, cache_dir: Path | None = None,
-                 upload_decode_s: float = sources.UPLOAD_DECODE_S):
+                 upload_decode_s: float = sources.UPLOAD_DECODE_S, cluster: str | None = None):
+        """`cluster`: a Dask scheduler's address ("local" starts one here), whose workers
+        then train the jobs, as many at once as there are workers (gan_core.cluster);
+        None trains them here, one at a time."""
         self.runs = Path(runs)
         self.sources = sources.Sources(data_root, self.runs / runfolder.UPLOADS, cache_dir,
                                        upload_decode_s)
@@ -232,9 +236,16 @@ class JobManager:
         self._lock = threading.Lock()
         self._load_past_runs()
         self._publish(*self._jobs.values())     # over what a server before this one left
-        self._worker = threading.Thread(target=self._work, name="gan-studio-trainer",
-                                        daemon=True)
-        self._worker.start()
+        self.client, self._cluster = None, None
+        if cluster:
+            from . import cluster as engine
+            self._cluster = engine.connect(cluster)
+            self.client = self._cluster.__enter__()
+        slots = 1 if self.client is None else engine.worker_count(self.client)
+        self._workers = [threading.Thread(target=self._work, name=f"gan-studio-trainer-{i}",
+                                          daemon=True) for i in range(slots)]
+        for worker in self._workers:
+            worker.start()
         # A process that exits with a job inside TensorFlow on a daemon thread aborts
         # ("terminate called without an active exception"): stop the job first.
         atexit.register(self.shutdown)
@@ -325,8 +336,13 @@ class JobManager:
         for job in self._jobs.values():
             if job.status in ACTIVE:
                 job.control.stop()
-        self._queue.put(None)
-        self._worker.join(timeout)
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(timeout)
+        if self._cluster is not None:
+            self._cluster.__exit__(None, None, None)
+            self._cluster = None
 
     # -- the worker --------------------------------------------------------------------------
 
@@ -372,23 +388,33 @@ class JobManager:
         job.set_status("running")
         self._publish(job)
         try:
-            source = self.sources.load(job.spec.data, seed=job.spec.seed)
-            trainer = train.Trainer(
-                job.spec.config(), source, job.folder.path, steps=job.spec.steps,
-                seed=job.spec.seed,
-                checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,
-                quality_every=job.spec.quality_every, resume=job.spec.resume,
-                control=job.control)
-            for event in trainer.run():
+            for event in self._events(job):
                 if isinstance(event, ev.End):   # the last grid first: whoever sees the end finds it
                     self._publish_grid(job, force=True)
                 job.record(event)
                 self._publish(job)
         except Exception as error:  # bad data, a full disk: the job says so, the server lives
-            job.set_status("error", f"{type(error).__name__}: {error}")
+            if isinstance(error, Interrupted):      # a cluster's worker died mid-run
+                job.set_status("interrupted", f"{error}; resume it from its last checkpoint")
+            else:
+                job.set_status("error", f"{type(error).__name__}: {error}")
         if job.status in ("running", "paused"):          # the loop ended without an end event
             job.set_status("error", "training ended unexpectedly")
         self._publish(job)
+
+    def _events(self, job: Job):
+        """The job's training, as events: here, or on a cluster worker."""
+        if self.client is not None:
+            from . import cluster
+            return cluster.train(self.client, job.id, job.spec, job.folder.path, self.sources,
+                                 job.control)
+        source = self.sources.load(job.spec.data, seed=job.spec.seed)
+        return train.Trainer(
+            job.spec.config(), source, job.folder.path, steps=job.spec.steps,
+            seed=job.spec.seed,
+            checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,
+            quality_every=job.spec.quality_every, resume=job.spec.resume,
+            control=job.control).run()
 
     def _published_grid(self, job_id: str) -> dict | None:
         """The grid a server before this one published for a run, if its picture is there."""

@@ -13,6 +13,8 @@
                                     classroom's `streamlit run app.py` never mounts it)
     GAN_STUDIO_API_TOKEN            the bearer token the API then asks for (default: none)
     GAN_STUDIO_API_RATE_LIMIT       requests per second per client (default 100; 0: none)
+    GAN_STUDIO_CLUSTER              a Dask scheduler (tcp://HOST:8786, or "local") whose
+                                    workers train the training page's jobs, several at once
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Settings:
     api: bool = False
     api_token: str | None = None
     api_rate_limit: float = 100.0
+    cluster: str | None = None      # a Dask scheduler whose workers train the jobs
 
     @property
     def uploads(self) -> Path:
@@ -61,5 +64,7 @@ class Settings:
                    watch_others=_flag("GAN_STUDIO_WATCH_OTHERS"),
                    api=_flag("GAN_STUDIO_API"),
                    api_token=os.environ.get("GAN_STUDIO_API_TOKEN") or None,
-                   api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT", API_RATE_LIMIT)))
+                   api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT",
+                                                       API_RATE_LIMIT)),
+                   cluster=os.environ.get("GAN_STUDIO_CLUSTER") or None)
 

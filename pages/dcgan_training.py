@@ -43,9 +43,9 @@ def main():
 
 
 @st.cache_resource(show_spinner=False)
-def manager(runs: str, data_root: str) -> jobs.JobManager:
+def manager(runs: str, data_root: str, cluster: str | None) -> jobs.JobManager:
     """One per server: every session sees the same jobs and the same queue."""
-    return jobs.JobManager(Path(runs), Path(data_root))
+    return jobs.JobManager(Path(runs), Path(data_root), cluster=cluster)
 
 
 @st.cache_resource(show_spinner=False)
@@ -74,7 +74,7 @@ def real_strip(spec: str):
 
 
 def jm() -> jobs.JobManager:
-    return manager(str(SETTINGS.runs), str(SETTINGS.data_root))
+    return manager(str(SETTINGS.runs), str(SETTINGS.data_root), SETTINGS.cluster)
 
 
 # --- Who is this, and which run are they watching? ---------------------------------------------
@@ -331,7 +331,8 @@ def run_view(job: jobs.Job, owner: str):
     snap = job.snapshot()
     controls(job, snap["status"], owner)       # above the live view: it is tall, with its grid
     if snap["message"]:
-        (st.error if snap["status"] in ("error", "diverged") else st.info)(snap["message"])
+        (st.error if snap["status"] in ("error", "diverged") else
+         st.warning if snap["status"] == "interrupted" else st.info)(snap["message"])
     live_view(job, state, snap)
 
     st.subheader(t("train.timeline"))

@@ -2,6 +2,7 @@
 command, a killed worker loses and doubles nothing, a killed driver's re-run skips what is
 written, and bad set-ups get one clear line."""
 
+import json
 import os
 import shutil
 import signal
@@ -127,3 +128,67 @@ def test_bad_set_ups_get_one_clear_line(client, ids, tmp_path):
     (tmp_path / "out" / bulk.MANIFEST).write_text('{"namespace": "gan-studio/v1/0000"}')
     with pytest.raises(ValueError, match="avatars of another generator"):
         bulk.run(other, ids)
+
+
+# --- a classroom's training jobs on the cluster's workers -------------------------------------
+
+def spec(steps, seed=0, every=10):
+    from gan_core import jobs
+    return jobs.JobSpec(data="builtin:64", preset="dcgan", seed=seed, steps=steps,
+                        overrides={"batch_size": 8, "latent_dim": 8}, sample_every=every,
+                        checkpoint_every=every)
+
+
+def wait(predicate, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def manager(client, tmp_path):
+    from gan_core import jobs
+    (tmp_path / "data").mkdir()
+    manager = jobs.JobManager(tmp_path / "runs", tmp_path / "data",
+                              cluster=client.scheduler.address)
+    yield manager
+    manager.shutdown()
+
+
+def test_two_jobs_train_at_once_on_two_workers_each_with_its_own_results(manager):
+    a = manager.submit("ann", spec(40, seed=1))
+    b = manager.submit("ben", spec(40, seed=2))
+    both = []
+    wait(lambda: both.append(a.status == b.status == "running" and a.step > 0 and b.step > 0)
+         or both[-1] or a.status == "finished")
+    wait(lambda: a.status not in ("queued", "running") and b.status not in ("queued", "running"))
+    assert any(both), "the two jobs never trained at the same time"
+    for job in (a, b):
+        assert job.status == "finished", job.message
+        assert [m["step"] for m in job.metrics] == list(range(1, 41))   # the live curves came
+        assert job.generator_path and job.generator_path.parent == job.folder.path
+        assert manager.live(job)["status"] == "finished" and job.latest is not None
+    assert a.metrics[-1]["g_loss"] != b.metrics[-1]["g_loss"]          # their own runs
+
+
+def test_a_dead_worker_interrupts_its_run_which_resumes(manager, client):
+    job = manager.submit("ann", spec(100_000, every=5))
+    wait(lambda: job.step >= 12)
+    pids = client.run(os.getpid)
+    worker = next(w for w, keys in client.processing().items()
+                  if any("gan-studio-train" in str(k) for k in keys))
+    os.kill(pids[worker], signal.SIGKILL)
+    wait(lambda: job.status not in ("queued", "running"), timeout=60)
+    assert job.status == "interrupted" and "resume it" in job.message
+    live = manager.live_dir / f"{job.id}.json"                  # what the page reads
+    wait(lambda: json.loads(live.read_text())["status"] == "interrupted", timeout=10)
+    assert job.checkpoints()                               # never marked finished, resumable
+    time.sleep(2)
+    assert job.status == "interrupted"                     # and not started again from step 0
+    client.wait_for_workers(2, timeout=60)
+    again = manager.submit("ann", spec(job.step + 5, every=5), resume_id=job.id)
+    wait(lambda: again.status not in ("queued", "running"))
+    assert again.status == "finished", again.message
