@@ -7,6 +7,15 @@ from __future__ import annotations
 import math
 
 
+class Said(ValueError):
+    """A refusal a page can say in its own language: `key` names its sentence in the catalogs
+    (under "error."), `fmt` fills it in; str() is the English sentence, for the CLI and logs."""
+
+    def __init__(self, english: str, key: str | None = None, **fmt):
+        super().__init__(english)
+        self.key, self.fmt = key, fmt
+
+
 class FieldError(ValueError):
     def __init__(self, field: str, rule: str):
         super().__init__(f"{field} {rule}")

@@ -29,7 +29,7 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise ValueError("--cluster needs Dask: pip install 'dask[distributed]'") from None
+        raise ValueError("a cluster needs Dask, which is not installed: pip install 'dask[distributed]'") from None
     return distributed
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import Said
 
-class DamagedFile(ValueError):
+
+class DamagedFile(Said):
     """A file from outside that cannot be read as what it should be: every reader of such a
     file (a PNG with z, a run's config.json, a checkpoint, an id list) raises this, with a
     sentence that names the file, whatever its parser threw. The CLI prints it with exit 2; a

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from . import files, i18n, images, noise
+from .checks import Said
 
 # ---------------------------------------------------------------------------------------------
 # Typicality: a random z ~ N(0, I_d) has ‖z‖ close to sqrt(d); z = -0.4·ones has ‖z‖ = 4.
@@ -483,7 +484,8 @@ class Face:
     def __post_init__(self):   # a face from a shared link is checked before it is drawn
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or not 0 <= self.seed <= noise.MAX_SEED:
-            raise ValueError(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}")
+            raise Said(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}", "bad_seed",
+                       max=f"{noise.MAX_SEED:,}")
 
     def z(self, latent_dim, directions):
         z = noise.for_seed(self.seed, latent_dim)
@@ -593,18 +595,18 @@ def face_png(image: np.ndarray, z, model: str, scale: int = 4) -> bytes:
     return images.png_bytes(image, scale=scale, text={PNG_Z: json.dumps(z), PNG_MODEL: model})
 
 
-def read_face_png(data: bytes, name: str = "this PNG") -> tuple[np.ndarray, str]:
+def read_face_png(data: bytes, name: str = "this file") -> tuple[np.ndarray, str]:
     """(z, model) back from a PNG that `face_png` wrote; files.DamagedFile naming the file
     for anything else, whatever the parsers threw."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             text = dict(getattr(img, "text", {}))
     except Exception:  # PIL raises many kinds for a file that is not an image
-        raise files.DamagedFile(f"{name} is not a PNG image") from None
+        raise files.DamagedFile(f"{name} is not a PNG image", "not_png", name=name) from None
     if PNG_Z not in text:
         raise files.DamagedFile(f"{name} holds no z: only faces saved by GAN Studio can be "
-                                "restored")
-    damaged = files.DamagedFile(f"{name}'s z is damaged")
+                                "restored", "no_z", name=name)
+    damaged = files.DamagedFile(f"{name}'s z is damaged", "damaged_z", name=name)
     try:
         z = np.array(json.loads(text[PNG_Z]), np.float64)
     except files.PARSER_ERRORS:
@@ -613,7 +615,8 @@ def read_face_png(data: bytes, name: str = "this PNG") -> tuple[np.ndarray, str]
         raise damaged
     if np.abs(z).max() > MAX_EDIT:    # finite in float32, yet G would make NaN of it
         raise files.DamagedFile(f"{name}'s z is out of the explorer's range (each component "
-                                f"from -{MAX_EDIT:g} to {MAX_EDIT:g})")
+                                f"from -{MAX_EDIT:g} to {MAX_EDIT:g})", "z_range", name=name,
+                                max=f"{MAX_EDIT:g}")
     return z.astype(np.float32), text.get(PNG_MODEL, "")
 
 
@@ -622,7 +625,8 @@ def parse_seed(text) -> int:
     words the seed box uses."""
     text = str(text).strip()
     if not text.isdigit() or int(text) > noise.MAX_SEED:
-        raise ValueError(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}")
+        raise Said(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}", "bad_seed",
+                   max=f"{noise.MAX_SEED:,}")
     return int(text)
 
 
@@ -640,11 +644,14 @@ def decode_edits(text: str, latent_dim: int, what: str = "component") -> dict[in
             i, v = part.split(":")
             i, v = int(i), float(v)
         except ValueError:
-            raise ValueError(f"{part[:40]!r} is not {what}:value") from None
+            raise Said(f"{part[:40]!r} is not {what}:value", "malformed",
+                       part=repr(part[:40])) from None
         if not 0 <= i < latent_dim:
-            raise ValueError(f"{what} {i} does not exist (0–{latent_dim - 1})")
+            raise Said(f"{what} {i} does not exist (0–{latent_dim - 1})", f"no_{what}", i=i,
+                       last=latent_dim - 1)
         if not math.isfinite(v) or abs(v) > MAX_EDIT:
-            raise ValueError(f"{part!r} is out of range (values from -{MAX_EDIT:g} to "
-                             f"{MAX_EDIT:g})")
+            raise Said(f"{part[:40]!r} is out of range (values from -{MAX_EDIT:g} to "
+                       f"{MAX_EDIT:g})", "out_of_range", part=repr(part[:40]),
+                       max=f"{MAX_EDIT:g}")
         edits[i] = v
     return edits

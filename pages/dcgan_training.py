@@ -26,6 +26,12 @@ FIRST = jobs.first_run_spec()
 
 
 def main():
+    try:
+        jm()
+    except ValueError as error:       # GAN_STUDIO_CLUSTER names a cluster that cannot be reached
+        st.title(t("train.title"))
+        st.error(t("train.no_cluster", error=error))
+        return
     owner = session_owner()
     job = watched_job(owner)
     st.title(t("train.title"))

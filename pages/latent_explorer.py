@@ -152,7 +152,7 @@ def face_from_url(latent_dim) -> latent.Face:
                                                         "direction").items()),
                     method=q.get("m", "sefa") if q.get("m") in ("sefa", "ganspace") else "sefa")
     except ValueError as error:
-        st.warning(t("explorer.bad_link", error=error))
+        st.warning(t("explorer.bad_link", error=ui.said(error)))
         return latent.Face()
 
 
@@ -434,7 +434,7 @@ def favourites(v: View):
             v.go_to(z)
             st.rerun()
         except ValueError as error:
-            st.warning(t("explorer.fav.bad", error=error))
+            st.warning(t("explorer.fav.bad", error=ui.said(error)))
 
 
 TOOLS = {"recipes": recipes, "sheet": sheet, "interpolation": interpolation,

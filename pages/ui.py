@@ -52,6 +52,15 @@ def t(key: str, **fmt) -> str:
     return i18n.t(key, lang(), **fmt)
 
 
+def said(error) -> str:
+    """A refusal from gan_core in the page's language, when it has a sentence for it
+    (gan_core.checks.Said); its English words otherwise."""
+    key = getattr(error, "key", None)
+    if key and f"error.{key}" in i18n.catalog(lang()):
+        return t(f"error.{key}", **error.fmt)
+    return str(error)
+
+
 def translator():
     """t() bound to this script run's language: a format_func that Streamlit (or AppTest)
     calls after the run still speaks the language the page was drawn in."""

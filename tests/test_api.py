@@ -223,6 +223,7 @@ def slow_client(port, prefix: bytes, trickle: bytes, seconds: float) -> float:
     return seconds
 
 
+@pytest.mark.slow
 def test_the_token_the_rate_limit_and_slow_clients(tmp_path):
     proc, base = start(tmp_path, "--token", "s3cret", "--rate-limit", "5")
     try:
@@ -263,6 +264,7 @@ def test_rate_limit_buckets_refill():
     assert all(api.RateLimit(0).allow("a") for _ in range(1000))  # 0: off
 
 
+@pytest.mark.slow
 def test_shards_split_the_ids_and_their_union_is_the_whole(tmp_path):
     ids = [f"id-{i}" for i in range(23)]
     (tmp_path / "ids.txt").write_text("\n".join(ids))
@@ -284,6 +286,7 @@ def test_shards_split_the_ids_and_their_union_is_the_whole(tmp_path):
     assert union == whole
 
 
+@pytest.mark.slow
 def test_the_app_s_own_server_mounts_the_api_only_when_asked(tmp_path, server):
     from app_server import serve_app
 

@@ -15,6 +15,9 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
 
+pytestmark = pytest.mark.browser
+
+
 @pytest.fixture(scope="module")
 def app_url():
     with serve_app() as (url, _):

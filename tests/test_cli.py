@@ -43,6 +43,7 @@ def test_train_writes_the_run(trained):
     assert (out / "generator.keras").exists()
 
 
+@pytest.mark.slow
 def test_generate_pngs_zip_npy_and_ids(trained, tmp_path):
     model = trained[0] / "generator.keras"
     assert cli("generate", "--model", model, "--n", 5, "--out", tmp_path / "pngs").returncode == 0
@@ -106,6 +107,7 @@ def test_bad_input_exits_2_with_the_reason(args, message, tmp_path):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", *TINY, "--steps", "400",
@@ -131,6 +133,7 @@ def test_sigkill_then_resume(tmp_path):
     assert logged == list(range(1, step + 3))      # no step twice, none missing
 
 
+@pytest.mark.slow
 def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_path):
     pytest.importorskip("jax", reason="JAX is not installed (requirements-dev.txt has it)")
     from test_train import assert_generator_average
@@ -147,6 +150,7 @@ def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_p
         assert np.load(tmp_path / "g.npy").shape == (3, 64, 64, 3)
 
 
+@pytest.mark.slow
 def test_generate_in_bfloat16_is_close_to_float32(trained, tmp_path):
     model = trained[0] / "generator.keras"
     for precision in ("float32", "bfloat16"):

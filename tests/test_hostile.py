@@ -271,3 +271,20 @@ def test_fuzzed_files_are_read_or_refused_by_name(tmp_path):
             list(bulk.read_ids(ids))
         except ValueError as error:
             assert str(ids) in str(error)
+
+
+def test_a_refusal_the_explorer_shows_has_its_sentence_in_both_languages():
+    from gan_core import i18n
+    errors = []
+    for call in (lambda: latent.parse_seed("nan"), lambda: latent.decode_edits("-1:1", 100),
+                 lambda: latent.decode_edits("7:1", 5, "direction"),
+                 lambda: latent.decode_edits("3:99", 100), lambda: latent.decode_edits("x", 9),
+                 lambda: latent.read_face_png(b"no", "a.png"),
+                 lambda: latent.read_face_png(images.png_bytes(np.zeros((2, 2, 3), np.uint8)))):
+        with pytest.raises(ValueError) as caught:
+            call()
+        errors.append(caught.value)
+    for error in errors:
+        english = i18n.t(f"error.{error.key}", "en", **error.fmt)
+        assert english == str(error)                        # the catalog says what str() says
+        assert i18n.t(f"error.{error.key}", "id", **error.fmt) != english

@@ -130,6 +130,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_every_option_trains_on_both_backends_and_r1_moves_d(backend, tmp_path):
     """All options at once, three steps; R1 (a gradient of a gradient: nested tapes on

@@ -140,6 +140,7 @@ def test_bad_settings_are_refused_with_their_name():
             toy2d.Toy2DConfig(**{field: value})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in toy2d.PRESETS if n != "default"])
 def test_each_story_preset_shows_its_outcome(name):
     story = toy2d.PRESETS[name]

@@ -253,6 +253,7 @@ print(json.dumps({"replicas": events[0].replicas, "status": events[-1].status,
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_data_parallel_on_two_cpu_devices_matches_one_device(backend, tmp_path):
     """Two logical CPU devices stand in for two GPUs (MirroredStrategy on TensorFlow, Keras'

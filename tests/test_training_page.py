@@ -135,3 +135,10 @@ def test_the_list_of_runs_opens_a_run():
     assert "job" not in at.query_params and at.button(key="train_start")
     at.button(key=f"watch_{job_id}").click().run()
     assert at.query_params["job"] == job_id and live_view(at)["state"]["id"] == job_id
+
+
+def test_an_unreachable_cluster_is_one_plain_message(monkeypatch):
+    monkeypatch.setenv("GAN_STUDIO_CLUSTER", "tcp://127.0.0.1:9")
+    at = page()
+    assert len(at.error) == 1 and "cannot reach the Dask scheduler" in at.error[0].value
+    assert "GAN_STUDIO_CLUSTER" in at.error[0].value
