@@ -192,3 +192,19 @@ def test_a_dead_worker_interrupts_its_run_which_resumes(manager, client):
     again = manager.submit("ann", spec(job.step + 5, every=5), resume_id=job.id)
     wait(lambda: again.status not in ("queued", "running"))
     assert again.status == "finished", again.message
+
+
+def test_pause_resume_and_stop_reach_the_worker(manager):
+    job = manager.submit("ann", spec(100_000, every=5))
+    wait(lambda: job.step >= 3)
+    manager.act(job.id, "ann", "pause")
+    wait(lambda: job.status == "paused", timeout=30)
+    held = job.step
+    time.sleep(2)
+    assert job.step <= held + 1                             # the worker really waits
+    manager.act(job.id, "ann", "resume")
+    wait(lambda: job.status == "running" and job.step > held + 2, timeout=60)
+    manager.act(job.id, "ann", "stop")
+    wait(lambda: job.status not in ("running", "paused"), timeout=60)
+    assert job.status == "stopped" and job.checkpoints() and job.generator_path
+    assert job.checkpoints()[-1].name == f"ckpt-{job.step:08d}.npz"   # saved where it stopped

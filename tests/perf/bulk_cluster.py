@@ -81,8 +81,8 @@ def main():
                             ("cluster", ["--cluster", "local", "--workers", str(args.workers)])):
             if args.only in (None, name):
                 rows[name] = measure(args, extra, Path(tmp) / name)
-                shutil.rmtree(Path(tmp) / name)
                 print(name, json.dumps(rows[name]), flush=True)
+                shutil.rmtree(Path(tmp) / name)
         if len(rows) == 2:
             rows["ratio"] = round(rows["cluster"]["avatars_per_s"] /
                                   rows["plain"]["avatars_per_s"], 3)
