@@ -43,7 +43,7 @@ def manager(tmp_path):
     manager = jobs.JobManager(tmp_path / "runs", tmp_path / "data")
     yield manager
     manager.shutdown()
-    assert not manager._worker.is_alive()
+    assert not any(worker.is_alive() for worker in manager._workers)
 
 
 def test_a_job_runs_in_the_server_and_a_new_session_or_server_sees_its_history(manager,
