@@ -233,12 +233,19 @@ def test_the_token_the_rate_limit_and_slow_clients(tmp_path):
         assert get(f"{base}/api/v1/avatar/erin.png", token="s3cret")[0] == 200
         statuses = [get(f"{base}/api/v1/avatar/erin.png", token="s3cret")[0] for _ in range(30)]
         assert 429 in statuses                                   # past 5/s, bursts of 10
+        port = int(base.rsplit(":", 1)[1])
+        crowd = [socket.create_connection(("127.0.0.1", port)) for _ in range(api.MAX_CONNECTIONS)]
+        try:                                  # the connection cap: past it, a quick 503
+            assert first_line(base, b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+                              ).startswith(b"HTTP/1.1 503")
+        finally:
+            for conn in crowd:
+                conn.close()
         time.sleep(2.5)                                          # the bucket refills
         forged = [get(f"{base}/api/v1/avatar/erin.png", token="s3cret",
                       headers={"X-Forwarded-For": f"203.0.113.{i}"})[0] for i in range(30)]
         assert 429 in forged                  # another claimed address is the same client
         # Headers a byte a second, and a body that never comes: cut off, while others are served
-        port = int(base.rsplit(":", 1)[1])
         with ThreadPoolExecutor(4) as pool:
             header = pool.submit(slow_client, port, b"GET /api/v1/models HTTP/1.1\r\n",
                                  b"X-Slow: " + b"a" * 100, 25)
