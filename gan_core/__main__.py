@@ -269,14 +269,14 @@ def generate_ids(args) -> dict:
 
     start = time.perf_counter()
     job = bulk.Job.plan(args.model, args.out, args.precision)
-    next(bulk.read_ids(args.ids, args.shard), None)   # a bad file is refused before any work
+    total = bulk.count(args.ids, args.shard)     # a bad file is refused before any work
     if args.cluster:
         from . import cluster
 
         with cluster.connect(args.cluster, args.workers) as client:
-            done = cluster.make_avatars(client, job, args.ids, args.shard)
+            done = cluster.make_avatars(client, job, args.ids, args.shard, total)
     else:
-        done = bulk.run(job, args.ids, args.shard)
+        done = bulk.run(job, args.ids, args.shard, total=total)
     return {**done, "out": args.out,
             "img_per_s": done["n"] / (time.perf_counter() - start)}
 

@@ -170,33 +170,42 @@ def make_chunk(job: Job, part):
     if job.form == "npy":
         return gen(z)
     if job.form == "zip":
-        return list(generate.pngs(gen, z))
+        pngs = [b""] * len(ids)
+        generate.encode(gen, z, pngs.__setitem__)
+        return pngs
     return generate.write_pngs(gen, z, [files.safe_name(i) for i in ids], job.out)
 
 
 # -- the driver ---------------------------------------------------------------------------------
 
-def run(job: Job, ids_path, shard=None, make_all=None) -> dict:
-    """Make the avatars of every id in the file. `make_all(job, chunks)` yields each chunk's
-    result in order; the default makes them here, one after another (gan_core.cluster passes
-    its own). Returns {"n", "skipped"}: avatars made, and already there (a re-run)."""
+def count(ids_path, shard=None) -> int:
+    """How many ids the file holds (of this shard): the whole file checked, before any work."""
+    return sum(1 for _ in read_ids(ids_path, shard))
+
+
+def run(job: Job, ids_path, shard=None, make_all=None, total: int | None = None) -> dict:
+    """Make the avatars of every id in the file (`total`: its `count`, when known). make_all
+    (job, chunks) yields each chunk's result in order; the default makes them here, one after
+    another (gan_core.cluster passes its own). Returns {"n", "skipped"}: avatars made, and
+    already there (a re-run)."""
     make_all = make_all or (lambda job, chunks: (make_chunk(job, c) for c in chunks))
-    ids = lambda: read_ids(ids_path, shard)       # noqa: E731  (read twice: count, then make)
-    total = sum(1 for _ in ids())                 # the whole file checked before any output
+    total = count(ids_path, shard) if total is None else total
+    ids = read_ids(ids_path, shard)
     if job.form == "folder":
         with files.folder_lock(job.out, ".avatars.lock"):
             again = open_folder(job)
-            made = sum(make_all(job, job.chunks(job.missing(ids()) if again else ids())))
+            made = sum(make_all(job, job.chunks(job.missing(ids) if again else ids)))
             return {"n": made, "skipped": total - made}
+    # The driver writes in id order; each chunk is kept only until its result is back.
+    chunks, parts = itertools.tee(job.chunks(ids))
+    results = zip(parts, make_all(job, chunks))
     if job.form == "npy":
         with files.npy_sink(job.out, total) as array:
-            for (index, _), pixels in zip(job.chunks(ids()), make_all(job, job.chunks(ids()))):
+            for (index, _), pixels in results:
                 array[index:index + len(pixels)] = pixels
-        return {"n": total, "skipped": 0}
-    n = 0
-    with files.png_sink(job.out) as write:
-        for (_, part), pngs in zip(job.chunks(ids()), make_all(job, job.chunks(ids()))):
-            for player_id, data in zip(part, pngs):
-                write(files.safe_name(player_id), data)
-            n += len(part)
-    return {"n": n, "skipped": 0}
+    else:
+        with files.png_sink(job.out) as write:
+            for (_, part), pngs in results:
+                for player_id, data in zip(part, pngs):
+                    write(files.safe_name(player_id), data)
+    return {"n": total, "skipped": 0}

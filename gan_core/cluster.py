@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 
 from . import system
 
@@ -84,14 +85,12 @@ def ordered(client, fn, items, *args):
         yield pending.popleft().result()
 
 
-def make_avatars(client, job, ids_path, shard=None) -> dict:
+def make_avatars(client, job, ids_path, shard=None, total=None) -> dict:
     """`bulk.run` with its chunks made on the cluster. Each worker holds the generator once
     (bulk.generator caches it per process) and uses one thread."""
     from . import bulk
-    from dataclasses import replace
 
-    job = replace(job, threads=job.threads or 1)
-    return bulk.run(job, ids_path, shard,
+    return bulk.run(replace(job, threads=job.threads or 1), ids_path, shard, total=total,
                     make_all=lambda job, chunks: ordered(client, bulk.make_chunk, chunks, job))
 
 

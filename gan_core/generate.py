@@ -4,7 +4,6 @@ function behind a lock is both."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import zipfile
@@ -250,23 +249,26 @@ def write_npy(gen: Generator, z, out, batch=BATCH) -> int:
     return len(z)
 
 
-def pngs(gen: Generator, z, batch=BATCH):
-    """One PNG's bytes per row of z, in order. One thread encodes each batch while the
-    generator makes the next (both release the GIL); at most one batch waits."""
+def encode(gen: Generator, z, each, batch=BATCH):
+    """each(row, png bytes) for every row of z, in order, in one thread that encodes (and
+    writes) each batch while the generator makes the next (both release the GIL); at most one
+    batch waits, so memory is bounded for any n."""
+    def save(offset, imgs):
+        for i, image in enumerate(imgs):
+            each(offset + i, images.png_bytes(image))
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
-        for _, imgs in gen.batches(z, batch):
-            encoding = pool.submit(lambda imgs: [images.png_bytes(i) for i in imgs], imgs)
+        for offset, imgs in gen.batches(z, batch):
             if pending is not None:
-                yield from pending.result()
-            pending = encoding
+                pending.result()
+            pending = pool.submit(save, offset, imgs)
         if pending is not None:
-            yield from pending.result()
+            pending.result()
 
 
 def write_pngs(gen: Generator, z, names, out, batch=BATCH) -> int:
     """Generate one PNG per row of z: into a folder (name.png) or a .zip."""
     with files.png_sink(out) as write:
-        for name, data in zip(names, pngs(gen, z, batch)):
-            write(name, data)
+        encode(gen, z, lambda row, data: write(names[row], data), batch)
     return len(z)

@@ -18,6 +18,7 @@ re-running a script: a browser on the trainer's own cores costs the trainer far 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import queue
@@ -236,11 +237,11 @@ class JobManager:
         self._lock = threading.Lock()
         self._load_past_runs()
         self._publish(*self._jobs.values())     # over what a server before this one left
-        self.client, self._cluster = None, None
+        self._engine = contextlib.ExitStack()      # the cluster's client, while there is one
+        self.client = None
         if cluster:
             from . import cluster as engine
-            self._cluster = engine.connect(cluster)
-            self.client = self._cluster.__enter__()
+            self.client = self._engine.enter_context(engine.connect(cluster))
         slots = 1 if self.client is None else engine.worker_count(self.client)
         self._workers = [threading.Thread(target=self._work, name=f"gan-studio-trainer-{i}",
                                           daemon=True) for i in range(slots)]
@@ -340,9 +341,7 @@ class JobManager:
             self._queue.put(None)
         for worker in self._workers:
             worker.join(timeout)
-        if self._cluster is not None:
-            self._cluster.__exit__(None, None, None)
-            self._cluster = None
+        self._engine.close()
 
     # -- the worker --------------------------------------------------------------------------
 

@@ -484,8 +484,7 @@ class Face:
     def __post_init__(self):   # a face from a shared link is checked before it is drawn
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or not 0 <= self.seed <= noise.MAX_SEED:
-            raise Said(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}", "bad_seed",
-                       max=f"{noise.MAX_SEED:,}")
+            raise bad_seed()
 
     def z(self, latent_dim, directions):
         z = noise.for_seed(self.seed, latent_dim)
@@ -625,9 +624,14 @@ def parse_seed(text) -> int:
     words the seed box uses."""
     text = str(text).strip()
     if not text.isdigit() or int(text) > noise.MAX_SEED:
-        raise Said(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}", "bad_seed",
-                   max=f"{noise.MAX_SEED:,}")
+        raise bad_seed()
     return int(text)
+
+
+def bad_seed() -> Said:
+    """The one refusal of a seed, in the words the seed box uses."""
+    return Said(f"the seed must be a whole number from 0 to {noise.MAX_SEED:,}", "bad_seed",
+                max=f"{noise.MAX_SEED:,}")
 
 
 def encode_edits(edits: dict[int, float]) -> str:

@@ -94,15 +94,24 @@ class Processes:
                              f"{self.coordinator}: {first[:300]}") from None
 
 
-def stop_agreed(stopped: bool) -> bool:
-    """Every process's answer to "stop now?" is process 0's, so all leave the loop at the
-    same step (a process that left alone would leave the others waiting in a collective)."""
+def process_count() -> int:
+    """How many processes train together: more than 1 only on JAX under `Processes.start`
+    (TensorFlow, and a machine without JAX, always train alone)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return 1
     import jax
+    return jax.process_count()
+
+
+def stop_agreed(stopped: bool) -> bool:
+    """Process 0's answer to "stop now?", for every process, so all leave the loop at the
+    same step (a process that left alone would leave the others waiting in a collective).
+    Only for several processes (process_count() > 1): it is a collective itself."""
     import numpy as np
     from jax.experimental import multihost_utils
 
-    if jax.process_count() == 1:
-        return stopped
     return bool(multihost_utils.broadcast_one_to_all(np.int32(stopped)))
 
 

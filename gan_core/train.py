@@ -126,10 +126,11 @@ def load_newest(run: runfolder.Run, models: Models) -> tuple[int, Path, list]:
                      "; ".join(f"{name}: {reason}" for name, reason in skipped))
 
 
-def saved_config(run: runfolder.Run) -> tuple[GANConfig, int]:
-    """A run's saved settings and seed, as a GANConfig; DamagedFile naming config.json when
-    they are not a config this GAN Studio can build."""
-    saved = run.read_config()
+def saved_config(run: runfolder.Run, saved: dict | None = None) -> tuple[GANConfig, int]:
+    """A run's saved settings and seed (`saved`: its config.json, when already read), as a
+    GANConfig; DamagedFile naming config.json when they are not a config this GAN Studio
+    can build."""
+    saved = run.read_config() if saved is None else saved
     try:
         return GANConfig(**saved["config"]), saved["seed"]
     except (TypeError, ValueError) as error:
@@ -214,7 +215,7 @@ class Trainer:
             except ValueError:
                 raise ValueError(f"nothing to resume in {self.folder.path}: no config.json") \
                     from None
-            config, seed = saved_config(self.folder)
+            config, seed = saved_config(self.folder, saved)
             holdout = saved.get("holdout", holdout)
             if not self.folder.checkpoints():
                 raise ValueError(f"nothing to resume in {self.folder.path}: no checkpoint yet")
@@ -293,6 +294,7 @@ class Trainer:
 
     def _loop(self, step):
         cfg, B = self.config, self.config.batch_size
+        many = multihost.process_count() > 1      # then a stop is agreed by all processes
         last_time, last_step, last_good = time.perf_counter(), step, None
         while step < self.total:
             if self.control.paused:
@@ -300,7 +302,7 @@ class Trainer:
                 self.control.wait()
                 yield ev.Resumed(step, self._epoch(step))
                 last_time, last_step = time.perf_counter(), step
-            if multihost.stop_agreed(self.control.stopped):
+            if multihost.stop_agreed(self.control.stopped) if many else self.control.stopped:
                 break
             epoch, position = divmod(step, self.steps_per_epoch)
             order = self._epoch_order(epoch)

@@ -12,8 +12,7 @@ import dataclasses
 
 import streamlit as st
 
-from gan_core import figures, i18n, toy2d
-from gan_core.checks import FieldError
+from gan_core import figures, toy2d
 from pages import ui
 
 t = ui.translator()
@@ -87,17 +86,12 @@ def apply_story():
         st.session_state[f"toy2d_{name}"] = getattr(cfg, name)
 
 
-def said(error) -> str:
-    """An error about a setting, naming it by its label on this page (gan_core names fields)."""
-    if not isinstance(error, FieldError):
-        return str(error)
-    field = error.field
+def setting_label(field: str) -> str:
+    """A setting's name on this page (gan_core names its fields)."""
     if field[:2] in ("g_", "d_") and field[2:] in ("layers", "units"):
-        label = f"{t(f'toy2d.{field[0]}_net')}: " \
-                f"{t('toy2d.layers_n' if field.endswith('layers') else 'toy2d.units')}"
-    else:
-        label = t(f"toy2d.{field}") if f"toy2d.{field}" in i18n.catalog(ui.lang()) else field
-    return error.named(f"“{label}”")
+        what = t("toy2d.layers_n" if field.endswith("layers") else "toy2d.units")
+        return f"{what} ({t(f'toy2d.{field[0]}_net')})"
+    return t(f"toy2d.{field}") if f"toy2d.{field}" in ui.i18n.catalog(ui.lang()) else field
 
 
 def read_url():
@@ -108,7 +102,7 @@ def read_url():
     try:
         cfg = toy2d.decode_setup(q.get("setup", ""), story_config(story))
     except ValueError as error:
-        st.warning(t("toy2d.bad_link", error=said(error)))
+        st.warning(t("toy2d.bad_link", error=ui.said(error, setting_label)))
         cfg = story_config(story)
     for name in FIELDS:
         st.session_state[f"toy2d_{name}"] = getattr(cfg, name)
@@ -176,7 +170,7 @@ def settings() -> list | None:
     try:
         cfg = toy2d.Toy2DConfig(**{name: s[f"toy2d_{name}"] for name in FIELDS})
     except (ValueError, TypeError) as error:
-        st.error(t("toy2d.bad_settings", error=said(error)))
+        st.error(t("toy2d.bad_settings", error=ui.said(error, setting_label)))
         return None
     return [cfg] + ([toy2d.replace(cfg, cure=s.toy2d_b_cure)] if s.toy2d_compare else [])
 

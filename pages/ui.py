@@ -18,6 +18,7 @@ import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import script_runner
 
 from gan_core import figures, files, i18n
+from gan_core.checks import FieldError
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("gan_studio")
@@ -52,12 +53,15 @@ def t(key: str, **fmt) -> str:
     return i18n.t(key, lang(), **fmt)
 
 
-def said(error) -> str:
-    """A refusal from gan_core in the page's language, when it has a sentence for it
-    (gan_core.checks.Said); its English words otherwise."""
+def said(error, label=None) -> str:
+    """A refusal from gan_core in the page's words: a sentence of the catalogs where it has
+    one (gan_core.checks.Said), a setting named by `label(field)`, the page's name for it
+    (gan_core.checks.FieldError); its English words otherwise."""
     key = getattr(error, "key", None)
     if key and f"error.{key}" in i18n.catalog(lang()):
         return t(f"error.{key}", **error.fmt)
+    if label is not None and isinstance(error, FieldError):
+        return error.named(f"“{label(error.field)}”")
     return str(error)
 
 
