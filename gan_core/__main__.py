@@ -194,10 +194,7 @@ def cmd_train(args) -> dict:
     procs.start()                  # before anything runs on JAX; waits for all processes
     if args.resume:
         check_resume_flags(args.out, args.preset, overrides)
-    if procs.writes:
-        Path(args.out).mkdir(parents=True, exist_ok=True)  # unwritable: an OSError, exit 2
-        if not os.access(args.out, os.W_OK):
-            raise PermissionError(13, "the run folder is not writable", args.out)
+    if procs.writes and Path(args.out).is_dir():
         with runfolder.Run(args.out).lock():    # in use: refused now, not after the data
             pass
     source = data.load(args.data, cache_dir=args.cache, seed=args.seed)
@@ -210,6 +207,10 @@ def cmd_train(args) -> dict:
                             sample_every=args.sample_every, log_every=args.log_every,
                             quality_every=args.quality_every, holdout=args.holdout or 0,
                             resume=args.resume, writes=procs.writes)
+    if procs.writes:    # made once the data and the trainer's checks pass: a refusal leaves none
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # unwritable: an OSError, exit 2
+        if not os.access(args.out, os.W_OK):
+            raise PermissionError(13, "the run folder is not writable", args.out)
     show = _progress(trainer.total, config.batch_size) if procs.writes else lambda event: None
     stop_on_signals(trainer.control)
     end = None
