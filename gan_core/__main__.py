@@ -179,7 +179,7 @@ def stop_on_signals(control):
 
 def cmd_train(args) -> dict:
     started = time.perf_counter()     # --minutes counts the imports and the data, too
-    from . import data, dcgan, multihost, runfolder, train
+    from . import data, dcgan, files, multihost, runfolder, train
     from . import events as ev
 
     overrides = {k: v for k, v in dict(
@@ -194,6 +194,8 @@ def cmd_train(args) -> dict:
     procs.start()                  # before anything runs on JAX; waits for all processes
     if args.resume:
         check_resume_flags(args.out, args.preset, overrides)
+    if procs.writes:
+        files.check_folder(args.out)            # refused now, not after the data
     if procs.writes and Path(args.out).is_dir():
         with runfolder.Run(args.out).lock():    # in use: refused now, not after the data
             pass

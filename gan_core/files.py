@@ -72,6 +72,20 @@ def write_text(path, text: str):
     write_bytes(path, text.encode("utf-8"))
 
 
+def check_folder(path):
+    """Refuse a folder that could not be made or written, without making it: an ancestor
+    that is a file (NotADirectoryError) or the nearest existing one read-only
+    (PermissionError). Long commands call it before their slow start."""
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder", str(existing))
+    if not os.access(existing, os.W_OK):
+        raise PermissionError(13, "the folder is not writable", str(existing))
+
+
 def safe_name(name: str) -> str:
     """Any text as a file name: names with other characters get a hash suffix, so none
     collide."""
