@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, settings
+from . import checks, files, settings
 
 
 def cmd_toy(args) -> dict:
@@ -179,7 +179,7 @@ def stop_on_signals(control):
 
 def cmd_train(args) -> dict:
     started = time.perf_counter()     # --minutes counts the imports and the data, too
-    from . import data, dcgan, files, multihost, runfolder, train
+    from . import data, dcgan, multihost, runfolder, train
     from . import events as ev
 
     overrides = {k: v for k, v in dict(
@@ -282,6 +282,70 @@ def generate_ids(args) -> dict:
         done = bulk.run(job, args.ids, args.shard, total=total)
     return {**done, "out": args.out,
             "img_per_s": done["n"] / (time.perf_counter() - start)}
+
+
+def cmd_encoder(args) -> dict:
+    """Train the encoder projection starts from, written beside the generator."""
+    from . import encoder, generate
+
+    if not 1 <= args.steps <= MAX_TRAIN_STEPS:
+        raise ValueError(f"--steps must be from 1 to {MAX_TRAIN_STEPS:,}")
+    if args.minutes is not None and not (checks.finite(args.minutes) and args.minutes > 0):
+        raise ValueError("--minutes must be a number above 0")
+    gen = generate.Generator.load(args.model)
+    out = encoder.path_for(args.model)
+    files.check_folder(out.parent)
+    for event in encoder.train(gen, args.steps, args.minutes, seed=args.seed):
+        if isinstance(event, encoder.Progress):
+            print(f"\r{event.step}/{event.steps} z error {event.loss:.4f} "
+                  f"{event.seconds:.0f}s ", end="", file=sys.stderr, flush=True)
+            done = event
+    print(file=sys.stderr)
+    encoder.save(event, args.model)
+    return {"encoder": str(out), "steps": done.step, "z_mse": done.loss,
+            "seconds": round(done.seconds, 1)}
+
+
+def cmd_project(args) -> dict:
+    """Each picture's closest face: <name>.png (the explorer's PNG with z) and <name>.json."""
+    from . import data, encoder, generate, latent, noise, project
+
+    project.check(args.steps, args.restarts)
+    if not 0 <= args.seed <= noise.MAX_SEED:
+        raise ValueError(f"--seed must be from 0 to {noise.MAX_SEED:,}")
+    pictures = []
+    for name in args.images:          # every picture read and checked before any work
+        try:
+            if Path(name).stat().st_size > data.MAX_FILE_BYTES:   # refused before it is read
+                raise ValueError(f"file over {data.MAX_FILE_BYTES // 2**20} MB")
+            pictures.append((name, project.picture(Path(name).read_bytes())))
+        except (ValueError, OSError) as error:
+            raise ValueError(f"{name}: {getattr(error, 'strerror', None) or error}") from None
+    out = Path(args.out)
+    files.check_folder(out)
+    gen = generate.Generator.load(args.model)
+    projector = project.Projector(gen, encoder.load(args.model, gen.latent_dim))
+    namespace = noise.namespace(args.model)
+    rows = []
+    for name, target in pictures:
+        result = project.last(project.project(projector, target, args.steps, args.restarts,
+                                              args.seed))
+        stem = files.safe_name(Path(name).stem)
+        png = out / f"{stem}.png"
+        files.write_bytes(png, latent.face_png(result.image, result.z, namespace))
+        row = {"image": name, "png": str(png), **result.summary()}
+        files.write_text(out / f"{stem}.json", json.dumps(row, indent=1))
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{name}: LPIPS {row['lpips']:.3f}, PSNR {row['psnr']:.1f} dB, "
+                  f"{row['seconds']:.1f} s -> {png}" + ("  (far from any face this "
+                  "generator makes)" if result.far else ""), file=sys.stderr, flush=True)
+    if args.json:
+        return None                   # the lines above were the output: one per picture
+    return {"projected": len(rows), "out": str(out),
+            "median_lpips": float(np.median([r["lpips"] for r in rows]))}
 
 
 def cmd_evaluate(args) -> dict:
@@ -462,6 +526,26 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_generate)
 
+    p = sub.add_parser("encoder", help="train the encoder that projection starts from "
+                                       "(written beside the generator as NAME.encoder.keras)")
+    p.add_argument("--model", default=str(settings.SHIPPED_GENERATOR))
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_encoder)
+
+    p = sub.add_parser("project", help="find the z whose face looks most like each picture")
+    p.add_argument("images", nargs="+", help="picture files (any size; a centred square crop)")
+    p.add_argument("--model", default=str(settings.SHIPPED_GENERATOR),
+                   help="a generator .keras file (its NAME.encoder.keras beside it is used)")
+    p.add_argument("--out", required=True, help="folder for NAME.png (with its z) and NAME.json")
+    p.add_argument("--steps", type=int, default=200, help="Adam steps on z")
+    p.add_argument("--restarts", type=int, default=4, help="starts optimised side by side")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="one JSON object a line per picture")
+    p.set_defaults(run=cmd_project)
+
     p = sub.add_parser("evaluate", help="SWD and MS-SSIM of a generator against real images")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
@@ -553,7 +637,9 @@ def main(argv=None) -> int:
         print(f"error: the input is too large or too deep ({type(error).__name__})",  # can do
               file=sys.stderr)
         return 2
-    if getattr(args, "json", False):
+    if result is None:
+        pass
+    elif getattr(args, "json", False):
         print(json.dumps(result))
     else:
         for key, value in result.items():

@@ -150,17 +150,23 @@ def count_parameters(config) -> int:
     return total
 
 
-def load_generator(path) -> keras.Model:
-    """A generator .keras file: its config checked (`check_config`), then loaded with
-    safe_mode (no arbitrary code)."""
+def load_checked(path) -> keras.Model:
+    """A .keras file made of GAN Studio's layers: its config checked (`check_config`), then
+    loaded with safe_mode (no arbitrary code)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such model file: {path}")
     check_config(path)
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a bad file
-        raise ValueError(f"{path.name} is not a loadable generator: {error}") from None
+        raise ValueError(f"{path.name} is not a loadable model: {error}") from None
+
+
+def load_generator(path) -> keras.Model:
+    """A generator .keras file, checked as `load_checked` does, of 64x64 RGB faces."""
+    path = Path(path)
+    model = load_checked(path)
     shape = tuple(model.input_shape)
     if len(shape) != 2 or tuple(model.output_shape[1:]) != (64, 64, 3):
         raise ValueError(f"{path.name} is not a generator of 64x64 RGB images from a flat z "

@@ -29,6 +29,7 @@ import numpy as np
 
 # -- training's streams ---------------------------------------------------------------------
 TRAIN, EPOCH_ORDER, FIXED, QUALITY, BATCHNORM, AUGMENT = 1, 2, 3, 4, 5, 6
+ENCODER, PROJECT = 7, 8       # the encoder's training z; projection's random starts
 
 
 def rng(seed: int, stream: int, counter: int = 0) -> np.random.Generator:
