@@ -349,7 +349,7 @@ def cmd_project(args) -> dict:
 
 
 def cmd_evaluate(args) -> dict:
-    from . import data, faces, generate, noise, quality
+    from . import data, faces, fidelity, generate, noise, perceptual, quality
 
     gen = generate.Generator.load(args.model)
     if args.n < 8:
@@ -362,6 +362,8 @@ def cmd_evaluate(args) -> dict:
                                                                    replace=False)])
     fakes = gen(noise.draw(args.seed, noise.QUALITY, 0, n, gen.latent_dim))
     result = quality.compare(fakes, real, seed=args.seed)
+    result.update(fidelity.compare(perceptual.vgg_features(fakes),
+                                   perceptual.vgg_features(real), seed=args.seed))
     if data.is_builtin(args.data):
         # The drawn faces have twelve hair colours in equal parts: which did G keep?
         shares = faces.hair_colour_shares(fakes)

@@ -480,14 +480,23 @@ class Face:
     edits: tuple = ()          # ((component, value), ...): values set by hand
     strengths: tuple = ()      # ((direction index, sigma), ...)
     method: str = "sefa"
+    # Truncation (BigGAN, StyleGAN): the seed's z scaled towards the mean of z (0) by psi:
+    # more typical, cleaner faces, less variety. Edits are absolute, so it leaves them be.
+    psi: float = 1.0
 
     def __post_init__(self):   # a face from a shared link is checked before it is drawn
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or not 0 <= self.seed <= noise.MAX_SEED:
             raise bad_seed()
+        if isinstance(self.psi, bool) or not isinstance(self.psi, (int, float)) \
+                or not 0.0 <= self.psi <= 1.0:
+            raise bad_truncation()
+
+    def base(self, latent_dim):
+        return noise.for_seed(self.seed, latent_dim) * np.float32(self.psi)
 
     def z(self, latent_dim, directions):
-        z = noise.for_seed(self.seed, latent_dim)
+        z = self.base(latent_dim)
         for i, v in self.edits:
             z[i] = v
         moves = dict(self.strengths)
@@ -496,7 +505,7 @@ class Face:
     def with_z(self, z, latent_dim):
         """This face set to z (to the sliders' 0.01), direction moves folded into the edits:
         only components that differ from the seed's are stored, so links stay short."""
-        base = noise.for_seed(self.seed, latent_dim)
+        base = self.base(latent_dim)
         z = np.asarray(z, np.float64)
         return dataclasses.replace(self, strengths=(), edits=tuple(
             (i, round(float(v), 2)) for i, v in enumerate(z) if abs(v - base[i]) >= 0.005))
@@ -550,10 +559,13 @@ class Explorer:
         self.set(dataclasses.replace(self.face.with_z(z, latent_dim), method=method))
 
     def new_seed(self, seed: int):
-        self.set(Face(seed=int(seed), method=self.face.method))
+        self.set(Face(seed=int(seed), method=self.face.method, psi=self.face.psi))
 
     def reset(self):
-        self.set(Face(seed=self.face.seed, method=self.face.method))
+        self.set(Face(seed=self.face.seed, method=self.face.method, psi=self.face.psi))
+
+    def set_truncation(self, psi: float):
+        self.set(dataclasses.replace(self.face, psi=round(float(psi), 2)))
 
     def snap(self, latent_dim: int, directions):
         self.set(self.face.with_z(snap_to_typical(self.face.z(latent_dim, directions)),
@@ -626,6 +638,21 @@ def parse_seed(text) -> int:
     if not text.isdigit() or int(text) > noise.MAX_SEED:
         raise bad_seed()
     return int(text)
+
+
+def parse_truncation(text) -> float:
+    """Truncation psi from a link: a number from 0 to 1."""
+    try:
+        psi = float(str(text).strip())
+    except ValueError:
+        raise bad_truncation() from None
+    if not 0.0 <= psi <= 1.0:          # nan fails this too
+        raise bad_truncation()
+    return psi
+
+
+def bad_truncation() -> Said:
+    return Said("the truncation must be a number from 0 to 1", "bad_truncation")
 
 
 def bad_seed() -> Said:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import (figures, files, generate, i18n, images, latent, noise, runfolder,
-                      settings, sources)
+from gan_core import (encoder, faces, figures, files, generate, i18n, images, latent, noise,
+                      project, runfolder, settings, sources)
 from pages import ui
 
 t = ui.translator()
@@ -47,6 +47,13 @@ def load_model(path: str, mtime: float):
     """(Generator, namespace for player ids, SeFa directions) for a model file."""
     gen = generate.Generator.load(path)
     return gen, noise.namespace(path), latent.sefa(gen.model, k=N_DIRECTIONS)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def projector(path: str, mtime: float) -> project.Projector:
+    """Projection for a model: its encoder (if one lies beside it) and compiled gradient."""
+    gen, _, _ = load_model(path, mtime)
+    return project.Projector(gen, encoder.load(path, gen.latent_dim))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -150,7 +157,8 @@ def face_from_url(latent_dim) -> latent.Face:
                     edits=tuple(latent.decode_edits(q.get("z", ""), latent_dim).items()),
                     strengths=tuple(latent.decode_edits(q.get("d", ""), N_DIRECTIONS,
                                                         "direction").items()),
-                    method=q.get("m", "sefa") if q.get("m") in ("sefa", "ganspace") else "sefa")
+                    method=q.get("m", "sefa") if q.get("m") in ("sefa", "ganspace") else "sefa",
+                    psi=latent.parse_truncation(q.get("t", "1")))
     except ValueError as error:
         st.warning(t("explorer.bad_link", error=ui.said(error)))
         return latent.Face()
@@ -158,7 +166,8 @@ def face_from_url(latent_dim) -> latent.Face:
 
 def face_to_url(face: latent.Face):
     st.query_params.update({"seed": str(face.seed), "z": latent.encode_edits(dict(face.edits)),
-                            "d": latent.encode_edits(dict(face.strengths)), "m": face.method})
+                            "d": latent.encode_edits(dict(face.strengths)), "m": face.method,
+                            "t": f"{face.psi:g}"})
 
 
 # --- The face and its sliders ------------------------------------------------------------------
@@ -194,6 +203,10 @@ def controls(v: View):
                 key="explorer_snap", help=t("explorer.snap_help"), width="stretch")
     b[6].button(t("explorer.fav.add"), key="explorer_fav", icon=":material/favorite:",
                 type="primary", width="stretch", on_click=lambda: v.keep(v.z()))
+    st.session_state.explorer_psi = state.face.psi
+    st.slider(t("explorer.truncation"), 0.0, 1.0, step=0.05, key="explorer_psi",
+              help=t("explorer.truncation_help"),
+              on_change=lambda: state.set_truncation(st.session_state.explorer_psi))
 
 
 @st.fragment
@@ -437,7 +450,69 @@ def favourites(v: View):
             st.warning(t("explorer.fav.bad", error=ui.said(error)))
 
 
-TOOLS = {"recipes": recipes, "sheet": sheet, "interpolation": interpolation,
-         "player_ids": player_ids, "favourites": favourites}
+def from_picture(v: View):
+    """Start from a picture: the closest face this generator makes, then edit it."""
+    st.header(t("explorer.pic"))
+    st.markdown(t("explorer.pic_intro"))
+    kind = st.radio(t("explorer.pic.source"), ["upload", "drawn", "generated"], horizontal=True,
+                    key="pic_source", format_func=lambda k: t(f"explorer.pic.source.{k}"))
+    target, name = None, ""
+    if kind == "upload":
+        picked = ui.uploader(t("explorer.pic.upload"), PICTURE_TYPES, "pic_upload")
+        if picked is not None:
+            try:
+                target, name = project.picture(picked.getvalue()), picked.name
+            except ValueError as error:
+                st.warning(t("explorer.pic.bad", name=picked.name, error=ui.said(error)))
+    elif kind == "drawn":
+        k = st.number_input(t("explorer.pic.drawn_number"), 0, 19_999, 0, key="pic_drawn")
+        target, name = faces.BuiltinFaces(int(k) + 1)[int(k)], t("explorer.pic.drawn_name", k=k)
+    else:
+        seed = st.number_input(t("explorer.seed"), 0, noise.MAX_SEED, 7, key="pic_seed")
+        target = v.render(noise.for_seed(int(seed), v.latent_dim))[0]
+        name = t("explorer.pic.generated_name", seed=seed)
+    if target is None:
+        return
+    left, right = st.columns(2)
+    left.image(images.png_bytes(target, scale=3), caption=t("explorer.pic.crop"),
+               output_format="PNG")
+    key = (str(v.path), hash(target.tobytes()))
+    done = st.session_state.get("pic_result")
+    if st.button(t("explorer.pic.go"), key="pic_go", type="primary",
+                 icon=":material/center_focus_strong:"):
+        bar, face = st.progress(0.0, text=t("explorer.pic.starting")), right.empty()
+        with st.spinner(t("explorer.pic.preparing")):    # once per model and server
+            p = projector(str(v.path), v.path.stat().st_mtime)
+        for event in project.project(p, target):
+            if isinstance(event, project.Progress):
+                bar.progress(event.step / event.steps, text=t(
+                    "explorer.pic.step", step=event.step, steps=event.steps,
+                    lpips=f"{event.lpips:.3f}"))
+                if event.image is not None:
+                    face.image(images.png_bytes(event.image, scale=3),
+                               caption=t("explorer.pic.converging"), output_format="PNG")
+        bar.empty()
+        done = st.session_state.pic_result = (key, event, name)
+        v.go_to(event.z)                  # the sliders, directions and favourites take it up
+        st.rerun()
+    if done and done[0] == key:
+        result = done[1]
+        right.image(images.png_bytes(result.image, scale=3), caption=t("explorer.pic.result"),
+                    output_format="PNG")
+        st.markdown(t("explorer.pic.how_close", lpips=f"{result.lpips:.3f}",
+                      psnr=ui.number(round(result.psnr, 1)), seconds=ui.number(
+                          round(result.seconds, 1))))
+        if result.far:
+            st.warning(t("explorer.pic.far"))
+        c = st.columns(2)
+        c[0].button(t("explorer.pic.edit"), key="pic_edit", on_click=lambda: v.go_to(result.z),
+                    icon=":material/tune:")
+        c[1].button(t("explorer.fav.add"), key="pic_keep", icon=":material/favorite:",
+                    on_click=lambda: v.keep(result.z, done[2] or None))
+
+
+PICTURE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
+TOOLS = {"recipes": recipes, "picture": from_picture, "sheet": sheet,
+         "interpolation": interpolation, "player_ids": player_ids, "favourites": favourites}
 
 main()

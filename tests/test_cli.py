@@ -80,6 +80,10 @@ def test_evaluate(trained, tmp_path):
     assert out["n"] == 16 and out["swd"] > out["real_swd"] and "ms_ssim" in out
     assert sum(out["hair_colours"].values()) == pytest.approx(1.0)   # on the drawn faces
     assert set(out["hair_colours_missing"]) <= set(out["hair_colours"])
+    for key in ("precision", "recall", "density", "coverage", "kid"):   # VGG16 features
+        assert 0 <= out[f"{key}_real"] <= 1 or key in ("density", "kid"), (key, out)
+        assert np.isfinite(out[key]) and np.isfinite(out[f"{key}_real"])
+    assert out["recall"] < out["recall_real"]          # a barely trained G is worse than real
 
 
 def test_a_time_budget_stops_the_run_cleanly(tmp_path):

@@ -84,3 +84,37 @@ def test_player_ids_and_favourites():
     assert len(favourites) == 1
     np.testing.assert_allclose(favourites[0][1], z, atol=1e-6)
     assert not at.exception
+
+
+def test_start_from_a_picture_projects_it_and_the_sliders_take_it_up():
+    at = explorer()
+    at.session_state["explorer_tool"] = "picture"
+    at.run()
+    at.radio(key="pic_source").set_value("generated").run()
+    at.number_input(key="pic_seed").set_value(11).run()
+    assert not at.exception and not at.session_state["explorer"].undo
+    at.button(key="pic_go").click().run()
+    assert not at.exception, at.exception
+    _, result, name = at.session_state["pic_result"]
+    assert name == "seed 11" and result.lpips < 0.1
+    z = face(at).z(100, [])
+    np.testing.assert_allclose(z, result.z, atol=0.0051)   # the sliders (to 0.01) edit it now
+    assert at.slider(key="z_0").value == pytest.approx(float(result.z[0]), abs=0.005)
+    assert any("LPIPS" in m.value for m in at.markdown)
+    at.button(key="pic_keep").click().run()
+    assert at.session_state["explorer"].favourites[-1][0] == "seed 11"
+
+
+def test_truncation_scales_the_seeds_z_keeps_edits_and_travels_in_the_link():
+    at = explorer(seed="4")
+    at.slider(key="z_2").set_value(3.0).run()
+    at.slider(key="explorer_psi").set_value(0.5).run()
+    z = face(at).z(100, [])
+    expected = noise.for_seed(4, 100) * 0.5
+    expected[2] = 3.0                                   # an edit is absolute: kept
+    np.testing.assert_allclose(z, expected, atol=1e-6)
+    assert at.query_params["t"] == "0.5"
+    at = explorer(seed="4", t="0.5")
+    np.testing.assert_allclose(face(at).z(100, []), noise.for_seed(4, 100) * 0.5, atol=1e-6)
+    at = explorer(seed="4", t="7")
+    assert len(at.warning) == 1 and face(at).psi == 1.0
