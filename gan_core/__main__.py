@@ -324,7 +324,7 @@ def cmd_project(args) -> dict:
     out = Path(args.out)
     files.check_folder(out)
     gen = generate.Generator.load(args.model)
-    projector = project.Projector(gen, encoder.load(args.model, gen.latent_dim))
+    projector = project.Projector(gen, encoder.load(args.model, gen.latent_dim), args.net)
     namespace = noise.namespace(args.model)
     rows = []
     for name, target in pictures:
@@ -545,6 +545,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=200, help="Adam steps on z")
     p.add_argument("--restarts", type=int, default=4, help="starts optimised side by side")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--net", choices=["alex", "vgg"], default="alex",
+                   help="the LPIPS network descended: vgg gives cleaner faces, 4x slower")
     p.add_argument("--json", action="store_true", help="one JSON object a line per picture")
     p.set_defaults(run=cmd_project)
 

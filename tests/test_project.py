@@ -139,3 +139,14 @@ def test_the_cli_projects_each_picture_and_refuses_bad_ones(gen, tmp_path):
     z, namespace = latent.read_face_png((tmp_path / "o" / "mine.png").read_bytes())
     assert namespace == noise.namespace(settings.SHIPPED_GENERATOR) and len(z) == gen.latent_dim
     assert json.loads((tmp_path / "o" / "mine.json").read_text())["lpips"] == row["lpips"]
+
+
+def test_a_picture_unlike_any_face_is_projected_and_called_far(gen):
+    projector = project.Projector(gen, encoder.load(settings.SHIPPED_GENERATOR, gen.latent_dim))
+    y, x = np.mgrid[0:64, 0:64]
+    landscape = np.stack([40 + 0 * x, 90 + y * 2, 200 - y * 2], -1).astype(np.uint8)  # sky, sea
+    far = project.last(project.project(projector, landscape, steps=10, restarts=2))
+    assert far.far and far.lpips_vgg > project.FAR
+    near = project.last(project.project(projector, gen(noise.for_seed(2, 100))[0], steps=10,
+                                        restarts=2))
+    assert not near.far

@@ -278,9 +278,12 @@ def test_data_parallel_on_two_cpu_devices_matches_one_device(backend, tmp_path):
     assert results[1]["replicas"] == 1 and results[2]["replicas"] == 2
     assert results[2]["status"] == "finished", results[2]["message"]
     assert len(results[2]["metrics"]) == len(results[1]["metrics"]) == 3
-    for one, two in zip(results[1]["metrics"], results[2]["metrics"]):
+    # Step 1's losses come from the forward pass alone, where a per-device BatchNorm would
+    # already show; later steps add the update's summation order, which drifts a little more.
+    for k, (one, two) in enumerate(zip(results[1]["metrics"], results[2]["metrics"])):
         for key in steps.METRICS:
-            assert two[key] == pytest.approx(one[key], rel=1e-3, abs=1e-4), key
+            assert two[key] == pytest.approx(one[key], rel=1e-3 if k == 0 else 1e-2,
+                                             abs=1e-4), (k, key)
 
 
 def test_checkpoints_store_variables_by_name_and_older_files_still_load(faces, tmp_path):
