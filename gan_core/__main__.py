@@ -349,7 +349,7 @@ def cmd_project(args) -> dict:
 
 
 def cmd_evaluate(args) -> dict:
-    from . import data, faces, fidelity, generate, noise, perceptual, quality
+    from . import data, evaluation, faces, generate
 
     gen = generate.Generator.load(args.model)
     if args.n < 8:
@@ -358,12 +358,9 @@ def cmd_evaluate(args) -> dict:
     n = min(args.n, len(real) // 2)
     if n < 8:
         raise ValueError(f"{args.data} has {len(real)} images; evaluate needs at least 16")
-    real = np.asarray(real[np.random.default_rng(args.seed).choice(len(real), 2 * n,
-                                                                   replace=False)])
-    fakes = gen(noise.draw(args.seed, noise.QUALITY, 0, n, gen.latent_dim))
-    result = quality.compare(fakes, real, seed=args.seed)
-    result.update(fidelity.compare(perceptual.vgg_features(fakes),
-                                   perceptual.vgg_features(real), seed=args.seed))
+    fakes = evaluation.fakes(gen, n, args.seed)
+    result = evaluation.Ruler(evaluation.real_sample(real, n, args.seed), args.seed)\
+        .measure(fakes)
     if data.is_builtin(args.data):
         # The drawn faces have twelve hair colours in equal parts: which did G keep?
         shares = faces.hair_colour_shares(fakes)
@@ -602,7 +599,7 @@ def main(argv=None) -> int:
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("card", help="a generator's model-card pictures and quality table")
-    p.add_argument("--run", dest="run_dir", required=True, help="the training run folder")
+    p.add_argument("--run", dest="run_dir", help="the training run folder (for curves.png)")
     p.add_argument("--model", required=True, help="its exported generator")
     p.add_argument("--previous", help="the generator it replaces (same z, side by side)")
     p.add_argument("--holdout", required=True, help="held-out faces (at least 2,000)")

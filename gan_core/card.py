@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files, generate, images, noise, quality, runfolder, sweep
+from . import evaluation, files, generate, images, noise, runfolder, sweep
 
 
 def curves_png(metrics: list[dict], quality_rows: list[dict]) -> bytes:
@@ -48,27 +48,31 @@ def curves_png(metrics: list[dict], quality_rows: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
-def make(run: Path, model: Path, previous: Path | None, held_out, out: Path,
+TRUNCATIONS = (0.7, 0.5)      # measured beside psi = 1, so an artist knows the trade
+
+
+def make(run: Path | None, model: Path, previous: Path | None, held_out, out: Path,
          n: int = sweep.EVAL_N, seed: int = 0) -> dict:
-    """Write curves.png, samples.png and (with a previous generator) previous_vs_new.png into
-    `out`; return the quality table's rows."""
-    run, out = Path(run), Path(out)
-    folder = runfolder.Run(run)
-    files.write_bytes(out / "curves.png", curves_png(folder.read(runfolder.METRICS),
-                                                     folder.read(runfolder.QUALITY)))
+    """Write curves.png (with a run folder), samples.png and (with a previous generator)
+    previous_vs_new.png into `out`; return the quality table's rows."""
+    out = Path(out)
+    if run is not None:
+        folder = runfolder.Run(Path(run))
+        files.write_bytes(out / "curves.png", curves_png(folder.read(runfolder.METRICS),
+                                                         folder.read(runfolder.QUALITY)))
     gen = generate.Generator.load(model)
-    z = noise.draw(seed, noise.QUALITY, 0, max(n, 64), gen.latent_dim)
-    new = gen(z)
+    new = evaluation.fakes(gen, max(n, 64), seed)
     files.write_bytes(out / "samples.png", images.png_bytes(images.grid(new[:64], 8), scale=2))
-    real = np.asarray(held_out.images[np.random.default_rng(seed).permutation(
-        len(held_out))[:2 * n]])
-    floor = quality.real_floor(real, seed=seed)
-    rows = {"new": sweep.measure(new[:n], real, floor, seed),
-            "real": {**floor, **sweep.colour_stats(real[:n])}}
+    ruler = evaluation.Ruler(evaluation.real_sample(held_out.images, n, seed), seed)
+    rows = {"new": ruler.measure(new)}
+    for psi in TRUNCATIONS:
+        rows[f"truncation {psi:g}"] = ruler.measure(evaluation.fakes(gen, n, seed, psi))
+    rows["real"] = ruler.real_row()
     if previous is not None:
         before = generate.Generator.load(previous)
+        z = noise.draw(seed, noise.QUALITY, 0, max(n, 64), gen.latent_dim)
         old = before(z[:, :before.latent_dim])          # the same z, as far as it reaches
-        rows["previous"] = sweep.measure(old[:n], real, floor, seed)
+        rows["previous"] = ruler.measure(old)
         left, right = images.grid(old[:16], 4), images.grid(new[:16], 4)
         gap = np.full((left.shape[0], 8, 3), 255, np.uint8)
         files.write_bytes(out / "previous_vs_new.png",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dcgan, files, images, noise, quality, train
+from . import dcgan, evaluation, files, images, noise, train
 from . import events as ev
 
 EVAL_N = 1000          # generated faces per candidate, against as many held-out ones
@@ -41,19 +41,7 @@ CANDIDATES: dict[str, dict] = {
 }
 
 
-def colour_stats(batch: np.ndarray) -> dict[str, list[float]]:
-    """Per-channel mean and spread (std over all pixels) of uint8 images, in [0, 255]."""
-    x = batch.reshape(-1, 3).astype(np.float64)
-    return {"mean_rgb": [round(v, 1) for v in x.mean(0)],
-            "std_rgb": [round(v, 1) for v in x.std(0)]}
-
-
-def measure(fakes: np.ndarray, real: np.ndarray, floor: dict, seed: int) -> dict:
-    values = quality.compare(fakes, real, seed=seed, floor=floor)
-    return {k: round(float(v), 3) for k, v in values.items()} | colour_stats(fakes)
-
-
-def run_candidate(name, config, train_source, real, floor, minutes, out, seed, progress=None):
+def run_candidate(name, config, train_source, ruler, minutes, out, seed, progress=None):
     """Train one candidate for `minutes` of wall time; its table rows and its grid faces."""
     trainer = train.Trainer(config, train_source, out / name, steps=10**8, seed=seed,
                             checkpoint_every=10**8, sample_every=10**8, log_every=50)
@@ -80,12 +68,12 @@ def run_candidate(name, config, train_source, real, floor, minutes, out, seed, p
     trainer.step_fn.sync()
     raw = np.concatenate([images.to_uint8(np.asarray(trainer.models.G(z[i:i + 200], training=False)))
                           for i in range(0, EVAL_N, 200)])
-    rows.append({**base, "weights": "raw G", **measure(raw, real, floor, seed)})
+    rows.append({**base, "weights": "raw G", **ruler.measure(raw)})
     grid = raw[:GRID_FACES]
     if trainer.models.G_ema is not None:
         averaged = np.concatenate([trainer.generate(z[i:i + 200])[0]
                                    for i in range(0, EVAL_N, 200)])
-        rows.append({**base, "weights": "average", **measure(averaged, real, floor, seed)})
+        rows.append({**base, "weights": "average", **ruler.measure(averaged)})
         if rows[-1]["swd"] < rows[0]["swd"]:
             grid = averaged[:GRID_FACES]
     return rows, grid
@@ -103,18 +91,16 @@ def sweep(train_source, held_out, minutes: float, names, out, seed=0, batch=64,
         raise ValueError(f"the held-out set has {len(held_out):,} images; the sweep compares "
                          f"{EVAL_N:,} generated faces with {EVAL_N:,} held-out ones, and the "
                          f"next {EVAL_N:,} give the real-vs-real floor")
-    real = np.asarray(held_out.images[np.random.default_rng(seed).permutation(
-        len(held_out))[:2 * EVAL_N]])
-    floor = quality.real_floor(real, seed=seed)
+    ruler = evaluation.Ruler(evaluation.real_sample(held_out.images, EVAL_N, seed), seed)
     rows, grids = [], []
     for name in names:
         config = dcgan.preset("dcgan", batch_size=batch, precision=precision,
                               **CANDIDATES[name])
-        found, grid = run_candidate(name, config, train_source, real, floor, minutes, out,
-                                    seed, progress)
+        found, grid = run_candidate(name, config, train_source, ruler, minutes, out, seed,
+                                    progress)
         rows += found
         grids.append((name, grid))
-        write(out, rows, grids, floor | colour_stats(real[:EVAL_N]))
+        write(out, rows, grids, ruler.real_row())
     return rows
 
 
