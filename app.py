@@ -5,9 +5,11 @@ from pathlib import Path
 import streamlit as st
 
 from gan_core import system
-from pages import ui
 
+system.quiet_native_logs()      # before anything imports TensorFlow (see there)
 system.limit_malloc_arenas()    # first, before Streamlit's page threads multiply (see there)
+
+from pages import ui  # noqa: E402
 
 # A local icon: a :material/...: one is fetched from the internet, and the app is offline.
 st.set_page_config(page_title="GAN Studio", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide")

@@ -10,7 +10,11 @@ server; GAN_STUDIO_API=1 must also be set, so the API is never served by acciden
 
 import streamlit as st
 
-from gan_core import api, settings
+from gan_core import system
+
+system.quiet_native_logs()      # before the API imports TensorFlow
+
+from gan_core import api, settings  # noqa: E402
 
 config = settings.Settings.from_env()
 if not config.api:

@@ -399,7 +399,9 @@ def cmd_sweep(args) -> dict:
 
 
 def cmd_serve(args) -> dict:
-    from . import api, settings, system
+    from . import system
+    system.quiet_native_logs()       # before api imports TensorFlow
+    from . import api, settings
 
     if not 0 < args.port < 65536:
         raise ValueError("--port must be between 1 and 65535")

@@ -94,3 +94,63 @@ def limit_threads(n: int):
 
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
+# --- TensorFlow's start-up lines on a machine without a GPU ------------------------------------
+# TensorFlow 2.21 logs through absl before absl is set up, straight to file descriptor 2, so
+# TF_CPP_MIN_LOG_LEVEL no longer hides them: "Could not find cuda drivers", "failed call to
+# cuInit", oneDNN's and the CPU features' notes, on every start. They read like errors to a
+# teacher starting the app. Where no NVIDIA driver is loaded they are noise, and only they are
+# dropped; on a GPU machine every line stays.
+NOISE = ("All log messages before absl::InitializeLog", "cudart_stub.cc", "cuda_platform.cc",
+         "failed call to cuInit", "oneDNN custom operations are on", "cpu_feature_guard.cc",
+         "To enable the following instructions", "Unable to register cu")
+_quiet = False
+
+
+def has_nvidia_driver() -> bool:
+    return os.path.exists("/proc/driver/nvidia/version")
+
+
+def quiet_native_logs():
+    """Drop TensorFlow's start-up noise from this process's stderr (once; no-op on a GPU
+    machine). Python's own sys.stderr keeps writing to the terminal directly, so nothing it
+    says is delayed or lost, even at os._exit; only native writes to fd 2 pass the filter."""
+    global _quiet
+    if _quiet or has_nvidia_driver():
+        return
+    import sys
+    import threading
+
+    _quiet = True
+    terminal = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    try:
+        sys.stderr.flush()
+        sys.stderr = open(terminal, "w", buffering=1, encoding="utf-8", errors="replace",
+                          closefd=False)
+    except (AttributeError, ValueError):
+        pass
+
+    def pump():
+        with open(read, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                kept = [line for line in lines
+                        if not any(n.encode() in line for n in NOISE)]
+                if kept:
+                    os.write(terminal, b"\n".join(kept) + b"\n")
+            if pending:
+                os.write(terminal, pending)
+    thread = threading.Thread(target=pump, daemon=True, name="stderr-filter")
+    thread.start()
+
+    def drain():                      # at a normal exit, what native code wrote last is kept
+        os.dup2(terminal, 2)          # the pipe's last writer gone: the pump reads to its end
+        thread.join(timeout=2)
+    import atexit
+    atexit.register(drain)

@@ -382,3 +382,33 @@ def test_fuzzed_requests_get_json_4xx_or_a_picture_never_a_500(server):
         sent += 1
     assert sent > 180
     assert get(f"{server}/api/v1/avatar/alice.png")[0] == 200          # and it still serves
+
+
+def test_the_start_up_log_has_no_cuda_errors_on_a_machine_without_a_gpu(tmp_path):
+    from gan_core import system
+
+    if system.has_nvidia_driver():
+        pytest.skip("a GPU machine keeps every line TensorFlow prints")
+    proc, base = start(tmp_path)
+    get(base + "/api/v1/avatar/alice.png")             # the first call builds the generator
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN custom"):
+        assert noise not in err, err
+    assert "serving avatars of" in err, err          # what we say ourselves is kept
+
+
+def test_only_the_noise_is_dropped_and_the_last_native_line_survives_exit():
+    from gan_core import system
+
+    if system.has_nvidia_driver():
+        pytest.skip("on a GPU machine nothing is filtered")
+    code = ("import os, sys\nfrom gan_core import system\nsystem.quiet_native_logs()\n"
+            "os.write(2, b'I0 cudart_stub.cc:31] Could not find cuda drivers\\nnative kept\\n')\n"
+            "print('python kept', file=sys.stderr)\nos.write(2, b'last native line')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0
+    assert "cudart_stub" not in done.stderr
+    for kept in ("native kept", "python kept", "last native line"):
+        assert kept in done.stderr, done.stderr
