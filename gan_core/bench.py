@@ -9,12 +9,18 @@
    bulk generation to PNG in the fastest precision (what `generate --precision` offers).
 5. The 2-D toy GAN's training steps per second at GAN Lab's size (2 layers of 32 for G and D,
    batch 256; target 1,000 on a 2-core CPU).
+6. The chip's own ceiling, measured in the same run through the same backend: dense matmul
+   and a 3x3 convolution of the generator's shapes, in float32 and bfloat16. Each workload's
+   FLOPs are counted from its networks' layers (`forward_flops`; a training step is three
+   forward passes' worth: forward, and backward for inputs and for weights), so
+   `fraction_of_ceiling` says how close to the chip each one runs.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -90,6 +96,58 @@ def trainer_img_per_s(source, steps: int, precision: str, out,
     return float(np.mean(rates)), event.generator_path
 
 
+# --- How close to the chip ---------------------------------------------------------------------
+
+def forward_flops(model: keras.Model) -> int:
+    """Multiply-adds x 2 of one image through the model's Dense and convolution layers (the
+    rest, BatchNorm and activations, is a few per cent and memory-bound)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            total += 2 * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            kh, kw, a, b = layer.kernel.shape          # Conv2DTranspose: (kh, kw, out, in)
+            # A convolution's kernel meets every output pixel; a transposed one's, every input
+            # pixel (with stride s it writes s x s outputs per input).
+            where = layer.input if isinstance(layer, keras.layers.Conv2DTranspose) \
+                else layer.output
+            total += 2 * where.shape[1] * where.shape[2] * kh * kw * a * b
+    return int(total)
+
+
+def train_flops(config) -> int:
+    """One image of a training step: G once, D on a real and a generated image, each three
+    forward passes' worth (forward, backward to inputs, backward to weights)."""
+    generator, discriminator, _ = dcgan.build(config)
+    return 3 * (forward_flops(generator) + 2 * forward_flops(discriminator))
+
+
+def ceilings(seconds: float = 1.0) -> dict[str, float]:
+    """TFLOP/s of the best of a 2048 x 2048 matmul and a 3x3 convolution (batch 64, 16 x 16,
+    256 -> 256 channels: the generator's middle), per dtype, through this backend."""
+    from keras import ops
+
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        best = 0.0
+        for flops, make, run in (
+                (2 * 2048 ** 3, lambda: [ops.ones((2048, 2048), dtype)] * 2,
+                 lambda a, b: ops.matmul(a, b)),
+                (2 * 64 * 16 * 16 * 9 * 256 * 256,
+                 lambda: [ops.ones((64, 16, 16, 256), dtype), ops.ones((3, 3, 256, 256), dtype)],
+                 lambda x, k: ops.conv(x, k, padding="same"))):
+            args = make()
+            keras.ops.convert_to_numpy(run(*args))          # compile, warm up
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds / 2:
+                result = run(*args)
+                n += 1
+            keras.ops.convert_to_numpy(result)
+            best = max(best, n * flops / (time.perf_counter() - start))
+        out[dtype] = round(best / 1e12, 3)
+    return out
+
+
 def faces_img_per_s(n: int = 2048) -> float:
     """The built-in dataset's drawing speed (NumPy, one thread), best of three."""
     labels = faces.sample_labels(n, 0)
@@ -101,8 +159,23 @@ def faces_img_per_s(n: int = 2048) -> float:
     return n / best
 
 
+def latency_ms(gen, z, n: int = 200) -> list[float]:
+    """One face at a time, as the explorer asks."""
+    for _ in range(5):
+        gen(z[:1])                                   # compile
+    out = []
+    for i in range(n):
+        start = time.perf_counter()
+        gen(z[i:i + 1])
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
 def run(steps: int = 10) -> dict:
+    from . import settings
+
     info = system.device_info()
+    ceiling = ceilings()
     drawn = faces_img_per_s()
     source = data.load(f"builtin:{BATCH * 8}")
     course = notebook_img_per_s(source.images, steps)
@@ -110,22 +183,37 @@ def run(steps: int = 10) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ours, model_path = trainer_img_per_s(source, steps, precision, tmp)
         studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio")
-        gen = generate.Generator.load(model_path)
+        # The explorer's face: the shipped generator where there is one (a test's checkout
+        # may lack it), else the course generator just trained.
+        latency_model = settings.SHIPPED_GENERATOR if settings.SHIPPED_GENERATOR.exists() \
+            else Path(model_path)
+        gen = generate.Generator.load(latency_model)
         z = noise.for_seeds(0, 2048, gen.latent_dim)
-        for _ in range(5):
-            gen(z[:1])                                   # compile
-        latencies = []
-        for i in range(200):
-            start = time.perf_counter()
-            gen(z[i:i + 1])
-            latencies.append((time.perf_counter() - start) * 1e3)
+        latencies = latency_ms(gen, z)
+        face_flops = forward_flops(gen.model) * generate.CALL_ROWS   # a call computes them all
+        gen = generate.Generator.load(model_path)
         bulk_precision = "bfloat16" if precision == "mixed_bfloat16" else "float32"
         gen = generate.Generator.load(model_path, bulk_precision)
         gen(z[:256])
         start = time.perf_counter()
         generate.write_pngs(gen, z, [f"{i:06d}" for i in range(len(z))], f"{tmp}/pngs")
         bulk = len(z) / (time.perf_counter() - start)
+    toy = toy2d.train(toy2d.Toy2DConfig(), 2000)["steps_per_s"]
+    course_flops = train_flops(dcgan.preset("course", precision=precision, batch_size=BATCH))
+    studio_flops = train_flops(dcgan.preset("studio", precision=precision))
+    bulk_flops = forward_flops(gen.model)
+    top = ceiling["bfloat16" if precision == "mixed_bfloat16" else "float32"] * 1e12
+    p95 = float(np.percentile(latencies, 95))
+    fraction = {"course_training": ours * course_flops / top,
+                "studio_training": studio * studio_flops / top,
+                "one_face": face_flops / (p95 / 1e3) / (ceiling["float32"] * 1e12),
+                "bulk_faces": bulk * bulk_flops / (ceiling[bulk_precision] * 1e12),
+                "toy2d_training": toy * toy2d_flops() / (ceiling["float32"] * 1e12)}
     return {"device": info["device"], "backend": info["backend"], "precision": precision,
+            "ceiling_tflops": ceiling,
+            "fraction_of_ceiling": {k: round(min(max(v, 1e-9), 1.0), 6)
+                                    for k, v in fraction.items()},
+            "g_latency_model": latency_model.name,
             "course_img_per_s": course, "train_img_per_s": ours,
             "ratio": ours / course if course else None,
             "studio_img_per_s": studio,     # GAN Studio's recipe for real faces, its own batch
@@ -133,4 +221,15 @@ def run(steps: int = 10) -> dict:
             "g_latency_ms_p95": float(np.percentile(latencies, 95)),
             "generate_img_per_s": bulk, "generate_precision": bulk_precision,
             "builtin_faces_img_per_s": drawn,
-            "toy2d_steps_per_s": toy2d.train(toy2d.Toy2DConfig(), 2000)["steps_per_s"]}
+            "toy2d_steps_per_s": toy}
+
+
+def toy2d_flops() -> int:
+    """One step of the 2-D toy at GAN Lab's size: its dense layers, three passes' worth, for
+    G on a batch and D on a real and a generated batch (as `train_flops`)."""
+    cfg = toy2d.Toy2DConfig()
+    def mlp(sizes):
+        return sum(2 * a * b for a, b in zip(sizes, sizes[1:]))
+    g = mlp([cfg.noise_dim] + [cfg.g_units] * cfg.g_layers + [2])
+    d = mlp([2] + [cfg.d_units] * cfg.d_layers + [1])
+    return 3 * cfg.batch * (g + 2 * d)

@@ -96,6 +96,19 @@ def limit_threads(n: int):
         tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
+# --- NumPy's BLAS: one thread ----------------------------------------------------------------
+
+def one_blas_thread():
+    """NumPy's matrix products on one thread, for this whole process. The toys multiply
+    matrices of a few dozen rows: a second BLAS thread gains nothing there, and when the cores
+    are busy (a training job, the other learners' toys, a test beside it) OpenBLAS's threads
+    wait for each other and a step takes 30 to 40 times longer (docs/PERFORMANCE.md). A
+    server of many users gains more from one thread per request than from two per product."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 # --- TensorFlow's start-up lines on a machine without a GPU ------------------------------------
 # TensorFlow 2.21 logs through absl before absl is set up, straight to file descriptor 2, so
 # TF_CPP_MIN_LOG_LEVEL no longer hides them: "Could not find cuda drivers", "failed call to

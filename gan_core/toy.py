@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import system
 from .checks import check, finite
+
+system.one_blas_thread()     # tiny matrices: see there
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and presets

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import system
 from .checks import FieldError, check, finite
+
+system.one_blas_thread()     # tiny matrices: see there
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and data

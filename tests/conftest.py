@@ -1,5 +1,16 @@
+import os
 import sys
 from pathlib import Path
 
+# The suite runs on as many pytest-xdist workers as cores (pytest.ini): each worker, and every
+# process a test starts, keeps NumPy's BLAS to one thread, or the workers' threads wait on each
+# other (gan_core.system.one_blas_thread says how much that costs).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # import gan_core and pages from the checkout
+
+
+def pytest_xdist_auto_num_workers(config):
+    """-n auto: one worker a core, at most 4 (each imports TensorFlow: about 1 GB)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))

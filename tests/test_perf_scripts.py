@@ -1,0 +1,39 @@
+"""The perf scripts run, tiny, so that none rots between the sessions that measure with them
+(their figures are in docs/PERFORMANCE.md; timings never are asserted here)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*cmd, timeout=600, **env):
+    done = subprocess.run(list(map(str, cmd)), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_projection_script_reports_every_figure(tmp_path):
+    out = json.loads(run(sys.executable, "tests/perf/projection.py", "--recover", 2, "--real",
+                         0, "--drawn", 8, "--steps", 3, "--restarts", 1, "--grid",
+                         tmp_path / "grid.png").strip().splitlines()[-1])
+    for name in ("recover", "drawn"):
+        assert {"lpips", "lpips_vgg", "psnr", "far"} <= set(out[name])
+    assert out["seconds"]["p95"] > 0 and (tmp_path / "grid.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_tiny_on_a_cpu(tmp_path):
+    pytest.importorskip("jax", reason="the GPU check runs on JAX (requirements-dev.txt)")
+    run("bash", "tests/perf/gpu_check.sh", "--tiny", OUT=tmp_path, PYTHON=sys.executable)
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    assert set(bench["ceiling_tflops"]) == {"float32", "bfloat16"}
+    assert all(0 < v <= 1 for v in bench["fraction_of_ceiling"].values())
+    assert bench["g_latency_model"] == "generator.keras"
+    for name in ("dcgan", "studio", "generate"):
+        assert json.loads((tmp_path / f"{name}.json").read_text().strip().splitlines()[-1])
