@@ -432,7 +432,7 @@ def cmd_card(args) -> dict:
 
 def cmd_bench(args) -> dict:
     from . import bench
-    return bench.run(steps=args.steps)
+    return bench.run(steps=args.steps, tiny=args.tiny)
 
 
 class Parser(argparse.ArgumentParser):
@@ -612,6 +612,8 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("bench", help="training and generation speed, one JSON object")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per trainer")
+    p.add_argument("--tiny", action="store_true",
+                   help="every part at a token size: checks that it runs, measures nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_bench)
 

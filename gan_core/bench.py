@@ -171,12 +171,14 @@ def latency_ms(gen, z, n: int = 200) -> list[float]:
     return out
 
 
-def run(steps: int = 10) -> dict:
+def run(steps: int = 10, tiny: bool = False) -> dict:
+    """tiny: every part at a token size, to check that bench runs (its figures mean nothing)."""
     from . import settings
 
     info = system.device_info()
-    ceiling = ceilings()
-    drawn = faces_img_per_s()
+    ceiling = ceilings(0.05 if tiny else 1.0)
+    n_faces, n_calls, toy_steps = (64, 10, 50) if tiny else (2048, 200, 2000)
+    drawn = faces_img_per_s(n_faces)
     source = data.load(f"builtin:{BATCH * 8}")
     course = notebook_img_per_s(source.images, steps)
     precision = fast_precision()
@@ -188,8 +190,8 @@ def run(steps: int = 10) -> dict:
         latency_model = settings.SHIPPED_GENERATOR if settings.SHIPPED_GENERATOR.exists() \
             else Path(model_path)
         gen = generate.Generator.load(latency_model)
-        z = noise.for_seeds(0, 2048, gen.latent_dim)
-        latencies = latency_ms(gen, z)
+        z = noise.for_seeds(0, n_faces, gen.latent_dim)
+        latencies = latency_ms(gen, z, n_calls)
         face_flops = forward_flops(gen.model) * generate.CALL_ROWS   # a call computes them all
         gen = generate.Generator.load(model_path)
         bulk_precision = "bfloat16" if precision == "mixed_bfloat16" else "float32"
@@ -198,7 +200,7 @@ def run(steps: int = 10) -> dict:
         start = time.perf_counter()
         generate.write_pngs(gen, z, [f"{i:06d}" for i in range(len(z))], f"{tmp}/pngs")
         bulk = len(z) / (time.perf_counter() - start)
-    toy = toy2d.train(toy2d.Toy2DConfig(), 2000)["steps_per_s"]
+    toy = toy2d.train(toy2d.Toy2DConfig(), toy_steps)["steps_per_s"]
     course_flops = train_flops(dcgan.preset("course", precision=precision, batch_size=BATCH))
     studio_flops = train_flops(dcgan.preset("studio", precision=precision))
     bulk_flops = forward_flops(gen.model)
