@@ -51,6 +51,8 @@ def main():
         read_url()
         state.from_url = True
     cfgs = settings()                        # the sidebar: story, data, networks, cure, A/B
+    if cfgs:
+        write_url(cfgs[0])                   # first: the link is right before the runs rebuild
     st.title(t("toy2d.title"))
     st.markdown(t("toy2d.intro"))
     if st.session_state.toy2d_data == "drawn":
@@ -61,8 +63,6 @@ def main():
         left, right = st.columns(2, gap="large")
         for k, key in enumerate(("plane", "modes", "quality", "divergence", "losses")):
             (left if k in (0, 4) else right).markdown(t(f"toy2d.explain.{key}"))
-    if cfgs:
-        write_url(cfgs[0])
     st.caption(t("toy2d.link"))
 
 
