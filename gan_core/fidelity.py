@@ -9,8 +9,9 @@ kinds of them? SWD (`quality`) cannot tell these apart near its floor; these can
   generated face (1 on average for a perfect generator; robust to real outliers); coverage is
   the share of real faces whose own ball holds a generated face.
 - KID (Bińkowski et al. 2018): the unbiased MMD² with the cubic kernel (x·y/d + 1)³, averaged
-  over random subsets, with its standard error. Unbiased: about 0 for two samples of the same
-  faces, whatever their number.
+  over random subsets (of at most half of each set), with its standard error. Unbiased: about
+  0 for two samples of the same faces, whatever their number. On these features (not
+  Inception's) its scale is its own: read it against the real-vs-real value.
 
 Features are `perceptual.vgg_features` (VGG16's conv4_3 and conv5_3, pooled: the paper's fc2
 is not in the weights we ship). Every figure comes with its real-vs-real value (`_real`):
@@ -59,7 +60,10 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = KID_SUBSETS,
         subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:
     """(KID, its standard error over `subsets` random subsets of each set)."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    m = min(subset_size, len(real), len(fake))
+    # Subsets of at most half of each set: subsets of all of it would all be the same set, and
+    # the spread over them, the standard error, would say nothing.
+    m = min(subset_size, len(real) // 2, len(fake) // 2) if subsets > 1 else \
+        min(subset_size, len(real), len(fake))
     if m < 2:
         raise ValueError("KID needs at least 2 faces in each set")
     rng, d = np.random.default_rng(seed), real.shape[1]

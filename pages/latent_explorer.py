@@ -475,7 +475,7 @@ def from_picture(v: View):
         return
     left, right = st.columns(2)
     left.image(images.png_bytes(target, scale=3), caption=t("explorer.pic.crop"),
-               output_format="PNG")
+               output_format="PNG", width=PICTURE_PX)
     key = (str(v.path), hash(target.tobytes()))
     done = st.session_state.get("pic_result")
     if st.button(t("explorer.pic.go"), key="pic_go", type="primary",
@@ -490,7 +490,8 @@ def from_picture(v: View):
                     lpips=f"{event.lpips:.3f}"))
                 if event.image is not None:
                     face.image(images.png_bytes(event.image, scale=3),
-                               caption=t("explorer.pic.converging"), output_format="PNG")
+                               caption=t("explorer.pic.converging"), output_format="PNG",
+                               width=PICTURE_PX)
         bar.empty()
         done = st.session_state.pic_result = (key, event, name)
         v.go_to(event.z)                  # the sliders, directions and favourites take it up
@@ -498,7 +499,7 @@ def from_picture(v: View):
     if done and done[0] == key:
         result = done[1]
         right.image(images.png_bytes(result.image, scale=3), caption=t("explorer.pic.result"),
-                    output_format="PNG")
+                    output_format="PNG", width=PICTURE_PX)
         st.markdown(t("explorer.pic.how_close", lpips=f"{result.lpips:.3f}",
                       psnr=ui.number(round(result.psnr, 1)), seconds=ui.number(
                           round(result.seconds, 1))))
@@ -511,6 +512,7 @@ def from_picture(v: View):
                     on_click=lambda: v.keep(result.z, done[2] or None))
 
 
+PICTURE_PX = 192        # the picture and its projection side by side, at the same size
 PICTURE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 TOOLS = {"recipes": recipes, "picture": from_picture, "sheet": sheet,
          "interpolation": interpolation, "player_ids": player_ids, "favourites": favourites}

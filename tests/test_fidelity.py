@@ -59,3 +59,10 @@ def test_compare_puts_the_real_vs_real_floor_beside_each_figure():
     for key in fidelity.KEYS:
         assert f"{key}_real" in out and key in out
     assert out["recall"] < out["recall_real"] and out["kid"] > out["kid_real"]
+
+
+def test_kid_has_a_standard_error_over_distinct_subsets():
+    rng = np.random.default_rng(3)
+    value, se = fidelity.kid(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)) + 0.3,
+                             subsets=20, subset_size=1000)
+    assert se > 0 and value > 2 * se
