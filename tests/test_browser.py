@@ -271,3 +271,30 @@ def test_toy_gan_2d_plays_steps_d_only_and_learns_a_drawn_distribution(app_url, 
     page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
     assert page.locator("text=Traceback").count() == 0
     page.close()
+
+
+def test_start_from_a_picture_refuses_a_bad_file_and_projects_a_good_one(app_url, browser,
+                                                                         tmp_path):
+    from PIL import Image
+
+    from gan_core import generate, noise, settings
+
+    if not settings.SHIPPED_GENERATOR.exists():
+        pytest.skip("assets/generator/generator.keras is missing")
+    gen = generate.Generator.load(settings.SHIPPED_GENERATOR)
+    Image.fromarray(gen(noise.for_seed(21, gen.latent_dim))[0]).resize((300, 200)).save(
+        tmp_path / "mine.png")
+    (tmp_path / "broken.png").write_text("not a picture")
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    go_to(page, app_url, "Latent explorer")
+    page.get_by_text("Start from a picture").first.click()
+    upload = page.locator(".st-key-pic_upload input[type=file]")
+    upload.wait_for(state="attached", timeout=60_000)
+    upload.set_input_files(str(tmp_path / "broken.png"))
+    page.get_by_text("broken.png cannot be used: not an image").wait_for(timeout=30_000)
+    upload.set_input_files(str(tmp_path / "mine.png"))
+    page.get_by_role("button", name="Project").click()
+    page.get_by_role("button", name="Back to the projection").wait_for(timeout=120_000)
+    assert page.get_by_text("Traceback").count() == 0
+    assert re.search(r"LPIPS \d\.\d{3}", page.inner_text("body"))
+    page.screenshot(path=str(tmp_path / "projected.png"))
