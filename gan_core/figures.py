@@ -29,7 +29,8 @@ T_G_LOSS, T_D_LOSS, T_D_REAL, T_D_FAKE = 8, 9, 10, 11
 T_KL, T_JS, T_W2 = 12, 13, 14
 HISTORY_POINTS = 300  # time series are thinned to this many points; the browser adds frames
 # training_figure's traces, in order: the metrics' and quality rows' keys they draw.
-TRAINING_TRACES = ("g_loss", "d_loss", "d_real", "d_fake", "swd", "real_swd")
+TRAINING_TRACES = ("g_loss", "d_loss", "d_real", "d_fake", "swd", "real_swd", "precision",
+                   "recall", "precision_real", "recall_real")
 
 REAL, FAKE, DISC, OPTIMAL = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
 # The time series: history column, trace index, colour, panel. Drawn by toy_figure, grown by
@@ -454,10 +455,10 @@ def training_figure(metrics: list[dict], quality: list[dict], labels: dict,
     """Losses, D's mean scores and (when measured, or `with_quality` for a run that will
     measure it) SWD against held-out images, by step. Long runs are thinned to HISTORY_POINTS
     points per curve. The traces come in TRAINING_TRACES order, so a page can add points."""
-    panels = 3 if quality or with_quality else 2
-    fig = make_subplots(rows=1, cols=panels, horizontal_spacing=0.07,
+    panels = 4 if quality or with_quality else 2
+    fig = make_subplots(rows=1, cols=panels, horizontal_spacing=0.06,
                         subplot_titles=[labels["losses"], labels["scores"],
-                                        labels["quality"]][:panels])
+                                        labels["quality"], labels["fidelity"]][:panels])
     rows = metrics[::max(1, len(metrics) // HISTORY_POINTS)]
     steps = [r["step"] for r in rows]
     style = {"g_loss": (FAKE, 1), "d_loss": (DISC, 1), "d_real": (REAL, 2), "d_fake": (FAKE, 2)}
@@ -467,7 +468,7 @@ def training_figure(metrics: list[dict], quality: list[dict], labels: dict,
                                  line=dict(color=colour, width=1.5), mode="lines"),
                       row=1, col=col)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
-    if panels == 3:
+    if panels > 2:
         q_steps = [r["step"] for r in quality]
         fig.add_trace(go.Scatter(x=q_steps, y=_r([r["swd"] for r in quality]),
                                  name=labels["swd"], mode="lines+markers",
@@ -478,6 +479,18 @@ def training_figure(metrics: list[dict], quality: list[dict], labels: dict,
                                  line=dict(color=OPTIMAL, dash="dash")), row=1, col=3)
         # "lower is better" on the axis: in the title it would not fit a third of the width
         fig.update_yaxes(title_text=labels["lower_better"], title_standoff=4, row=1, col=3)
+        # Precision: are the faces real-looking? Recall: is every kind of face made? Each
+        # beside two real samples' value (dotted), the most a GAN can reach on this ruler.
+        for key, colour in (("precision", REAL), ("recall", FAKE)):
+            fig.add_trace(go.Scatter(x=q_steps, y=_r([r.get(key) for r in quality]),
+                                     name=labels[key], mode="lines+markers",
+                                     line=dict(color=colour)), row=1, col=4)
+        for key, colour in (("precision_real", REAL), ("recall_real", FAKE)):
+            fig.add_trace(go.Scatter(x=q_steps, y=_r([r.get(key) for r in quality]),
+                                     name=labels["floor"], mode="lines", showlegend=False,
+                                     line=dict(color=colour, dash="dot")), row=1, col=4)
+        fig.update_yaxes(range=[0, 1], title_text=labels["higher_better"], title_standoff=4,
+                         row=1, col=4)
     fig.update_xaxes(title_text=labels["step"])
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=40),
                       legend=dict(orientation="h", y=-0.25), uirevision="training")

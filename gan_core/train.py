@@ -33,6 +33,7 @@ from .steps import METRICS, augment_params, building, ema_decay, make_step
 
 N_SAMPLES = 64
 RECALIBRATION_BATCH = 1024
+FIDELITY_N = 100             # faces a precision/recall check compares (see Trainer._fidelity)
 MIN_HELD_OUT = 16            # quality.compare: 8 generated vs 8 real, and 8 more real as the floor
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class Trainer:
         self.skipped_checkpoints = []   # (file name, reason): unreadable ones passed over
         self._good_checkpoint = None    # the newest checkpoint loaded or written by this trainer
         self._portable = None           # the float32 generator that checkpoints export
-        self._order_epoch, self._quality_floor = None, None
+        self._order_epoch, self._quality_floor, self._fidelity_floor = None, None, None
         if resume:
             try:
                 saved = self.folder.read_config()
@@ -404,9 +405,26 @@ class Trainer:
             self.generate(noise.draw(self.seed, noise.QUALITY, i, min(256, n - i), d))[0]
             for i in range(0, n, 256)])
         values = quality.compare(fakes, real, seed=self.seed, floor=floor)
+        values.update(self._fidelity(fakes, real))
         self.folder.append(runfolder.QUALITY, {"step": step, **values})
         self.board.scalars(step, {f"quality/{k}": v for k, v in values.items()})
         return ev.Quality(step, self._epoch(step), values=values)
+
+    def _fidelity(self, fakes, real) -> dict:
+        """Precision and recall (VGG16 features) of FIDELITY_N generated faces against as many
+        held-out ones, beside two real samples' values: few faces, so that the check stays a
+        small part of training; the trend is what the page shows."""
+        from . import fidelity, perceptual
+
+        n = min(FIDELITY_N, len(real) // 2)
+        if self._fidelity_floor is None:
+            reference = perceptual.vgg_features(real[:n])
+            floor = fidelity.prdc(reference, perceptual.vgg_features(real[n:2 * n]))
+            self._fidelity_floor = reference, {f"{k}_real": floor[k]
+                                               for k in ("precision", "recall")}
+        reference, floor = self._fidelity_floor
+        values = fidelity.prdc(reference, perceptual.vgg_features(fakes[:n]))
+        return {"precision": values["precision"], "recall": values["recall"], **floor}
 
     # -- checkpoints ------------------------------------------------------------------------
 

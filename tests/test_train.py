@@ -205,6 +205,9 @@ def test_quality_on_held_out_images(faces, tmp_path):
     assert start.held_out == 32 and start.images == 64
     quality = [e for e in events if e.kind == "quality"][0].values
     assert quality["swd"] > quality["real_swd"]         # untrained G is far from the data
+    # and it lacks variety: its recall on VGG16 features is below two real samples'
+    assert 0 <= quality["recall"] < quality["recall_real"] <= 1
+    assert 0 <= quality["precision"] <= 1 and 0 <= quality["precision_real"] <= 1
     assert runfolder.Run(tmp_path).read(runfolder.QUALITY)[0]["step"] == 2
 
 

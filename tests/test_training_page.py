@@ -102,8 +102,9 @@ def test_finished_and_error_states(tmp_path):
         line["words"]["hair_names"])
     assert line["words"]["hair"].startswith("Hair colours in these 64")
     # The curves so far, one trace per TRAINING_TRACES key (quality every 100 steps: none yet).
-    assert [len(trace["x"]) for trace in line["figure"]["data"]] == [3, 3, 3, 3, 0, 0]
-    assert line["traces"] == ["g_loss", "d_loss", "d_real", "d_fake", "swd", "real_swd"]
+    assert [len(trace["x"]) for trace in line["figure"]["data"]] == [3, 3, 3, 3] + [0] * 6
+    assert line["traces"] == ["g_loss", "d_loss", "d_real", "d_fake", "swd", "real_swd",
+                              "precision", "recall", "precision_real", "recall_real"]
     at.button(key="train_new_run").click().run()
     at.radio(key="train_data_kind").set_value("folder").run()
     assert "No folders" in at.info[0].value                  # an empty data root says so
