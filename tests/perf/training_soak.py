@@ -63,7 +63,7 @@ def headless(steps):
         trainer = train.Trainer(config, data.load("builtin:2048"), out, steps=steps,
                                 sample_every=20, checkpoint_every=100)
         start, cpu = time.time(), os.times()
-        rows = [e.data for e in trainer.run() if e.kind == "metrics"]
+        rows = [e.values() for e in trainer.run() if e.kind == "metrics"]
         used = os.times()
     cores = (used.user + used.system - cpu.user - cpu.system) / (time.time() - start)
     return steady_rate(rows), round(cores, 2)
