@@ -11,6 +11,7 @@ Talks only to 127.0.0.1. Not collected by pytest: targets live here, not in time
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, go_to, serve_app  # noqa: E402
-from procfs import rss_mb  # noqa: E402  (beside this script)
+from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
 
 def main():
@@ -51,13 +52,17 @@ def main():
         end = time.time() + args.minutes * 60
         while time.time() < end:
             samples.append((time.time(), int(stats.get_attribute("data-frames")),
-                            rss_mb(server.pid), float(stats.get_attribute("data-draw-ms"))))
+                            rss_mb(server.pid), float(stats.get_attribute("data-draw-ms")),
+                            cpu_seconds(server.pid)))
             time.sleep(args.every)
         title = stats.get_attribute("data-title")
         browser.close()
 
     rates = [(f1 - f0) / (t1 - t0) for (t0, f0, *_), (t1, f1, *_) in zip(samples, samples[1:])]
     rss = [s[2] for s in samples]
+    # The server's CPU per second of one learner's play (the browser's own is not counted):
+    # how many learners a server's cores hold, each at the fps measured here.
+    server_cores = (samples[-1][4] - samples[0][4]) / (samples[-1][0] - samples[0][0])
     print(json.dumps({
         "mode": args.mode, "story": args.story, "compare": args.compare,
         "minutes": args.minutes,
@@ -67,6 +72,8 @@ def main():
         "draw_ms_mean": round(sum(s[3] for s in samples) / len(samples), 1),
         "rss_start_mb": round(rss[0], 1), "rss_end_mb": round(rss[-1], 1),
         "rss_peak_mb": round(max(rss), 1), "rss_growth_mb": round(rss[-1] - rss[0], 1),
+        "server_cores_per_session": round(server_cores, 3),
+        "learners_per_server": int(len(os.sched_getaffinity(0)) / max(server_cores, 1e-6)),
     }))
 
 
