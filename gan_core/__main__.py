@@ -194,11 +194,11 @@ def cmd_train(args) -> dict:
     procs.start()                  # before anything runs on JAX; waits for all processes
     if args.resume:
         check_resume_flags(args.out, args.preset, overrides)
-    if procs.writes:
-        files.check_folder(args.out)            # refused now, not after the data
-    if procs.writes and Path(args.out).is_dir():
-        with runfolder.Run(args.out).lock():    # in use: refused now, not after the data
-            pass
+    if procs.writes:                            # refused now, not after the data:
+        files.check_folder(args.out)            # under a file, or read-only
+        if Path(args.out).is_dir():
+            with runfolder.Run(args.out).lock():    # in use
+                pass
     source = data.load(args.data, cache_dir=args.cache, seed=args.seed)
     if source.skipped:
         print(f"skipped {len(source.skipped)} bad files:", file=sys.stderr)
@@ -210,9 +210,7 @@ def cmd_train(args) -> dict:
                             quality_every=args.quality_every, holdout=args.holdout or 0,
                             resume=args.resume, writes=procs.writes)
     if procs.writes:    # made once the data and the trainer's checks pass: a refusal leaves none
-        Path(args.out).mkdir(parents=True, exist_ok=True)  # unwritable: an OSError, exit 2
-        if not os.access(args.out, os.W_OK):
-            raise PermissionError(13, "the run folder is not writable", args.out)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     show = _progress(trainer.total, config.batch_size) if procs.writes else lambda event: None
     stop_on_signals(trainer.control)
     end = None
@@ -316,9 +314,7 @@ def cmd_project(args) -> dict:
     pictures = []
     for name in args.images:          # every picture read and checked before any work
         try:
-            if Path(name).stat().st_size > data.MAX_FILE_BYTES:   # refused before it is read
-                raise ValueError(f"file over {data.MAX_FILE_BYTES // 2**20} MB")
-            pictures.append((name, project.picture(Path(name).read_bytes())))
+            pictures.append((name, data.decode_file(name)))
         except (ValueError, OSError) as error:
             raise ValueError(f"{name}: {getattr(error, 'strerror', None) or error}") from None
     out = Path(args.out)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluation, files, generate, images, noise, runfolder, sweep
+from . import evaluation, files, generate, images, runfolder, sweep
 
 
 def curves_png(metrics: list[dict], quality_rows: list[dict]) -> bytes:
@@ -70,7 +70,7 @@ def make(run: Path | None, model: Path, previous: Path | None, held_out, out: Pa
     rows["real"] = ruler.real_row()
     if previous is not None:
         before = generate.Generator.load(previous)
-        z = noise.draw(seed, noise.QUALITY, 0, max(n, 64), gen.latent_dim)
+        z = evaluation.quality_z(gen.latent_dim, max(n, 64), seed)
         old = before(z[:, :before.latent_dim])          # the same z, as far as it reaches
         rows["previous"] = ruler.measure(old)
         left, right = images.grid(old[:16], 4), images.grid(new[:16], 4)

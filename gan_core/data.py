@@ -97,6 +97,13 @@ def decode(raw: bytes) -> np.ndarray:
         raise ValueError(f"corrupt or truncated ({error})") from None
 
 
+def decode_file(path) -> np.ndarray:
+    """`decode` of a file on disk, its size refused before it is read."""
+    if Path(path).stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"file over {MAX_FILE_BYTES // 2**20} MB")
+    return decode(Path(path).read_bytes())
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """RGB, with 16- and 32-bit greyscale scaled to 8 bits by its range (PIL's own convert
     clips them, which turns a 16-bit PNG almost white)."""

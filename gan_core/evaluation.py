@@ -22,9 +22,14 @@ def real_sample(images, n: int, seed: int = 0) -> np.ndarray:
     return np.asarray(images[order])
 
 
+def quality_z(latent_dim: int, n: int, seed: int = 0, psi: float = 1.0) -> np.ndarray:
+    """n z of the quality stream, drawn in one call, scaled by the truncation psi."""
+    return noise.draw(seed, noise.QUALITY, 0, n, latent_dim) * np.float32(psi)
+
+
 def fakes(gen, n: int, seed: int = 0, psi: float = 1.0) -> np.ndarray:
-    """n faces from the quality stream, z scaled by the truncation psi."""
-    return gen(noise.draw(seed, noise.QUALITY, 0, n, gen.latent_dim) * np.float32(psi))
+    """n faces of the quality stream's z."""
+    return gen(quality_z(gen.latent_dim, n, seed, psi))
 
 
 def colour_stats(batch: np.ndarray) -> dict[str, list[float]]:
@@ -37,28 +42,22 @@ def colour_stats(batch: np.ndarray) -> dict[str, list[float]]:
 class Ruler:
     """The held-out faces, measured once, to measure generated faces against."""
 
-    def __init__(self, real: np.ndarray, seed: int = 0, features: bool = True):
+    def __init__(self, real: np.ndarray, seed: int = 0):
         if len(real) < 16:
             raise ValueError(f"evaluation needs at least 16 real faces, got {len(real)}")
         self.real, self.seed, self.n = real, seed, len(real) // 2
         self.floor = quality.real_floor(real, seed=seed)
-        self.features = perceptual.vgg_features(real) if features else None
-        self.fidelity_floor = None
+        self.features = perceptual.vgg_features(real)
+        self.fidelity_floor = fidelity.real_floor(self.features, self.n, seed)
 
     def measure(self, fakes: np.ndarray) -> dict:
         fakes = fakes[:self.n]
         row = quality.compare(fakes, self.real, seed=self.seed, floor=self.floor)
-        if self.features is not None:
-            n = min(len(fakes), self.n)
-            reference, other = self.features[:n], self.features[self.n:self.n + n]
-            row.update(fidelity.measure(reference, perceptual.vgg_features(fakes), self.seed))
-            if self.fidelity_floor is None:
-                self.fidelity_floor = {f"{k}_real": v for k, v in
-                                       fidelity.measure(reference, other, self.seed).items()}
-            row.update(self.fidelity_floor)
+        row.update(fidelity.compare(perceptual.vgg_features(fakes), self.features, self.seed,
+                                    floor=self.fidelity_floor))
         row = {k: round(float(v), 4) if isinstance(v, (float, np.floating)) else v
                for k, v in row.items()}
         return row | colour_stats(fakes)
 
     def real_row(self) -> dict:
-        return {**self.floor, **(self.fidelity_floor or {}), **colour_stats(self.real[:self.n])}
+        return {**self.floor, **self.fidelity_floor, **colour_stats(self.real[:self.n])}

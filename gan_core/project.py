@@ -9,6 +9,9 @@ Hybrid inversion, as the public projectors do it:
 3. The row with the lowest loss wins; its face is made again through `Generator`, so the PNG
    the explorer saves gives the same bytes when reloaded.
 
+A picture reaches it as `data.decode` makes every upload: a centred square crop of any size,
+mode or orientation, 64x64 RGB, with the same refusals.
+
 `project(...)` yields Progress (with the best face so far every few steps), then one
 Projection. The gradient is the one thing per backend (TensorFlow's tape, JAX's grad); Adam on
 z is NumPy: z is a few hundred numbers.
@@ -24,7 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from . import data, encoder, generate, latent, noise, perceptual
+from . import encoder, generate, latent, noise, perceptual
 
 STEPS, RESTARTS = 200, 4           # the explorer's and the CLI's defaults
 MAX_STEPS, MAX_RESTARTS = 5_000, 32
@@ -67,12 +70,6 @@ class Projection:
                 "seconds": round(self.seconds, 2), "encoder": self.encoder, "far": self.far}
 
 
-def picture(raw: bytes) -> np.ndarray:
-    """An uploaded file -> the uint8 64x64 RGB face projection works on: a centred square
-    crop of any size, mode or orientation (`data.decode`, the same refusals as uploads)."""
-    return data.decode(raw)
-
-
 def psnr(a, b) -> float:
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return 99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
@@ -96,7 +93,7 @@ class Projector:
         self.lpips = perceptual.lpips(net)
         self.mean = latent.chi_mean(self.d)
         self.spread = math.sqrt(max(self.d - self.mean ** 2, 1e-6))   # chi's standard deviation
-        self._grad = _tensorflow_grad(self) if keras.backend.backend() != "jax" \
+        self.grad = _tensorflow_grad(self) if keras.backend.backend() != "jax" \
             else _jax_grad(self)
 
     def losses(self, z, target):
@@ -133,7 +130,7 @@ def project(projector: Projector, target: np.ndarray, steps: int = STEPS,
     b1, b2 = 0.9, 0.999
     best_z, best_loss = z.copy(), np.full(len(z), np.inf)
     for t in range(1, steps + 1):
-        loss, lp, grad = projector._grad(z, goal)
+        loss, lp, grad = projector.grad(z, goal)
         better = loss < best_loss
         best_loss[better], best_z[better] = loss[better], z[better]
         lr = LR * 0.5 * (1 + math.cos(math.pi * (t - 1) / steps))
@@ -143,7 +140,7 @@ def project(projector: Projector, target: np.ndarray, steps: int = STEPS,
         row = int(np.argmin(best_loss))
         shown = projector.gen(best_z[row])[0] if t % every == 0 or t == 1 else None
         yield Progress(t, steps, float(lp[int(np.argmin(loss))]), shown)
-    loss, _, _ = projector._grad(z, goal)          # the last step's z, scored too
+    loss, _, _ = projector.grad(z, goal)          # the last step's z, scored too
     better = loss < best_loss
     best_loss[better], best_z[better] = loss[better], z[better]
     z_best = best_z[int(np.argmin(best_loss))].astype(np.float32)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import platform
+import sys
+import threading
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -132,9 +135,6 @@ def quiet_native_logs():
     global _quiet
     if _quiet or has_nvidia_driver():
         return
-    import sys
-    import threading
-
     _quiet = True
     terminal = os.dup(2)
     read, write = os.pipe()
@@ -165,5 +165,4 @@ def quiet_native_logs():
     def drain():                      # at a normal exit, what native code wrote last is kept
         os.dup2(terminal, 2)          # the pipe's last writer gone: the pump reads to its end
         thread.join(timeout=2)
-    import atexit
     atexit.register(drain)

@@ -417,14 +417,13 @@ class Trainer:
         from . import fidelity, perceptual
 
         n = min(FIDELITY_N, len(real) // 2)
-        if self._fidelity_floor is None:
-            reference = perceptual.vgg_features(real[:n])
-            floor = fidelity.prdc(reference, perceptual.vgg_features(real[n:2 * n]))
-            self._fidelity_floor = reference, {f"{k}_real": floor[k]
-                                               for k in ("precision", "recall")}
-        reference, floor = self._fidelity_floor
-        values = fidelity.prdc(reference, perceptual.vgg_features(fakes[:n]))
-        return {"precision": values["precision"], "recall": values["recall"], **floor}
+        if self._fidelity_floor is None:       # the held-out faces never change
+            features = perceptual.vgg_features(real[:2 * n])
+            self._fidelity_floor = features, fidelity.real_floor(features, n, with_kid=False)
+        features, floor = self._fidelity_floor
+        values = fidelity.compare(perceptual.vgg_features(fakes[:n]), features, floor=floor,
+                                  with_kid=False)
+        return {k: values[k] for k in ("precision", "recall", "precision_real", "recall_real")}
 
     # -- checkpoints ------------------------------------------------------------------------
 

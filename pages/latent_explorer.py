@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import (encoder, faces, figures, files, generate, i18n, images, latent, noise,
-                      project, runfolder, settings, sources)
+from gan_core import (data, encoder, faces, figures, files, generate, i18n, images, latent,
+                      noise, project, runfolder, settings, sources)
 from pages import ui
 
 t = ui.translator()
@@ -461,12 +461,14 @@ def from_picture(v: View):
         picked = ui.uploader(t("explorer.pic.upload"), PICTURE_TYPES, "pic_upload")
         if picked is not None:
             try:
-                target, name = project.picture(picked.getvalue()), picked.name
+                target, name = data.decode(picked.getvalue()), picked.name
             except ValueError as error:
                 st.warning(t("explorer.pic.bad", name=picked.name, error=ui.said(error)))
     elif kind == "drawn":
-        k = st.number_input(t("explorer.pic.drawn_number"), 0, 19_999, 0, key="pic_drawn")
-        target, name = faces.BuiltinFaces(int(k) + 1)[int(k)], t("explorer.pic.drawn_name", k=k)
+        drawn = faces.BuiltinFaces()                 # the training page's built-in faces
+        k = st.number_input(t("explorer.pic.drawn_number"), 0, len(drawn) - 1, 0,
+                            key="pic_drawn")
+        target, name = drawn[int(k)], t("explorer.pic.drawn_name", k=k)
     else:
         seed = st.number_input(t("explorer.seed"), 0, noise.MAX_SEED, 7, key="pic_seed")
         target = v.render(noise.for_seed(int(seed), v.latent_dim))[0]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core import encoder, generate, noise, perceptual, project, settings
+from gan_core import data, encoder, generate, noise, perceptual, project, settings
 from tests.conftest import ROOT
 
 
@@ -103,7 +103,7 @@ def test_any_picture_becomes_a_centred_square_face(mode):
     buf = io.BytesIO()
     (img.convert(mode) if mode != "I;16" else img.convert("L").convert("I;16")).save(
         buf, "TIFF" if mode in ("CMYK", "I;16") else "PNG")
-    face = project.picture(buf.getvalue())
+    face = data.decode(buf.getvalue())
     assert face.shape == (64, 64, 3) and face.dtype == np.uint8
     if mode in ("RGBA", "P"):
         assert face[32, 32, 1] > 150 and face[32, 2, 0] > 150       # stripe centred, red around
