@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, files, settings
+from . import checks, files, presets, settings
 
 
 def cmd_toy(args) -> dict:
@@ -93,7 +93,6 @@ def _progress(total, batch_size):
     return show
 
 
-PRESET_NAMES = ("course", "dcgan", "scenario2", "pytorch-anime", "studio", "quick")
 RECIPE_FLAGS = {   # flag -> (GANConfig field, type, help); shared by train and sweep
     "--ema-rampup": ("ema_rampup", float, "cap the average's half-life at this fraction of "
                                           "the images seen (StyleGAN2-ADA uses 0.05; 0: off)"),
@@ -117,47 +116,43 @@ def recipe_overrides(args) -> dict:
             for flag, (field, _, _) in RECIPE_FLAGS.items()}
 
 
-def check_resume_flags(out, preset_name, overrides):
-    """--resume continues the saved run: a flag that asks for other settings is refused,
-    naming each difference (the run's own settings are in its config.json)."""
-    from . import dcgan, runfolder, train
+def resume_config(out, preset_name, overrides):
+    """What --resume trains with: the run's saved config, refused now, before any data is read,
+    when a flag asks for other settings (naming each difference). None when the folder's
+    record cannot be read: the trainer then says what is wrong with it."""
+    from . import runfolder
 
     try:
-        saved, _ = train.saved_config(runfolder.Run(out))
+        saved = runfolder.Run(out).read_record().config
     except (OSError, ValueError):
-        return      # the trainer says what is wrong with the folder
-    asked = dcgan.preset(preset_name, **overrides) if preset_name else saved.replace(**overrides)
-    differ = [f"{name} (saved {getattr(saved, name)!r}, asked {getattr(asked, name)!r})"
-              for name in dcgan.GANConfig.__dataclass_fields__
-              if getattr(saved, name) != getattr(asked, name)]
+        return None
+    asked = presets.preset(preset_name, **overrides) if preset_name else saved.replace(**overrides)
+    differ = saved.differences(asked)
     if differ:
         raise ValueError(f"--resume continues {out} with its saved settings; these flags ask "
                          f"for others: {'; '.join(differ)}. Drop them, or train into a new "
                          "--out")
+    return saved
 
 
-MAX_TRAIN_STEPS = 10_000_000
+MAX_TRAIN_STEPS = int(presets.LIMITS["steps"][1])
 
 
 def check_train_flags(args):
     if (args.steps is None) == (args.epochs is None):
         raise ValueError("give exactly one of --steps and --epochs")
-    if args.steps is not None and not 1 <= args.steps <= MAX_TRAIN_STEPS:
-        raise ValueError(f"--steps must be between 1 and {MAX_TRAIN_STEPS:,}")
+    if args.steps is not None:
+        presets.check("steps", args.steps, "--steps")
     if args.epochs is not None and not 0 < args.epochs < 1e6:
         raise ValueError("--epochs must be more than 0 and less than 1,000,000")
     if args.minutes is not None and not 0 < args.minutes < 1e6:
         raise ValueError("--minutes must be a positive number of minutes")
-    if args.holdout is not None and not 16 <= args.holdout <= 1_000_000:
-        raise ValueError("--holdout must be between 16 and 1,000,000 images")
-    if not 0 <= args.seed < 2**31:
-        raise ValueError(f"--seed must be between 0 and {2**31 - 1:,}")
+    if args.holdout is not None:
+        presets.check("holdout", args.holdout, "--holdout")
+    presets.check("seed", args.seed, "--seed")
     for flag in ("checkpoint_every", "sample_every", "log_every"):
-        if not 1 <= getattr(args, flag) <= MAX_TRAIN_STEPS:
-            raise ValueError(f"{checks.flag_of(flag)} must be between 1 and "
-                             f"{MAX_TRAIN_STEPS:,}")
-    if not 0 <= args.quality_every <= MAX_TRAIN_STEPS:
-        raise ValueError(f"--quality-every must be between 0 (never) and {MAX_TRAIN_STEPS:,}")
+        presets.check("every", getattr(args, flag), checks.flag_of(flag))
+    presets.check("quality_every", args.quality_every, "--quality-every")
 
 
 def stop_on_signals(control):
@@ -179,21 +174,22 @@ def stop_on_signals(control):
 
 def cmd_train(args) -> dict:
     started = time.perf_counter()     # --minutes counts the imports and the data, too
-    from . import data, dcgan, multihost, runfolder, train
-    from . import events as ev
-
     overrides = {k: v for k, v in dict(
         batch_size=args.batch, latent_dim=args.latent, g_lr=args.g_lr, d_lr=args.d_lr,
         precision=args.precision, label_smoothing=args.label_smoothing, ema=args.ema,
         **recipe_overrides(args)).items() if v is not None}
-    config = dcgan.preset(args.preset or "dcgan", **overrides)
-    check_train_flags(args)          # every flag before any data is read or folder made
+    config = presets.preset(args.preset or "dcgan", **overrides)
+    check_train_flags(args)     # every flag before a backend loads, data is read or folder made
+    if args.resume:
+        config = resume_config(args.out, args.preset, overrides)
+    from . import data, multihost, runfolder, train
+    from . import events as ev
+
     procs = multihost.Processes.from_flags(args.coordinator, args.num_processes,
                                            args.process_id)
-    procs.check(config.batch_size)
+    if config is not None:                # (None: the trainer says what the folder lacks)
+        procs.check(config.batch_size)
     procs.start()                  # before anything runs on JAX; waits for all processes
-    if args.resume:
-        check_resume_flags(args.out, args.preset, overrides)
     if procs.writes:                            # refused now, not after the data:
         files.check_folder(args.out)            # under a file, or read-only
         if Path(args.out).is_dir():
@@ -211,7 +207,7 @@ def cmd_train(args) -> dict:
                             resume=args.resume, writes=procs.writes)
     if procs.writes:    # made once the data and the trainer's checks pass: a refusal leaves none
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    show = _progress(trainer.total, config.batch_size) if procs.writes else lambda event: None
+    show = _progress(trainer.total, trainer.config.batch_size) if procs.writes else lambda event: None
     stop_on_signals(trainer.control)
     end = None
     for event in trainer.run():
@@ -251,9 +247,7 @@ def cmd_generate(args) -> dict:
     if not 1 <= args.n <= generate.MAX_IMAGES:
         raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
                          "(run several commands with other --seed for more)")
-    if not 0 <= args.seed <= noise.MAX_SEED:
-        raise ValueError(f"--seed must be between 0 and {noise.MAX_SEED:,} (as in the "
-                         "explorer)")
+    presets.check("seed", args.seed, "--seed")
     gen = generate.Generator.load(args.model, args.precision)
     z = noise.for_seeds(args.seed, args.n, gen.latent_dim)    # the explorer's seeds
     start = time.perf_counter()
@@ -286,8 +280,7 @@ def cmd_encoder(args) -> dict:
     """Train the encoder projection starts from, written beside the generator."""
     from . import encoder, generate
 
-    if not 1 <= args.steps <= MAX_TRAIN_STEPS:
-        raise ValueError(f"--steps must be from 1 to {MAX_TRAIN_STEPS:,}")
+    presets.check("steps", args.steps, "--steps")
     if args.minutes is not None and not (checks.finite(args.minutes) and args.minutes > 0):
         raise ValueError("--minutes must be a number above 0")
     gen = generate.Generator.load(args.model)
@@ -309,8 +302,7 @@ def cmd_project(args) -> dict:
     from . import data, encoder, generate, latent, noise, project
 
     project.check(args.steps, args.restarts)
-    if not 0 <= args.seed <= noise.MAX_SEED:
-        raise ValueError(f"--seed must be from 0 to {noise.MAX_SEED:,}")
+    presets.check("seed", args.seed, "--seed")
     pictures = []
     for name in args.images:          # every picture read and checked before any work
         try:
@@ -467,7 +459,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("train", help="train a DCGAN")
     p.add_argument("--data", required=True,
                    help="builtin[:N], a folder, a .zip, an http(s) URL of a .zip, or kaggle")
-    p.add_argument("--preset", choices=list(PRESET_NAMES),
+    p.add_argument("--preset", choices=list(presets.PRESETS),
                    help="the recipe (default: dcgan; with --resume, the run's own)")
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=float)
@@ -482,7 +474,7 @@ def main(argv=None) -> int:
     p.add_argument("--ema", type=float,
                    help="keep an average of G's weights with this decay, e.g. 0.999 (0: off)")
     add_recipe_flags(p)
-    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--precision", choices=presets.PRECISIONS)
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
@@ -568,7 +560,7 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=10.0, help="wall time per candidate")
     p.add_argument("--only", help="comma-separated candidate names (default: all)")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+    p.add_argument("--precision", choices=presets.PRECISIONS,
                    default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for the runs and the table")

@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import data, dcgan, faces, generate, noise, system, toy2d, train
+from . import data, dcgan, faces, generate, noise, presets, system, toy2d, train
 from . import events as ev
 
 BATCH = 128
@@ -45,7 +45,7 @@ def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:
         return None
     import tensorflow as tf
 
-    config = dcgan.PRESETS["course"]
+    config = presets.PRESETS["course"]
     generator, discriminator, _ = dcgan.build(config)
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
@@ -83,7 +83,7 @@ def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:
 
 def trainer_img_per_s(source, steps: int, precision: str, out,
                       preset: str = "course") -> tuple[float, str]:
-    config = dcgan.preset(preset, precision=precision,
+    config = presets.preset(preset, precision=precision,
                           batch_size=BATCH if preset == "course" else None)
     trainer = train.Trainer(config, source, out, steps=steps + 2, sample_every=10**9,
                             checkpoint_every=10**9)
@@ -201,8 +201,8 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
         generate.write_pngs(gen, z, [f"{i:06d}" for i in range(len(z))], f"{tmp}/pngs")
         bulk = len(z) / (time.perf_counter() - start)
     toy = toy2d.train(toy2d.Toy2DConfig(), toy_steps)["steps_per_s"]
-    course_flops = train_flops(dcgan.preset("course", precision=precision, batch_size=BATCH))
-    studio_flops = train_flops(dcgan.preset("studio", precision=precision))
+    course_flops = train_flops(presets.preset("course", precision=precision, batch_size=BATCH))
+    studio_flops = train_flops(presets.preset("studio", precision=precision))
     bulk_flops = forward_flops(gen.model)
     top = ceiling["bfloat16" if precision == "mixed_bfloat16" else "float32"] * 1e12
     p95 = float(np.percentile(latencies, 95))

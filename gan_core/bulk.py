@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import files, noise
+from .presets import IMAGE_SHAPE
 
 CHUNK = 1024                 # ids per unit of work: about a second of one core
 MANIFEST = ".gan-studio-avatars.json"   # a folder's namespace: whose faces are in it
@@ -200,7 +201,7 @@ def run(job: Job, ids_path, shard=None, make_all=None, total: int | None = None)
     chunks, parts = itertools.tee(job.chunks(ids))
     results = zip(parts, make_all(job, chunks))
     if job.form == "npy":
-        with files.npy_sink(job.out, total) as array:
+        with files.npy_sink(job.out, (total, *IMAGE_SHAPE)) as array:
             for (index, _), pixels in results:
                 array[index:index + len(pixels)] = pixels
     else:

@@ -198,7 +198,7 @@ def _train_on_worker(token, spec, out, sources):
     try:
         source = sources.load(spec.data, seed=spec.seed)
         trainer = train_mod.Trainer(
-            spec.config(), source, out, steps=spec.steps, seed=spec.seed,
+            spec.config, source, out, steps=spec.steps, seed=spec.seed,
             checkpoint_every=spec.checkpoint_every, sample_every=spec.sample_every,
             quality_every=spec.quality_every, resume=spec.resume, control=control)
         for event in trainer.run():

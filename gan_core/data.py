@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from . import files
+from . import files, presets
 
-SIZE = 64
+SIZE = presets.IMAGE_SIZE
 MAX_FILE_BYTES = 50 * 2**20          # one image file
 MAX_PIXELS = 16_000_000              # width x height (4000 x 4000); more is refused unread
 # A small file that decodes to a huge image (a palette PNG of 6300 x 6300 from 5 KB) costs
@@ -248,13 +248,27 @@ def _download(url: str, cache_dir: Path) -> Path:
 # Loading with the decode cache
 # ---------------------------------------------------------------------------------------------
 
+BUILTIN_DEFAULT = 20_000      # faces in plain 'builtin'
+
+
 def is_builtin(spec: str) -> bool:
     """Whether a data choice names the built-in faces ('builtin' or 'builtin:N')."""
     return spec == "builtin" or spec.startswith("builtin:")
 
 
-def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_000,
-         seed: int = 0, progress=None, decode_budget_s: float | None = None) -> ImageSet:
+def builtin_count(spec: str) -> int:
+    """How many faces 'builtin' or 'builtin:N' asks for; ValueError for another N."""
+    if spec == "builtin":
+        return BUILTIN_DEFAULT
+    n = spec.split(":", 1)[1]
+    if not n.isdigit():
+        raise ValueError(f"{spec}: the built-in faces are 'builtin' or 'builtin:N', N a whole "
+                         "number")
+    presets.check("builtin_faces", int(n))
+    return int(n)
+
+
+def load(spec: str, cache_dir: Path | str | None = None, seed: int = 0, progress=None, decode_budget_s: float | None = None) -> ImageSet:
     """Open a source: 'builtin' or 'builtin:N', a folder, a .zip, an http(s) URL of a .zip,
     or 'kaggle'. `progress(done, total)` is called while decoding. With `decode_budget_s`,
     a source whose decoding takes longer is refused (what a shared server gives one upload)."""
@@ -263,7 +277,7 @@ def load(spec: str, cache_dir: Path | str | None = None, builtin_size: int = 20_
     spec = str(spec)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     if is_builtin(spec):
-        n = int(spec.split(":", 1)[1]) if ":" in spec else builtin_size
+        n = builtin_count(spec)
         images = faces.BuiltinFaces(n, seed)[:]
         return ImageSet(images, f"built-in faces ({n:,}, seed {seed})")
     if spec == "kaggle":

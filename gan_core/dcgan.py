@@ -1,175 +1,20 @@
-"""DCGAN models: the course's networks and three other presets, each selectable by name.
+"""The DCGAN networks of every preset (gan_core.presets), built from a GANConfig.
 
-- `course`: the course notebook exactly, quirks included (see the module docstring).
-- `dcgan`: the same shapes done right, the DCGAN paper's recipe (Radford et al. 2016).
-- `scenario2` and `pytorch-anime`: the designs of two student projects on the Kaggle anime
-  faces, so their users find them here.
-
-Every preset is a `GANConfig`; any field can be overridden with `config.replace(...)`.
 Images are 64x64x3 in [-1, 1]; the generator ends in tanh. Every generator takes a flat z of
-shape (batch, latent); the course's (1, 1, 100) input is its first layer, a Reshape.
-
-The course's quirks, kept in its preset on purpose:
-- BatchNormalization(momentum=0.1, epsilon=0.8) is a PyTorch habit copied literally. Keras'
-  momentum is the weight on the *old* running mean (PyTorch's is the weight on the new batch),
-  so the running statistics follow the last batch almost alone; an epsilon of 0.8 flattens the
-  normalisation of small activations.
-- D ends in a sigmoid, and its output then goes into BinaryCrossentropy(from_logits=True): a
-  double sigmoid. D's loss can never fall below log(1 + e^-1) per term and G's gradients are
-  squashed. The `dcgan` preset is the same shapes with logits out of D and BN done right.
+shape (batch, latent); the course's (1, 1, 100) input is its first layer, a Reshape. The
+course's quirks (a double sigmoid, PyTorch's BatchNorm numbers read as Keras') are its preset's
+fields, explained in gan_core.presets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
-from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
 from . import noise
-
-IMAGE_SHAPE = (64, 64, 3)
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-ARCHITECTURES = ("course", "dcgan", "scenario2", "pytorch-anime")
-D_NORMS = ("batch", "spectral")
-LOSSES = ("bce", "hinge")
-AUGMENTATIONS = ("translation", "color", "cutout")
-
-
-@dataclass(frozen=True)
-class GANConfig:
-    architecture: str = "dcgan"
-    latent_dim: int = 100
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    leaky_slope: float = 0.2
-    batch_size: int = 128
-    g_loss_weight: float = 1.0
-    d_loss_weight: float = 1.0
-    label_smoothing: float = 0.0      # real labels become 1 - label_smoothing (one-sided)
-    precision: str = "float32"
-    # The course's discriminator ends in a sigmoid, and its loss still says from_logits=True.
-    d_sigmoid_output: bool = False
-    bn_momentum: float = 0.9          # Keras convention: the weight kept on the running mean
-    bn_epsilon: float = 1e-5
-    d_dropout: float = 0.0
-    data_dtype: str = "float32"       # scenario2 feeds its images as float16
-    # An exponential moving average of G's weights, kept beside G; samples and the exported
-    # generator use it. Averaging smooths the step-to-step wobble of adversarial training.
-    # The weight kept on the average each step; 0 turns it off.
-    ema: float = 0.0
-    # StyleGAN2-ADA's ramp: the average's half-life is at most this fraction of the images
-    # seen so far, so a short run's average is not dominated by its first, bad steps. 0: off.
-    ema_rampup: float = 0.0
-    # Channel multiplier for G and D: half the width is about a quarter of the FLOPs.
-    width: float = 1.0
-    # D's normalisation: "batch" (the DCGAN paper) or "spectral" (Miyato et al. 2018: each
-    # layer's weight divided by its largest singular value, no BatchNorm in D).
-    d_norm: str = "batch"
-    # "bce": the non-saturating loss of the paper; "hinge": Lim & Ye / Miyato et al.
-    loss: str = "bce"
-    # DiffAugment (Zhao et al. 2020): "translation", "color", "cutout", comma-separated,
-    # applied to real and fake images alike before D, in both D's and G's losses.
-    augment: str = ""
-    # Lazy R1 penalty (StyleGAN2): gamma/2 * |grad_x D(x)|^2 on real images, every r1_every
-    # steps, scaled by r1_every. 0: off.
-    r1_gamma: float = 0.0
-    r1_every: int = 16
-
-    def __post_init__(self):
-        def check(ok, message):
-            if not ok:
-                raise ValueError(message)
-        check(self.architecture in ARCHITECTURES,
-              f"unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}")
-        check(1 <= self.latent_dim <= noise.MAX_LATENT,
-              f"latent size must be between 1 and {noise.MAX_LATENT}")
-        check(0 < self.g_lr < 1 and 0 < self.d_lr < 1, "learning rates must be in (0, 1)")
-        check(0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "betas must be in [0, 1)")
-        check(0 <= self.leaky_slope < 1, "LeakyReLU slope must be in [0, 1)")
-        check(1 <= self.batch_size <= 65536, "batch must be between 1 and 65,536")
-        check(self.g_loss_weight > 0 and self.d_loss_weight > 0, "loss weights must be positive")
-        check(0 <= self.label_smoothing < 0.5, "label smoothing must be in [0, 0.5)")
-        check(self.precision in PRECISIONS,
-              f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
-        check(0 <= self.d_dropout < 1, "dropout must be in [0, 1)")
-        check(0 <= self.ema < 1, "the generator average (ema) must be in [0, 1)")
-        check(0 <= self.ema_rampup <= 1, "the average's ramp (ema_rampup) must be in [0, 1]")
-        check(0.125 <= self.width <= 4, "width must be between 0.125 and 4")
-        check(self.d_norm in D_NORMS, f"unknown D normalisation {self.d_norm!r}; choose from "
-                                      f"{', '.join(D_NORMS)}")
-        check(self.loss in LOSSES, f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
-        check(not (self.loss == "hinge" and self.d_sigmoid_output),
-              "the hinge loss needs D's raw scores, not a sigmoid output")
-        unknown = set(self.augmentations) - set(AUGMENTATIONS)
-        check(not unknown, f"unknown augmentation {', '.join(sorted(unknown))}; choose from "
-                           f"{', '.join(AUGMENTATIONS)}")
-        check(self.d_norm == "batch" or self.architecture != "scenario2",
-              "scenario2's discriminator has no normalisation to replace")
-        check(0 <= self.r1_gamma <= 1000, "the R1 weight (r1_gamma) must be in [0, 1000]")
-        check(1 <= self.r1_every <= 10_000, "r1_every must be between 1 and 10,000")
-
-    @property
-    def augmentations(self) -> tuple[str, ...]:
-        return tuple(a.strip() for a in self.augment.split(",") if a.strip())
-
-    def channels(self, n: int) -> int:
-        """A layer's channel count at this width (never below 8)."""
-        return max(8, int(round(n * self.width)))
-
-    def replace(self, **changes) -> GANConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> GANConfig:
-        return cls(**json.loads(text))
-
-
-PRESETS: dict[str, GANConfig] = {
-    # The notebook, quirks included (see the module docstring).
-    "course": GANConfig(architecture="course", bn_momentum=0.1, bn_epsilon=0.8,
-                        d_sigmoid_output=True),
-    # The same shapes, done right: D returns logits, BN with PyTorch's defaults translated
-    # correctly (Keras momentum 0.9 = PyTorch 0.1; epsilon 1e-5).
-    "dcgan": GANConfig(architecture="dcgan"),
-    # Student project "scenario 2": a Dense -> 4x4x256 generator, TruncatedNormal(0.02) init,
-    # dropout in D, batch 64, images fed as float16.
-    "scenario2": GANConfig(architecture="scenario2", batch_size=64, d_dropout=0.3,
-                           data_dtype="float16"),
-    # Student project in PyTorch: latent 128, LeakyReLU 0.15, Adam(1e-3, betas (0.5, 0.9)),
-    # batch 200.
-    "pytorch-anime": GANConfig(architecture="pytorch-anime", latent_dim=128, leaky_slope=0.15,
-                               g_lr=1e-3, d_lr=1e-3, beta_1=0.5, beta_2=0.9, batch_size=200),
-    # GAN Studio's recipe for real faces on a CPU, chosen by `python -m gan_core sweep`
-    # (docs/sweep.md): spectral norm in D, hinge loss, DiffAugment translation, two learning
-    # rates (TTUR), half the width (a quarter of the FLOPs: three times the images a minute)
-    # and a ramped weight average.
-    "studio": GANConfig(architecture="dcgan", batch_size=64, d_norm="spectral", loss="hinge",
-                        augment="translation", width=0.5, g_lr=1e-4, d_lr=4e-4,
-                        ema=0.999, ema_rampup=0.05),
-    # A learner's first run on the built-in faces: `studio` at a quarter of the width and half
-    # the batch (more steps a minute), so faces form within 3 minutes on a 2-core CPU
-    # (tests/perf/first_run.py; docs/PERFORMANCE.md).
-    "quick": GANConfig(architecture="dcgan", batch_size=32, d_norm="spectral", loss="hinge",
-                       augment="translation", width=0.25, g_lr=1e-4, d_lr=4e-4,
-                       ema=0.999, ema_rampup=0.05),
-}
-
-
-def preset(name: str, **overrides) -> GANConfig:
-    """A preset by name with any fields overridden (None values are ignored)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
-
+from .presets import IMAGE_SHAPE, GANConfig
 
 # ---------------------------------------------------------------------------------------------
 # Networks

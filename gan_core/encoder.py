@@ -20,6 +20,7 @@ import numpy as np
 from keras import layers
 
 from . import files, generate, noise
+from .presets import IMAGE_SHAPE
 
 WIDTH = 32        # channels of the first conv; each stride-2 conv doubles them
 
@@ -31,7 +32,7 @@ def path_for(model_path) -> Path:
 
 def build(latent_dim: int) -> keras.Model:
     """64x64x3 in [-1, 1] -> z: four stride-2 convs (64 -> 4 px), then one dense layer."""
-    x = inputs = keras.Input((64, 64, 3))
+    x = inputs = keras.Input(IMAGE_SHAPE)
     for k in range(4):
         x = layers.Conv2D(WIDTH * 2**k, 4, strides=2, padding="same", use_bias=k == 0)(x)
         if k:
@@ -48,7 +49,7 @@ def load(model_path, latent_dim: int) -> keras.Model | None:
     if not path.exists():
         return None
     model = generate.load_checked(path)
-    if tuple(model.input_shape[1:]) != (64, 64, 3) or model.output_shape[-1] != latent_dim:
+    if tuple(model.input_shape[1:]) != IMAGE_SHAPE or model.output_shape[-1] != latent_dim:
         return None
     return model
 

@@ -17,7 +17,9 @@ import contextlib
 
 import numpy as np
 
-SIZE = 64
+from . import presets
+
+SIZE = presets.IMAGE_SIZE
 CHUNK = 64  # faces are drawn this many at a time
 
 # The labelled factors: name -> the names of its values. Order matters: it is the label order.

@@ -154,10 +154,10 @@ def remove_stale_temporaries(folder) -> list[str]:
 
 
 @contextlib.contextmanager
-def npy_sink(out, n: int):
-    """A uint8 (n, 64, 64, 3) memory map that becomes `out` when the block ends well."""
+def npy_sink(out, shape: tuple):
+    """A uint8 memory map of this shape that becomes `out` when the block ends well."""
     with atomic_path(out) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 64, 64, 3))
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         yield array
         array.flush()
         del array

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from . import files, images
+from .presets import IMAGE_SHAPE
 
 BATCH = 256   # images per batch: bounded memory for any n
 # Rows per compiled call, always (see Generator.batches). A call costs a fixed part plus its
@@ -168,7 +169,7 @@ def load_generator(path) -> keras.Model:
     path = Path(path)
     model = load_checked(path)
     shape = tuple(model.input_shape)
-    if len(shape) != 2 or tuple(model.output_shape[1:]) != (64, 64, 3):
+    if len(shape) != 2 or tuple(model.output_shape[1:]) != IMAGE_SHAPE:
         raise ValueError(f"{path.name} is not a generator of 64x64 RGB images from a flat z "
                          f"(input {shape}, output {model.output_shape})")
     return model
@@ -249,7 +250,7 @@ MAX_IMAGES = 100_000     # one `generate --n` command: 1.2 GB of pixels, 40 MB o
 def write_npy(gen: Generator, z, out, batch=BATCH) -> int:
     """Generate into a uint8 .npy file (n, 64, 64, 3), batch by batch through a memory map,
     so the whole array never sits in memory."""
-    with files.npy_sink(out, len(z)) as array:
+    with files.npy_sink(out, (len(z), *IMAGE_SHAPE)) as array:
         for offset, imgs in gen.batches(z, batch):
             array[offset:offset + len(imgs)] = imgs
     return len(z)

@@ -25,12 +25,12 @@ import queue
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import data, dcgan, faces, files, images, runfolder, sources, train
+from . import data, faces, files, images, presets, runfolder, sources, train
 from . import events as ev
 from .cluster import Interrupted       # (gan_core.cluster imports Dask only when used)
 
@@ -39,12 +39,11 @@ GRID_EVERY_S = 2.0    # the newest grid at most this often: labelling one takes 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobSpec:
-    """What to train: everything the page's form holds."""
+    """What to train: everything the page's form holds, the config whole."""
     data: str = "builtin:2000"
-    preset: str = "dcgan"
-    overrides: dict = field(default_factory=dict)     # GANConfig fields
+    config: presets.GANConfig = presets.PRESETS["dcgan"]
     steps: int = 500
     seed: int = 0
     sample_every: int = 20
@@ -52,8 +51,19 @@ class JobSpec:
     quality_every: int = 0
     resume: bool = False
 
-    def config(self) -> dcgan.GANConfig:
-        return dcgan.preset(self.preset, **self.overrides)
+    def to_dict(self) -> dict:
+        return {**asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> JobSpec:
+        """A spec from job.json; one written before the config travelled whole (a preset's
+        name and its overrides) reads as that preset with those overrides."""
+        saved = dict(saved)
+        if "preset" in saved:
+            saved["config"] = presets.preset(saved.pop("preset"), **saved.pop("overrides", {}))
+        else:
+            saved["config"] = presets.GANConfig.from_dict(saved["config"])
+        return cls(**saved)
 
 
 FIRST_RUN_PRESET, FIRST_RUN_STEPS, FIRST_RUN_FACES = "quick", 2200, 2000
@@ -63,9 +73,8 @@ def first_run_spec() -> JobSpec:
     """The run the training page's form starts from: a learner's first, on the built-in
     faces, sized to show faces forming within minutes on a 2-core CPU (measured by
     tests/perf/first_run.py, which submits exactly this)."""
-    batch = min(dcgan.PRESETS[FIRST_RUN_PRESET].batch_size, 64)
-    return JobSpec(data=f"builtin:{FIRST_RUN_FACES}", preset=FIRST_RUN_PRESET,
-                   overrides={"batch_size": batch}, steps=FIRST_RUN_STEPS, quality_every=200)
+    return JobSpec(data=f"builtin:{FIRST_RUN_FACES}", config=presets.PRESETS[FIRST_RUN_PRESET],
+                   steps=FIRST_RUN_STEPS, quality_every=200)
 
 
 def _finite(x):
@@ -106,8 +115,8 @@ class Job:
         self.latest: dict | None = None    # the newest samples event's images and scores
         self.grid: dict | None = None      # the grid published as <id>.png: step, missing hair
         self._grid_at = 0.0
+        self.clock = time.monotonic        # (a test's own clock, to check GRID_EVERY_S)
         self.step = self.metrics[-1]["step"] if self.metrics else 0
-        self._batch = spec.config().batch_size    # for live()'s ETA: once, not every step
         self._lock = threading.Lock()
 
     def _read_history(self):
@@ -124,7 +133,7 @@ class Job:
                     "step": self.step, "total": self.spec.steps, "info": dict(self.info),
                     "metrics": list(self.metrics), "quality": list(self.quality),
                     "samples": list(self.samples), "latest": self.latest,
-                    "spec": asdict(self.spec)}
+                    "spec": self.spec.to_dict()}
 
     def live(self, place: int | None = None) -> dict:
         """What changes every step, for pages that poll it (`place`: in the queue): a
@@ -135,7 +144,7 @@ class Job:
             status, step, grid = self.status, self.step, self.grid
             per_epoch = self.info.get("steps_per_epoch")
         rate = last.get("img_per_s", 0.0)
-        eta = train.eta_seconds(step, self.spec.steps, self._batch, rate) \
+        eta = train.eta_seconds(step, self.spec.steps, self.spec.config.batch_size, rate) \
             if status == "running" else None
         return asdict(LiveState(
             id=self.id, status=status, step=step, total=self.spec.steps,
@@ -151,13 +160,13 @@ class Job:
         colours the drawn faces lack (built-in data only: a real dataset has no such labels)."""
         latest = self.latest
         if latest is None or (self.grid and self.grid["step"] == latest["step"]) or (
-                not force and time.monotonic() - self._grid_at < GRID_EVERY_S):
+                not force and self.clock() - self._grid_at < GRID_EVERY_S):
             return None
         labelled = images.labelled_grid(latest["images"],
                                         [f"{s:.2f}" for s in latest["scores"]], 8)
         missing = (faces.missing_hair_colours(faces.hair_colour_shares(latest["images"]))
                    if data.is_builtin(self.spec.data) else None)
-        self._grid_at = time.monotonic()
+        self._grid_at = self.clock()
         with self._lock:
             self.grid = {"step": latest["step"], "missing": missing}
         return images.png_bytes(labelled)
@@ -213,7 +222,7 @@ class Job:
 
     def save(self):
         self.folder.write_job({
-            "id": self.id, "owner": self.owner, "spec": asdict(self.spec),
+            "id": self.id, "owner": self.owner, "spec": self.spec.to_dict(),
             "status": self.status, "message": self.message, "created": self.created,
             # kept so a restarted server still counts epochs right
             "steps_per_epoch": self.info.get("steps_per_epoch")})
@@ -256,13 +265,13 @@ class JobManager:
     def submit(self, owner: str, spec: JobSpec, resume_id: str | None = None) -> Job:
         """Queue a job (validated now, so a bad form is an error on the page, not in the
         worker). With resume_id, the job continues that run from its last checkpoint."""
-        config = spec.config()                # raises ValueError for bad settings
-        if spec.steps < 1:
-            raise ValueError("train for at least one step")
+        presets.check("steps", spec.steps)
+        presets.check("seed", spec.seed)
+        presets.check("quality_every", spec.quality_every)
         self.sources.resolve(spec.data)       # raises ValueError for a path not allowed
         n = None if resume_id else self.sources.count(spec.data)
         if n is not None:                     # the worker's own size checks, now
-            train.check_data_size(n, config.batch_size, spec.quality_every)
+            train.check_data_size(n, spec.config.batch_size, spec.quality_every)
         with self._lock:
             if resume_id:
                 old = self._jobs[resume_id]
@@ -273,7 +282,9 @@ class JobManager:
                 if not old.checkpoints():
                     raise ValueError("this run has no checkpoint to resume from")
                 job_id, out = old.id, old.folder.path
-                spec.resume = True
+                # the run goes on as it was recorded (the trainer refuses anything else)
+                spec = replace(spec, resume=True,
+                               config=train.resumable(old.folder).config)
             else:
                 # 128 random bits: the live files are served by id to whoever asks
                 job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(16)
@@ -409,7 +420,7 @@ class JobManager:
                                  job.control)
         source = self.sources.load(job.spec.data, seed=job.spec.seed)
         return train.Trainer(
-            job.spec.config(), source, job.folder.path, steps=job.spec.steps,
+            job.spec.config, source, job.folder.path, steps=job.spec.steps,
             seed=job.spec.seed,
             checkpoint_every=job.spec.checkpoint_every, sample_every=job.spec.sample_every,
             quality_every=job.spec.quality_every, resume=job.spec.resume,
@@ -427,7 +438,7 @@ class JobManager:
         for run in runfolder.jobs_under(self.runs):
             try:
                 saved = run.read_job()
-                job = Job(saved["id"], saved["owner"], JobSpec(**saved["spec"]), run.path)
+                job = Job(saved["id"], saved["owner"], JobSpec.from_dict(saved["spec"]), run.path)
                 job.created, job.message = saved["created"], saved.get("message", "")
                 if saved.get("steps_per_epoch"):
                     job.info = {"steps_per_epoch": saved["steps_per_epoch"]}

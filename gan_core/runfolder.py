@@ -1,7 +1,7 @@
 """A training run's folder: the one module that knows its layout. Everyone else asks a `Run`.
 
     <run>/
-      config.json                 the recipe, seed, steps, holdout, data name and backend
+      config.json                 the run's Record: recipe, seed, steps, holdout, data, backend
       job.json                    the server's record of the job (gan_core.jobs)
       metrics.jsonl               one row per logged step
       quality.jsonl               one row per quality measurement
@@ -16,18 +16,45 @@ read: gan_core.jobs) and `uploads/`. Every file is written atomically (gan_core.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import files
+from .presets import GANConfig
 
 METRICS, QUALITY = "metrics", "quality"        # the two logs
 KEEP_CHECKPOINTS = 3
 CHECKPOINT_FORMAT = 2     # 2: variables by name; 1 (before 2026-12): by position in each group
 LIVE, UPLOADS = ".live", "uploads"             # folders beside the runs, under the root
+
+
+@dataclass(frozen=True)
+class Record:
+    """What config.json holds: everything needed to build a run's models again and to go on
+    with it. The only reader and writer of its keys."""
+    config: GANConfig
+    seed: int
+    total_steps: int
+    holdout: int               # images held out for quality (0: none)
+    data: str                  # the data's name, as the trainer saw it
+    backend: str               # Keras' backend that started the run
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> Record:
+        if not isinstance(saved, dict) or not isinstance(saved.get("seed"), int):
+            raise ValueError("no seed")
+        return cls(config=GANConfig.from_dict(saved["config"]), seed=saved["seed"],
+                   total_steps=int(saved.get("total_steps", 0)),
+                   holdout=int(saved.get("holdout", 0)), data=str(saved.get("data", "")),
+                   backend=str(saved.get("backend", "")))
 
 
 class Run:
@@ -41,26 +68,28 @@ class Run:
     def id(self) -> str:
         return self.path.name
 
-    # -- config ------------------------------------------------------------------------------
+    # -- the record ---------------------------------------------------------------------------
 
-    def read_config(self) -> dict:
-        """The run's saved settings; ValueError when the folder holds no run."""
+    def read_record(self) -> Record:
+        """The run's saved settings; ValueError when the folder holds no run, DamagedFile
+        (naming config.json) when they are not a run this GAN Studio can build."""
         path = self.path / "config.json"
         try:
             saved = files.read_json(path)
         except FileNotFoundError:
             raise ValueError(f"{self.path} is not a training run: no config.json") from None
-        if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict)
-                and isinstance(saved.get("seed"), int)):
-            raise files.DamagedFile(f"{path} is not a GAN Studio run config")
-        return saved
+        try:
+            return Record.from_dict(saved)
+        except (TypeError, ValueError, KeyError) as error:
+            raise files.DamagedFile(f"{path} is not a GAN Studio run config ({error})") \
+                from None
 
-    def start(self, config: dict):
-        """A fresh run: its settings written, its logs emptied."""
+    def start(self, record: Record):
+        """A fresh run: its record written, its logs emptied."""
         self.path.mkdir(parents=True, exist_ok=True)
         for log in (METRICS, QUALITY):
             (self.path / f"{log}.jsonl").unlink(missing_ok=True)
-        files.write_text(self.path / "config.json", json.dumps(config, indent=1))
+        files.write_text(self.path / "config.json", json.dumps(record.to_dict(), indent=1))
 
     # -- logs --------------------------------------------------------------------------------
 

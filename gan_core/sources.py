@@ -84,7 +84,7 @@ class Sources:
         if source == "kaggle":
             return None
         if data.is_builtin(source):
-            return int(source.split(":", 1)[1]) if ":" in source else 20_000
+            return data.builtin_count(source)
         try:
             return len(self.load(source))
         except (ValueError, OSError):

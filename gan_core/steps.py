@@ -83,7 +83,7 @@ def augment_params(rng, n):
 
 def diff_augment(x, params, kinds):
     """Images (n, 64, 64, c) in [-1, 1] changed by `kinds` (a tuple of names from
-    dcgan.AUGMENTATIONS) with one row of `params` each."""
+    presets.AUGMENTATIONS) with one row of `params` each."""
     if not kinds:
         return x
     dtype = x.dtype

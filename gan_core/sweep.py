@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dcgan, evaluation, files, images, noise, train
+from . import evaluation, files, images, noise, presets, train
 from . import events as ev
 
 EVAL_N = 1000          # generated faces per candidate, against as many held-out ones
@@ -94,7 +94,7 @@ def sweep(train_source, held_out, minutes: float, names, out, seed=0, batch=64,
     ruler = evaluation.Ruler(evaluation.real_sample(held_out.images, EVAL_N, seed), seed)
     rows, grids = [], []
     for name in names:
-        config = dcgan.preset("dcgan", batch_size=batch, precision=precision,
+        config = presets.preset("dcgan", batch_size=batch, precision=precision,
                               **CANDIDATES[name])
         found, grid = run_candidate(name, config, train_source, ruler, minutes, out, seed,
                                     progress)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import system
+from . import noise, system
 from .checks import check, finite
 
 system.one_blas_thread()     # tiny matrices: see there
@@ -77,7 +77,8 @@ class ToyConfig:
         check(self.scheme in SCHEMES, "scheme", f"must be one of {', '.join(SCHEMES)}")
         check(1 <= self.k_d <= 100, "k_d", "must be between 1 and 100")
         check(self.g_loss in G_LOSSES, "g_loss", f"must be one of {', '.join(G_LOSSES)}")
-        check(0 <= self.seed < 2**31, "seed", f"must be between 0 and {2**31 - 1:,}")
+        check(0 <= self.seed <= noise.MAX_SEED, "seed",
+              f"must be between 0 and {noise.MAX_SEED:,}")
 
     def replace(self, **changes) -> "ToyConfig":
         return dataclasses.replace(self, **changes)

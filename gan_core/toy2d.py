@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import system
+from . import noise, system
 from .checks import FieldError, check, finite
 
 system.one_blas_thread()     # tiny matrices: see there
@@ -93,7 +93,8 @@ class Toy2DConfig:
                   "must be at least 0 and less than 1")
         check(finite(self.gp_weight) and 0 <= self.gp_weight <= 100, "gp_weight",
               "must be between 0 and 100")
-        check(0 <= self.seed < 2**31, "seed", f"must be between 0 and {2**31 - 1:,}")
+        check(0 <= self.seed <= noise.MAX_SEED, "seed",
+              f"must be between 0 and {noise.MAX_SEED:,}")
 
 
 def replace(cfg: Toy2DConfig, **changes) -> Toy2DConfig:

@@ -14,7 +14,6 @@ would have drawn. `export` makes a run's generator file from its newest checkpoi
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import threading
@@ -28,7 +27,8 @@ import numpy as np
 from . import data as data_mod
 from . import events as ev
 from . import files, images, multihost, noise, runfolder
-from .dcgan import GANConfig, build, portable_copy, recalibrate_batchnorm
+from .dcgan import build, portable_copy, recalibrate_batchnorm
+from .presets import GANConfig
 from .steps import METRICS, augment_params, building, ema_decay, make_step
 
 N_SAMPLES = 64
@@ -127,18 +127,6 @@ def load_newest(run: runfolder.Run, models: Models) -> tuple[int, Path, list]:
                      "; ".join(f"{name}: {reason}" for name, reason in skipped))
 
 
-def saved_config(run: runfolder.Run, saved: dict | None = None) -> tuple[GANConfig, int]:
-    """A run's saved settings and seed (`saved`: its config.json, when already read), as a
-    GANConfig; DamagedFile naming config.json when they are not a config this GAN Studio
-    can build."""
-    saved = run.read_config() if saved is None else saved
-    try:
-        return GANConfig(**saved["config"]), saved["seed"]
-    except (TypeError, ValueError) as error:
-        raise files.DamagedFile(f"{run.path / 'config.json'} is not a GAN Studio run config "
-                                f"({error})") from None
-
-
 def export(run_dir, path) -> tuple[Path, Path]:
     """A run's generator from its newest readable checkpoint, as a float32 .keras file (the
     average generator when the run kept one). Returns (the file, the checkpoint used)."""
@@ -148,12 +136,13 @@ def export(run_dir, path) -> tuple[Path, Path]:
     if path.suffix != ".keras":
         raise ValueError(f"--out {path} must end in .keras (Keras' model format)")
     run = runfolder.Run(run_dir)
-    config, seed = saved_config(run)
-    models = build_models(config, seed)
+    record = run.read_record()
+    models = build_models(record.config, record.seed)
     _, checkpoint, _ = load_newest(run, models)
-    generator = models.G if models.G_ema is None else recalibrated(models, config, seed)
+    generator = models.G if models.G_ema is None else \
+        recalibrated(models, record.config, record.seed)
     with files.atomic_path(path) as tmp:
-        portable_copy(generator, config).save(tmp)
+        portable_copy(generator, record.config).save(tmp)
     return Path(path), checkpoint
 
 
@@ -191,8 +180,26 @@ def check_data_size(n: int, batch_size: int, quality_every: int = 0, holdout: in
                             f"images", "holdout", n, held, batch_size)
 
 
+def resumable(run: runfolder.Run) -> runfolder.Record:
+    """The record of a run that can go on (it has a checkpoint), or a ValueError saying why
+    not (DamagedFile for a config.json that is not a run's)."""
+    try:
+        record = run.read_record()
+    except files.DamagedFile:
+        raise
+    except ValueError:
+        raise ValueError(f"nothing to resume in {run.path}: no config.json") from None
+    if not run.checkpoints():
+        raise ValueError(f"nothing to resume in {run.path}: no checkpoint yet")
+    return record
+
+
 class Trainer:
-    def __init__(self, config: GANConfig, source, out_dir, *, steps: int | None = None,
+    """`config` and `seed` make a new run. With `resume`, the run goes on with the settings
+    its folder recorded: `config` may then be None, and any other config is refused, naming
+    each difference."""
+
+    def __init__(self, config: GANConfig | None, source, out_dir, *, steps: int | None = None,
                  epochs: float | None = None, seed: int = 0, checkpoint_every: int = 500,
                  sample_every: int = 100, log_every: int = 1, quality_every: int = 0,
                  holdout: int = 0, resume: bool = False, control: Control | None = None,
@@ -209,17 +216,15 @@ class Trainer:
         self._portable = None           # the float32 generator that checkpoints export
         self._order_epoch, self._quality_floor, self._fidelity_floor = None, None, None
         if resume:
-            try:
-                saved = self.folder.read_config()
-            except files.DamagedFile:
-                raise
-            except ValueError:
-                raise ValueError(f"nothing to resume in {self.folder.path}: no config.json") \
-                    from None
-            config, seed = saved_config(self.folder, saved)
-            holdout = saved.get("holdout", holdout)
-            if not self.folder.checkpoints():
-                raise ValueError(f"nothing to resume in {self.folder.path}: no checkpoint yet")
+            record = resumable(self.folder)
+            differ = record.config.differences(config) if config is not None else []
+            if differ:
+                raise ValueError(f"resuming continues {self.folder.path} with its saved "
+                                 f"settings; these ask for others: {'; '.join(differ)}. "
+                                 "Train into a new folder for other settings")
+            config, seed, holdout = record.config, record.seed, record.holdout or holdout
+        if config is None:
+            raise ValueError("a new run needs a config")
         self.config, self.seed = config, seed
         self.source = source if isinstance(source, data_mod.ImageSet) \
             else data_mod.ImageSet(np.asarray(source), "array")
@@ -265,10 +270,9 @@ class Trainer:
                 if self.writes:
                     self.folder.truncate_logs(step)   # rows after it will be logged again
             elif self.writes:
-                self.folder.start({
-                    "config": json.loads(cfg.to_json()), "seed": self.seed,
-                    "total_steps": self.total, "holdout": self.holdout,
-                    "data": self.source.name, "backend": keras.backend.backend()})
+                self.folder.start(runfolder.Record(
+                    config=cfg, seed=self.seed, total_steps=self.total, holdout=self.holdout,
+                    data=self.source.name, backend=keras.backend.backend()))
             # uint8 on the device: the train split only (a memory-map is read once, here)
             self.step_fn = make_step(cfg, m.G, m.D, m.g_opt, m.d_opt,
                                      np.asarray(self.source.images[self.train_idx]), m.G_ema)
@@ -278,7 +282,7 @@ class Trainer:
                 step, self._epoch(step), total_steps=self.total,
                 steps_per_epoch=self.steps_per_epoch, images=len(self.train_idx),
                 held_out=len(self.held_idx), replicas=self.step_fn.replicas,
-                config=json.loads(cfg.to_json()), skipped=list(self.source.skipped),
+                config=cfg.to_dict(), skipped=list(self.source.skipped),
                 resumed_from=self.resume_from and str(self.resume_from),
                 skipped_checkpoints=list(self.skipped_checkpoints),
                 stale_lock=self.stale_lock, removed_temporaries=removed)

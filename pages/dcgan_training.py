@@ -7,6 +7,7 @@ state file twice a second for the step, the numbers and the next point of each c
 loads each new sample grid.
 """
 
+import dataclasses
 import json
 import secrets
 from pathlib import Path
@@ -14,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import data, dcgan, faces, figures, images, jobs, settings, system, train
+from gan_core import data, dcgan, faces, figures, images, jobs, presets, settings, system, train
 from pages import ui
 
 t = ui.translator()
 SETTINGS = settings.Settings.from_env()
-PRESETS = list(dcgan.PRESETS)
+PRESETS = list(presets.PRESETS)
 # The form starts from a learner's first run (jobs.first_run_spec), measured to show faces
 # forming within minutes; tests/perf/first_run.py submits exactly that.
 FIRST = jobs.first_run_spec()
@@ -63,7 +64,7 @@ def device() -> dict:
 def untrained(config_json: str, seed: int):
     """The layer tables and what the untrained generator makes from noise (as the course
     shows before training), as plain and contrast-stretched grids."""
-    preview = dcgan.untrained_preview(dcgan.GANConfig.from_json(config_json), seed)
+    preview = dcgan.untrained_preview(presets.GANConfig.from_json(config_json), seed)
     return {**preview, "grid": images.png_bytes(images.grid(preview["images"], 8), scale=2),
             "stretched_grid": images.png_bytes(images.grid(preview["stretched"], 8), scale=2)}
 
@@ -116,12 +117,13 @@ def new_run_form(owner: str):
                         key="train_data_kind", label_visibility="collapsed")
         spec, found = None, None       # the data choice, and how many images it holds
         if kind == "builtin":
-            n = st.number_input(t("train.data.count"), value=int(FIRST.data.split(":")[1]),
+            n = st.number_input(t("train.data.count"), value=jobs.FIRST_RUN_FACES,
                                 step=256, key="train_builtin_n")
             spec, found = f"builtin:{int(n)}", int(n)
-            if not 256 <= n <= 100_000:        # checked here, in the page's words (see below)
-                st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(256),
-                           high=ui.number(100_000), value=ui.number(n)))
+            low, high = presets.LIMITS["builtin_faces"]
+            if not low <= n <= high:        # checked here, in the page's words (see below)
+                st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(low),
+                           high=ui.number(high), value=ui.number(n)))
                 spec = None
             st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
                          combinations=f"{faces.combinations():,}"))
@@ -180,10 +182,11 @@ def new_run_form(owner: str):
         # the recipe the sweep chose for them (docs/sweep.md). One choice per kind of data.
         real_faces = kind != "builtin"
         name = st.selectbox(t("train.preset"), PRESETS,
-                            index=PRESETS.index("studio" if real_faces else FIRST.preset),
+                            index=PRESETS.index("studio" if real_faces else jobs.FIRST_RUN_PRESET),
                             key=f"train_preset_{'real' if real_faces else 'builtin'}",
                             help=t("train.preset_help"))
-        base = dcgan.PRESETS[name]
+        base = presets.PRESETS[name]
+        limits = presets.LIMITS
         # No min/max on the fields themselves: Streamlit would keep the last valid value and
         # show the reason only on hover, in English. What is typed is what is checked, here,
         # in the page's words, and Start stays off until every field is in range.
@@ -201,29 +204,32 @@ def new_run_form(owner: str):
         latent = c[2].number_input(t("train.latent"), value=base.latent_dim, step=1,
                                    key=f"train_latent_{name}")
         c = st.columns(3)
-        precision = c[0].selectbox(t("train.precision"), dcgan.PRECISIONS,
+        precision = c[0].selectbox(t("train.precision"), presets.PRECISIONS,
                                    key="train_precision")
         smoothing = c[1].number_input(t("train.smoothing"), value=base.label_smoothing,
                                       step=0.05, format="%g", key=f"train_smooth_{name}")
         quality_every = c[2].number_input(t("train.quality_every"), value=FIRST.quality_every,
                                           step=100,
                                           key="train_quality", help=t("train.quality_help"))
-        problems = [t("train.out_of_range", field=label, low=ui.number(low),
-                      high=ui.number(high), value=ui.number(value))
-                    for label, value, low, high in form_ranges(
-                        steps, batch, seed, g_lr, d_lr, latent, smoothing, quality_every)
-                    if not low <= value <= high]
+        numbers = {"steps": (t("train.steps"), steps), "batch_size": (t("train.batch"), batch),
+                   "seed": (t("train.seed"), seed), "g_lr": ("G lr", g_lr),
+                   "d_lr": ("D lr", d_lr), "latent_dim": (t("train.latent"), latent),
+                   "label_smoothing": (t("train.smoothing"), smoothing),
+                   "quality_every": (t("train.quality_every"), quality_every)}
+        problems = [t("train.out_of_range", field=label, low=ui.number(limits[key][0]),
+                      high=ui.number(limits[key][1]), value=ui.number(value))
+                    for key, (label, value) in numbers.items()
+                    if not limits[key][0] <= value <= limits[key][1]]
         if problems:
             for problem in problems:
                 st.error(problem)
             spec = None           # Start stays off: never start with other values than shown
-        overrides = {"batch_size": int(batch), "g_lr": float(g_lr), "d_lr": float(d_lr),
-                     "latent_dim": int(latent), "precision": precision,
-                     "label_smoothing": float(smoothing)}
         config = None
         if not problems:
             try:
-                config = dcgan.preset(name, **overrides)
+                config = presets.preset(name, batch_size=int(batch), g_lr=float(g_lr),
+                                        d_lr=float(d_lr), latent_dim=int(latent),
+                                        precision=precision, label_smoothing=float(smoothing))
             except ValueError as error:
                 st.error(t("train.bad_settings", error=error))
                 spec = None
@@ -250,7 +256,7 @@ def new_run_form(owner: str):
                  icon=":material/play_arrow:"):
         try:
             new = jm().submit(owner, jobs.JobSpec(
-                data=spec, preset=name, overrides=overrides, steps=int(steps), seed=int(seed),
+                data=spec, config=config, steps=int(steps), seed=int(seed),
                 quality_every=int(quality_every)))
             watch(new.id)
             st.rerun()
@@ -274,14 +280,6 @@ def layer_rows(table):
     return [{t(f"train.table.{key}"): value for key, value in row.items()} for row in table]
 
 
-def form_ranges(steps, batch, seed, g_lr, d_lr, latent, smoothing, quality_every):
-    """(label, value, low, high) of each number on the form, as Start will use it."""
-    return [(t("train.steps"), steps, 1, 1_000_000), (t("train.batch"), batch, 2, 1024),
-            (t("train.seed"), seed, 0, 10**6), ("G lr", g_lr, 1e-6, 0.5), ("D lr", d_lr, 1e-6, 0.5),
-            (t("train.latent"), latent, 1, 1024), (t("train.smoothing"), smoothing, 0.0, 0.49),
-            (t("train.quality_every"), quality_every, 0, 100_000)]
-
-
 # --- The run, live ---------------------------------------------------------------------------
 
 # The live view reads the run's state file itself, every 0.5 s: a trainer's event reaches the
@@ -296,7 +294,7 @@ def live_view(job: jobs.Job, state: dict, snap: dict):
     lang = ui.lang()
     words = {"status": t("train.status", status="{status}", id=job.id, device=dev["device"],
                          backend=dev["backend"],
-                         precision=snap["spec"]["overrides"].get("precision", "float32")),
+                         precision=job.spec.config.precision),
              "names": ui.i18n.section("train.status.", lang),
              "queued": t("train.queued"), "progress": t("train.progress"),
              "numbers": t("train.numbers"), "numbers_help": t("train.numbers_help"),
@@ -378,8 +376,7 @@ def run_view(job: jobs.Job, owner: str):
         more = c[2].number_input(t("train.more_steps"), 1, 1_000_000, 200, key="train_more")
         if c[2].button(t("train.continue"), key="train_continue"):
             try:
-                spec = jobs.JobSpec(**{**job.snapshot()["spec"],
-                                       "steps": job.step + int(more)})
+                spec = dataclasses.replace(job.spec, steps=job.step + int(more))
                 jm().submit(owner, spec, resume_id=job.id)
                 st.rerun()
             except (ValueError, PermissionError) as error:

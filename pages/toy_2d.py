@@ -12,7 +12,7 @@ import dataclasses
 
 import streamlit as st
 
-from gan_core import figures, toy2d
+from gan_core import figures, noise, toy2d
 from pages import ui
 
 t = ui.translator()
@@ -157,7 +157,7 @@ def settings() -> list | None:
         a.number_input(t("toy2d.noise_dim"), 1, 16, key="toy2d_noise_dim")
         b.selectbox(t("toy2d.noise"), toy2d.NOISES, key="toy2d_noise",
                     format_func=lambda k: t(f"toy2d.noise.{k}"))
-        st.number_input(t("toy2d.seed"), 0, 2**31 - 1, key="toy2d_seed")
+        st.number_input(t("toy2d.seed"), 0, noise.MAX_SEED, key="toy2d_seed")
         st.caption(t("toy2d.note"))
         st.subheader(t("toy2d.show"))
         for layer in figures.LAYERS:

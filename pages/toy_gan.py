@@ -9,7 +9,7 @@ import dataclasses
 
 import streamlit as st
 
-from gan_core import figures, toy
+from gan_core import figures, noise, toy
 from pages import toy_2d, ui
 
 t = ui.translator()
@@ -139,7 +139,7 @@ def settings(state: PageState):
                      format_func=lambda s: t(f"toy.g_loss.{s}"))
         st.selectbox(t("toy.d_kind"), toy.D_KINDS, key="toy_d_kind",
                      format_func=lambda s: t(f"toy.d_kind.{s}"))
-        st.number_input(t("toy.seed"), 0, 2**31 - 1, key="toy_seed")
+        st.number_input(t("toy.seed"), 0, noise.MAX_SEED, key="toy_seed")
         st.caption(t("toy.model_note"))
 
 

@@ -169,7 +169,19 @@ def test_generate_in_bfloat16_is_close_to_float32(trained, tmp_path):
     assert result.returncode == 2 and "float8" in result.stderr
 
 
-def test_the_cli_offers_every_preset():
-    from gan_core import __main__ as cli_main, dcgan
-
-    assert list(cli_main.PRESET_NAMES) == list(dcgan.PRESETS)   # kept without importing Keras
+def test_the_cli_offers_every_preset_and_checks_flags_without_loading_keras():
+    code = ("import contextlib, io, sys\n"
+            "from gan_core import __main__ as cli, presets\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+            "    cli.main(['train', '--help'])\n"
+            "assert all(name in out.getvalue() for name in presets.PRESETS), out.getvalue()\n"
+            "err = io.StringIO()\n"
+            "with contextlib.redirect_stderr(err):\n"
+            "    code = cli.main(['train', '--data', 'builtin:64', '--out', 'x', '--steps', '5',\n"
+            "                     '--batch', '5000'])\n"
+            "assert code == 2 and 'batch must be between 1 and 1,024' in err.getvalue(), err.getvalue()\n"
+            "assert 'keras' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).parent.parent, timeout=60)
+    assert result.returncode == 0, result.stderr

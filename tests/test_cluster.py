@@ -134,9 +134,10 @@ def test_bad_set_ups_get_one_clear_line(client, ids, tmp_path):
 # --- a classroom's training jobs on the cluster's workers -------------------------------------
 
 def spec(steps, seed=0, every=10):
-    from gan_core import jobs
-    return jobs.JobSpec(data="builtin:64", preset="dcgan", seed=seed, steps=steps,
-                        overrides={"batch_size": 8, "latent_dim": 8}, sample_every=every,
+    from gan_core import jobs, presets
+    return jobs.JobSpec(data="builtin:64", seed=seed, steps=steps,
+                        config=presets.preset("dcgan", batch_size=8, latent_dim=8),
+                        sample_every=every,
                         checkpoint_every=every)
 
 

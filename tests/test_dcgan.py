@@ -3,11 +3,11 @@
 import keras
 import pytest
 
-from gan_core import dcgan
+from gan_core import dcgan, presets
 
 
 def test_course_networks_match_the_notebook():
-    config = dcgan.PRESETS["course"]
+    config = presets.PRESETS["course"]
     G, D, _ = dcgan.build(config)
     assert G.count_params() == 3_578_624
     assert D.count_params() == 2_767_360
@@ -23,14 +23,14 @@ def test_course_networks_match_the_notebook():
 
 
 def test_dcgan_is_the_same_shapes_with_logits():
-    G, D, _ = dcgan.build(dcgan.PRESETS["dcgan"])
+    G, D, _ = dcgan.build(presets.PRESETS["dcgan"])
     assert G.count_params() == 3_578_624 and D.count_params() == 2_767_360
     assert tuple(D.output_shape) == (None, 1)
     assert all(type(layer).__name__ != "Activation" for layer in D.layers)
 
 
 def test_student_presets():
-    s2, pa = dcgan.PRESETS["scenario2"], dcgan.PRESETS["pytorch-anime"]
+    s2, pa = presets.PRESETS["scenario2"], presets.PRESETS["pytorch-anime"]
     assert (s2.batch_size, s2.data_dtype) == (64, "float16") and s2.d_dropout > 0
     G, D, _ = dcgan.build(s2)
     assert G.layers[1].name == "project" and G.layers[1].units == 4 * 4 * 256
@@ -43,27 +43,27 @@ def test_student_presets():
 
 
 def test_overrides_and_precision():
-    config = dcgan.preset("dcgan", latent_dim=64, batch_size=32, precision="mixed_bfloat16",
+    config = presets.preset("dcgan", latent_dim=64, batch_size=32, precision="mixed_bfloat16",
                           g_lr=None)
     assert (config.latent_dim, config.batch_size, config.g_lr) == (64, 32, 2e-4)
     G, D, _ = dcgan.build(config)
     assert G.input_shape == (None, 64)
     assert G.layers[2].dtype_policy.compute_dtype == "bfloat16"
     assert G.output.dtype == "float32" and D.output.dtype == "float32"
-    assert dcgan.GANConfig.from_json(config.to_json()) == config
+    assert presets.GANConfig.from_json(config.to_json()) == config
 
 
 @pytest.mark.parametrize("bad", [dict(precision="float8"), dict(batch_size=0),
                                  dict(label_smoothing=0.7), dict(g_lr=0)])
 def test_bad_settings_say_why(bad):
     with pytest.raises(ValueError):
-        dcgan.preset("dcgan", **bad)
+        presets.preset("dcgan", **bad)
     with pytest.raises(ValueError, match="unknown preset"):
-        dcgan.preset("stylegan")
+        presets.preset("stylegan")
 
 
 def test_layer_table_adds_up():
-    G, _, _ = dcgan.build(dcgan.PRESETS["course"])
+    G, _, _ = dcgan.build(presets.PRESETS["course"])
     rows = dcgan.layer_table(G)
     assert sum(r["params"] for r in rows) == 3_578_624
     assert rows[-1]["output"] == "(None, 64, 64, 3)"
@@ -100,7 +100,7 @@ def test_fused_batchnorm_trains_exactly_like_keras_batchnorm(policy, shape):
 
 
 def test_the_trainers_fused_batchnorm_never_reaches_a_saved_file():
-    config = dcgan.preset("dcgan")
+    config = presets.preset("dcgan")
     G, _, _ = dcgan.build(config, fused_bn=True)
     assert any(isinstance(layer, dcgan.FusedBatchNormalization) for layer in G.layers)
     copy = dcgan.portable_copy(G, config)

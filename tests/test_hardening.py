@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from gan_core import __main__ as cli_main
-from gan_core import data, dcgan, files, generate, jobs, latent, train
+from gan_core import data, files, generate, jobs, latent, presets, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(batch_size=8, latent_dim=16)
@@ -59,7 +59,7 @@ def capped(code: str, gigabytes: float = 1.5):
 
 def test_resume_skips_a_damaged_newest_checkpoint_and_names_the_one_loaded(tmp_path):
     faces = data.load("builtin:64")
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     list(train.Trainer(config, faces, tmp_path, steps=4, checkpoint_every=2).run())
     newest = sorted((tmp_path / "checkpoints").glob("ckpt-*.npz"))[-1]
     assert newest.name == "ckpt-00000004.npz"
@@ -73,7 +73,7 @@ def test_resume_skips_a_damaged_newest_checkpoint_and_names_the_one_loaded(tmp_p
 
 def test_a_failed_run_never_calls_a_damaged_file_good(tmp_path):
     faces = data.load("builtin:64")
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     list(train.Trainer(config, faces, tmp_path, steps=2, checkpoint_every=2).run())
     for ckpt in (tmp_path / "checkpoints").glob("*.npz"):
         ckpt.write_bytes(b"PK\x03\x04 broken")
@@ -418,7 +418,7 @@ def test_resume_with_other_settings_names_the_flags(tmp_path):
 
 def test_a_run_folder_is_locked_and_a_stale_lock_is_taken_over(tmp_path):
     faces = data.load("builtin:64")
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         tmp_path.mkdir(exist_ok=True)
@@ -484,12 +484,13 @@ def test_a_folder_smaller_than_the_batch_is_refused_at_submit(manager, tmp_path)
         (tmp_path / "data" / "faces" / f"{i}.png").write_bytes(png(colour=(i * 30, 0, 0)))
     with pytest.raises(ValueError, match="8 training images, fewer than the batch size 64"):
         manager.submit("alice", jobs.JobSpec(data=str(tmp_path / "data" / "faces"),
-                                             overrides={"batch_size": 64}, steps=2))
+                                             config=presets.preset("dcgan", batch_size=64),
+                                             steps=2))
     assert not manager._waiting
 
 
 def test_job_ids_carry_128_random_bits(manager):
-    job = manager.submit("alice", jobs.JobSpec(data="builtin:64", overrides=dict(TINY),
+    job = manager.submit("alice", jobs.JobSpec(data="builtin:64", config=presets.preset("dcgan", **TINY),
                                                steps=1))
     token = job.id.rsplit("-", 1)[1]
     assert len(token) == 32 and int(token, 16) >= 0

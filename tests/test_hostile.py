@@ -81,9 +81,9 @@ def test_a_folder_in_use_is_refused_as_input_not_as_a_lost_run(capsys, tmp_path)
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from gan_core import data, dcgan
+    from gan_core import data, presets
     out = tmp_path_factory.mktemp("run")
-    config = dcgan.preset("dcgan", batch_size=8, latent_dim=8)
+    config = presets.preset("dcgan", batch_size=8, latent_dim=8)
     list(train.Trainer(config, data.load("builtin:16"), out, steps=1).run())
     return out
 
@@ -261,7 +261,7 @@ def test_fuzzed_files_are_read_or_refused_by_name(tmp_path):
         body = mutate(good_config)
         (folder / "config.json").write_bytes(body.encode("utf-8", "surrogatepass"))
         try:
-            train.saved_config(runfolder.Run(folder))
+            runfolder.Run(folder).read_record()
         except files.DamagedFile as error:
             assert "config.json" in str(error)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core import faces, images, jobs
+from gan_core import faces, images, jobs, presets
 from gan_core import events as ev
 
 TINY = dict(batch_size=8, latent_dim=16)
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec(steps=4, **kw):
-    return jobs.JobSpec(data="builtin:64", overrides=dict(TINY), steps=steps, sample_every=2,
+    return jobs.JobSpec(data="builtin:64", config=presets.preset("dcgan", **TINY), steps=steps, sample_every=2,
                         checkpoint_every=2, **kw)
 
 
@@ -131,6 +131,8 @@ def test_a_diverged_loss_is_published_as_null(tmp_path):
 
 def test_the_newest_grid_is_labelled_with_scores_and_published_every_few_seconds(tmp_path):
     job = jobs.Job("j", "alice", spec(), tmp_path)
+    now = [100.0]
+    job.clock = lambda: now[0]
     drawn = faces.sample(64, 0)[0]
     samples = lambda step, imgs: job.record(ev.Samples(  # noqa: E731
         step, 0, path="", images=imgs, scores=np.full(64, 0.25)))
@@ -144,6 +146,7 @@ def test_the_newest_grid_is_labelled_with_scores_and_published_every_few_seconds
     many, labels = faces.sample(2000, 0)
     first = faces.FACTORS["hair_colour"][0]
     samples(4, many[labels["hair_colour"] == 0][:64])            # one colour only
+    now[0] += jobs.GRID_EVERY_S / 2
     assert job.grid_png() is None and job.live()["grid"]["step"] == 2    # too soon
     assert job.grid_png(force=True) is not None
     assert job.live()["grid"] == {"step": 4, "missing": [c for c in faces.FACTORS["hair_colour"]
@@ -180,7 +183,8 @@ def test_resume_continues_a_stopped_run(manager):
 
 def test_bad_data_is_an_error_in_the_job_not_the_server(manager, tmp_path):
     job = manager.submit("alice", jobs.JobSpec(data=str(tmp_path / "data" / "faces"),
-                                               overrides=dict(TINY), steps=2))
+                                               config=presets.preset("dcgan", **TINY),
+                                               steps=2))
     wait(job)
     assert job.status == "error" and "has no files" in job.message
     assert manager.submit("alice", spec()).id        # the worker still takes jobs
@@ -192,8 +196,8 @@ def test_data_choices_stay_inside_the_data_root(manager, tmp_path):
     for outside in ("/etc", str(tmp_path / "data" / ".." / "runs"), "../../etc/passwd"):
         with pytest.raises(ValueError):
             manager.sources.resolve(outside)
-    with pytest.raises(ValueError, match="settings|batch|preset"):
-        manager.submit("alice", jobs.JobSpec(preset="nope"))
+    with pytest.raises(ValueError, match="steps must be between 1 and"):
+        manager.submit("alice", jobs.JobSpec(steps=0))
 
 
 def zip_bytes(entries):

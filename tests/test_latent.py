@@ -8,12 +8,12 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import dcgan, generate, latent, noise
+from gan_core import dcgan, generate, latent, noise, presets
 
 
 @pytest.fixture(scope="module")
 def gen():
-    return generate.Generator(dcgan.build(dcgan.preset("dcgan", latent_dim=100))[0])
+    return generate.Generator(dcgan.build(presets.preset("dcgan", latent_dim=100))[0])
 
 
 # --- The course's exercises -------------------------------------------------------------------

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import dcgan, steps
+from gan_core import dcgan, presets, steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,11 +44,11 @@ def test_spectral_conv_divides_by_the_power_iteration_estimate():
 
 
 def test_spectral_d_has_no_batchnorm_and_width_scales_the_work():
-    G, D, _ = dcgan.build(dcgan.preset("dcgan", d_norm="spectral"))
+    G, D, _ = dcgan.build(presets.preset("dcgan", d_norm="spectral"))
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in D.layers)
     assert sum(isinstance(layer, dcgan.SpectralConv2D) for layer in D.layers) == 5
-    half_G, half_D, _ = dcgan.build(dcgan.preset("dcgan", width=0.5))
-    full_G, full_D, _ = dcgan.build(dcgan.preset("dcgan"))
+    half_G, half_D, _ = dcgan.build(presets.preset("dcgan", width=0.5))
+    full_G, full_D, _ = dcgan.build(presets.preset("dcgan"))
     # conv weights scale with in x out channels: about a quarter at half the width (G's first
     # layer, from the 100 numbers of z, only halves)
     assert 0.25 < half_G.count_params() / full_G.count_params() < 0.35
@@ -56,7 +56,7 @@ def test_spectral_d_has_no_batchnorm_and_width_scales_the_work():
 
 
 def test_hinge_loss_matches_its_formula():
-    config = dcgan.preset("dcgan", loss="hinge")
+    config = presets.preset("dcgan", loss="hinge")
     real, fake = np.array([2.0, 0.5, -1.0]), np.array([-3.0, 0.0, 1.5])
     g, d, _, _ = (float(v) for v in steps.losses(config, real, fake))
     assert d == pytest.approx(np.mean(np.maximum(0, 1 - real)) + np.mean(np.maximum(0, 1 + fake)))
@@ -89,7 +89,7 @@ def test_diff_augment_translation_cutout_and_colour():
 
 
 def test_ramped_average_starts_short_and_reaches_the_set_decay():
-    config = dcgan.preset("dcgan", ema=0.999, ema_rampup=0.05, batch_size=64)
+    config = presets.preset("dcgan", ema=0.999, ema_rampup=0.05, batch_size=64)
     early, late = steps.ema_decay(config, 0), steps.ema_decay(config, 100_000)
     # after one batch the half-life is 0.05 x 64 images: the average nearly follows G
     assert early == pytest.approx(0.5 ** (64 / (0.05 * 64)), rel=1e-5) and early < 1e-5
@@ -105,17 +105,17 @@ def test_ramped_average_starts_short_and_reaches_the_set_decay():
                                  dict(d_sigmoid_output=True, loss="hinge")])
 def test_bad_recipe_settings_say_why(bad):
     with pytest.raises(ValueError):
-        dcgan.preset("dcgan", **bad)
+        presets.preset("dcgan", **bad)
 
 
 EVERY_OPTION = """
 import json, sys
 import numpy as np
-from gan_core import data, dcgan, train
+from gan_core import data, dcgan, presets, train
 faces = data.load("builtin:64")
 out = {}
 for gamma in (0.0, 100.0):
-    config = dcgan.preset("dcgan", batch_size=8, latent_dim=16, width=0.25, d_norm="spectral",
+    config = presets.preset("dcgan", batch_size=8, latent_dim=16, width=0.25, d_norm="spectral",
                           loss="hinge", augment="translation,color,cutout", ema=0.9,
                           ema_rampup=0.05, r1_gamma=gamma, r1_every=2)
     trainer = train.Trainer(config, faces, sys.argv[1] + str(gamma), steps=3, seed=1,

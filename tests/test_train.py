@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import data, dcgan, generate, runfolder, steps, train
+from gan_core import data, dcgan, generate, presets, runfolder, steps, train
 
 TINY = dict(batch_size=8, latent_dim=16)
 
@@ -22,7 +22,7 @@ def run(trainer):
 
 
 def test_events_and_run_folder(faces, tmp_path):
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     events = run(train.Trainer(config, faces, tmp_path, steps=4, checkpoint_every=2,
                                sample_every=2, seed=3))
     kinds = [e.kind for e in events]
@@ -52,7 +52,7 @@ def test_events_and_run_folder(faces, tmp_path):
 
 
 def test_same_seed_same_run(faces, tmp_path):
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     a = run(train.Trainer(config, faces, tmp_path / "a", steps=3, seed=5))
     b = run(train.Trainer(config, faces, tmp_path / "b", steps=3, seed=5))
     la = [e.g_loss for e in a if e.kind == "metrics"]
@@ -66,7 +66,7 @@ def weights(path):
 
 
 def test_resume_continues_exactly(faces, tmp_path):
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     run(train.Trainer(config, faces, tmp_path / "whole", steps=4, seed=2))
     control = train.Control()
     for event in train.Trainer(config, faces, tmp_path / "cut", steps=4, seed=2,
@@ -93,7 +93,7 @@ def assert_generator_average(run_dir, decay):
         ({k[2:]: v for k, v in w.items() if k.startswith("g/")},
          {k[6:]: v for k, v in w.items() if k.startswith("g_ema/")})
         for w in (weights(run_dir / "checkpoints" / f"ckpt-{s:08d}.npz") for s in (1, 2))]
-    config = dcgan.GANConfig(**json.loads((run_dir / "config.json").read_text())["config"])
+    config = runfolder.Run(run_dir).read_record().config
     model = dcgan.build_generator(config)
     trainable = [k for k, v in runfolder.named(model).items() if v.trainable]
     statistics = [k for k, v in runfolder.named(model).items() if not v.trainable]
@@ -117,14 +117,14 @@ def quick_recalibration(monkeypatch):
 
 
 def test_the_generator_average(faces, tmp_path, quick_recalibration):
-    config = dcgan.preset("dcgan", **TINY, ema=0.5, precision="mixed_bfloat16")
+    config = presets.preset("dcgan", **TINY, ema=0.5, precision="mixed_bfloat16")
     run(train.Trainer(config, faces, tmp_path, steps=2, checkpoint_every=1))
     assert_generator_average(tmp_path, 0.5)
 
 
 def test_export_writes_the_runs_generator_from_its_checkpoint(faces, tmp_path,
                                                               quick_recalibration):
-    config = dcgan.preset("dcgan", **TINY, ema=0.5)
+    config = presets.preset("dcgan", **TINY, ema=0.5)
     run(train.Trainer(config, faces, tmp_path / "run", steps=2, checkpoint_every=1))
     out, checkpoint = train.export(tmp_path / "run", tmp_path / "g.keras")
     assert checkpoint.name == "ckpt-00000002.npz"
@@ -137,7 +137,7 @@ def test_export_writes_the_runs_generator_from_its_checkpoint(faces, tmp_path,
 
 
 def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     run(train.Trainer(config, faces, tmp_path, steps=4, checkpoint_every=2))
     newest = tmp_path / "checkpoints" / "ckpt-00000004.npz"
     newest.write_bytes(b"half a checkpoint")
@@ -148,7 +148,7 @@ def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
 
 def test_stop_and_pause_take_effect_within_a_step(faces, tmp_path):
     control = train.Control()
-    trainer = train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=50,
+    trainer = train.Trainer(presets.preset("dcgan", **TINY), faces, tmp_path, steps=50,
                             control=control)
     seen = []
     for event in trainer.run():
@@ -179,7 +179,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, m
         call.sync, call.replicas = step.sync, step.replicas
         return call
     monkeypatch.setattr(train, "make_step", poisoned)
-    events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=10,
+    events = run(train.Trainer(presets.preset("dcgan", **TINY), faces, tmp_path, steps=10,
                                checkpoint_every=2))
     end = events[-1]
     assert end.status == "diverged" and end.step == 3
@@ -189,7 +189,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(faces, tmp_path, m
 
 
 def test_mixed_float16_scales_both_losses(faces, tmp_path):
-    config = dcgan.preset("dcgan", precision="mixed_float16", **TINY)
+    config = presets.preset("dcgan", precision="mixed_float16", **TINY)
     g_opt, d_opt = train.make_optimizers(config)
     assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer)
     assert isinstance(d_opt, keras.optimizers.LossScaleOptimizer)
@@ -199,7 +199,7 @@ def test_mixed_float16_scales_both_losses(faces, tmp_path):
 
 
 def test_quality_on_held_out_images(faces, tmp_path):
-    events = run(train.Trainer(dcgan.preset("dcgan", **TINY), faces, tmp_path, steps=2,
+    events = run(train.Trainer(presets.preset("dcgan", **TINY), faces, tmp_path, steps=2,
                                quality_every=2, holdout=32))
     start = events[0]
     assert start.held_out == 32 and start.images == 64
@@ -214,27 +214,40 @@ def test_quality_on_held_out_images(faces, tmp_path):
 def test_too_little_data_is_a_clear_error(tmp_path):
     small = data.load("builtin:4")
     with pytest.raises(ValueError, match="fewer than the batch size"):
-        train.Trainer(dcgan.preset("dcgan", **TINY), small, tmp_path, steps=1)
+        train.Trainer(presets.preset("dcgan", **TINY), small, tmp_path, steps=1)
     with pytest.raises(ValueError, match="nothing to resume"):
-        train.Trainer(dcgan.preset("dcgan", **TINY), small, tmp_path / "new", steps=1,
+        train.Trainer(presets.preset("dcgan", **TINY), small, tmp_path / "new", steps=1,
                       resume=True)
     with pytest.raises(ValueError, match="16 held-out images .* 20 images in all"):
-        train.Trainer(dcgan.preset("dcgan", **TINY), data.load("builtin:20"), tmp_path, steps=1,
+        train.Trainer(presets.preset("dcgan", **TINY), data.load("builtin:20"), tmp_path, steps=1,
                       quality_every=100)
     # a tenth of 200 faces is 20, more than 16: quality is measured on those
-    assert len(train.Trainer(dcgan.preset("dcgan", **TINY), data.load("builtin:200"),
+    assert len(train.Trainer(presets.preset("dcgan", **TINY), data.load("builtin:200"),
                              tmp_path, steps=1, quality_every=100).held_idx) == 20
     # 100 faces: a tenth is 10, so 16 are held out, and the rest must still fill a batch
     with pytest.raises(ValueError, match="84 training images \\(16 more held out"):
-        train.Trainer(dcgan.preset("dcgan", batch_size=96), data.load("builtin:100"),
+        train.Trainer(presets.preset("dcgan", batch_size=96), data.load("builtin:100"),
                       tmp_path, steps=1, quality_every=100)
 
 
 def test_config_is_saved_for_resume(faces, tmp_path):
-    config = dcgan.preset("course", **TINY)
+    config = presets.preset("course", **TINY)
     run(train.Trainer(config, faces, tmp_path, steps=1, seed=9))
-    saved = json.loads((tmp_path / "config.json").read_text())
-    assert dcgan.GANConfig(**saved["config"]) == config and saved["seed"] == 9
+    saved = runfolder.Run(tmp_path).read_record()
+    assert saved.config == config and saved.seed == 9 and saved.total_steps == 1
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["architecture"] == \
+        "course"                            # plain JSON, readable without GAN Studio
+
+
+def test_resume_goes_on_with_the_saved_settings_or_says_which_differ(faces, tmp_path):
+    config = presets.preset("dcgan", **TINY)
+    run(train.Trainer(config, faces, tmp_path, steps=2, seed=3, checkpoint_every=1))
+    again = train.Trainer(None, faces, tmp_path, steps=3, resume=True)
+    assert again.config == config and again.seed == 3
+    with pytest.raises(ValueError, match=r"batch_size \(saved 8, asked 16\)"):
+        train.Trainer(config.replace(batch_size=16), faces, tmp_path, steps=3, resume=True)
+    with pytest.raises(ValueError, match="needs a config"):
+        train.Trainer(None, faces, tmp_path / "new", steps=3)
 
 
 DATA_PARALLEL_RUN = """
@@ -244,9 +257,9 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":  # JAX reads XLA_FLAGS; TensorFl
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * int(sys.argv[2]))
-from gan_core import data, dcgan, train
+from gan_core import data, dcgan, presets, train
 train.RECALIBRATION_BATCH = 64     # as quick_recalibration does
-config = dcgan.preset("dcgan", batch_size=8, latent_dim=16, ema=0.9)
+config = presets.preset("dcgan", batch_size=8, latent_dim=16, ema=0.9)
 trainer = train.Trainer(config, data.load("builtin:64"), sys.argv[1], steps=3,
                         sample_every=100, checkpoint_every=100)
 events = list(trainer.run())
@@ -290,7 +303,7 @@ def test_data_parallel_on_two_cpu_devices_matches_one_device(backend, tmp_path):
 
 
 def test_checkpoints_store_variables_by_name_and_older_files_still_load(faces, tmp_path):
-    config = dcgan.preset("dcgan", **TINY)
+    config = presets.preset("dcgan", **TINY)
     run(train.Trainer(config, faces, tmp_path / "run", steps=2, checkpoint_every=1))
     folder = runfolder.Run(tmp_path / "run")
     saved = weights(folder.checkpoints()[-1])

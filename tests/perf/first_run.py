@@ -11,6 +11,7 @@ grid holds. Writes the last sample grid to OUT/grid.png, to look at: recognisabl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gan_core import faces, files, images, jobs  # noqa: E402
+from gan_core import faces, files, images, jobs, presets  # noqa: E402
 
 
 def main():
@@ -33,9 +34,8 @@ def main():
         manager = jobs.JobManager(Path(tmp) / "runs", Path(tmp) / "data")
         spec = jobs.first_run_spec()
         if args.preset:
-            spec.preset = args.preset
-            spec.overrides = {}
-        spec.steps = args.steps or spec.steps
+            spec = dataclasses.replace(spec, config=presets.PRESETS[args.preset])
+        spec = dataclasses.replace(spec, steps=args.steps or spec.steps)
         start = time.perf_counter()
         job = manager.submit("learner", spec)
         while job.status in jobs.ACTIVE:
@@ -49,8 +49,7 @@ def main():
                           images.png_bytes(images.grid(grid, 8), scale=2))
         shares = faces.hair_colour_shares(grid)
         print(json.dumps({
-            "spec": {"data": spec.data, "preset": spec.preset, "steps": spec.steps,
-                     **spec.overrides},
+            "spec": {"data": spec.data, "steps": spec.steps, "config": spec.config.to_dict()},
             "status": job.status, "message": job.message, "seconds": round(seconds, 1),
             "img_per_s": round(last["img_per_s"], 1), "d_real": round(last["d_real"], 3),
             "d_fake": round(last["d_fake"], 3),

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # noqa: E402
 
-from gan_core import data, dcgan, runfolder, train  # noqa: E402
+from gan_core import data, presets, runfolder, train  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
 # Quality off, as in the headless run: the soak measures what watching costs, not SWD.
@@ -58,7 +58,7 @@ def steady_rate(rows, skip=20):
 
 def headless(steps):
     """The trainer's img/s alone, and the CPU cores it keeps busy."""
-    config = dcgan.preset("dcgan", batch_size=64)
+    config = presets.preset("dcgan", batch_size=64)
     with tempfile.TemporaryDirectory() as out:
         trainer = train.Trainer(config, data.load("builtin:2048"), out, steps=steps,
                                 sample_every=20, checkpoint_every=100)
