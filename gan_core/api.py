@@ -188,6 +188,11 @@ class AvatarService:
                             continue
             return list(self._models.values())
 
+    async def find(self, name: str | None) -> _Model:
+        """`model` for a request handler: the default at once; another name after a scan of
+        the runs folder (and a hash of any new file) on a thread, off the event loop."""
+        return self.default if not name else await asyncio.to_thread(self.model, name)
+
     def model(self, name: str | None) -> _Model:
         if not name:
             return self.default
@@ -217,7 +222,8 @@ class AvatarService:
         if cached is not None:
             entry.cache.move_to_end(player_id)
             return cached
-        self._loaded(entry)
+        if entry.generator is None:      # its first request: load it on a thread, so the
+            await asyncio.to_thread(self._loaded, entry)    # loop answers others meanwhile
         z = noise.for_id(player_id, entry.generator.latent_dim, entry.namespace)
         image = await entry.batcher(z)
         entry.cache[player_id] = image
@@ -304,7 +310,7 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
             raise ApiError(404, "avatars are /api/v1/avatar/<id>.png")
         player_id = check_id(name[:-4])
         size = check_size(request.query_params.get("size", 64))
-        entry = service.model(request.query_params.get("model"))
+        entry = await service.find(request.query_params.get("model"))
         tag = etag(entry, player_id, size)
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE, "X-Model-Hash": entry.hash,
                    "X-Namespace": entry.namespace}
@@ -361,7 +367,7 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
         model = payload.get("model")
         if model is not None and not isinstance(model, str):
             raise ApiError(400, "model must be a string")
-        entry = service.model(model)
+        entry = await service.find(model)
         faces = await asyncio.gather(*(service.face(entry, i) for i in checked))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -373,9 +379,10 @@ def routes(service: AvatarService, token: str | None = None, rate_limit: float =
             "X-Model-Hash": entry.hash, "X-Namespace": entry.namespace})
 
     async def models(request):
+        available = await asyncio.to_thread(service.available)    # a folder scan, hashes
         return JSONResponse({"default": service.default.name, "models": [
             {"name": m.name, "hash": m.hash, "namespace": m.namespace,
-             "default": m is service.default} for m in service.available()]})
+             "default": m is service.default} for m in available]})
 
     return [Route("/api/v1/avatar/{name:path}", guarded(avatar), methods=["GET"]),
             Route("/api/v1/avatars", guarded(batch), methods=["POST"]),

@@ -101,45 +101,42 @@ class FolderLocked(ValueError):
 
 @contextlib.contextmanager
 def folder_lock(folder, name=".lock"):
-    """Hold `folder/.lock` (the holder's pid) while writing a folder, so two writers never
-    interleave. A lock whose process is gone is stale: it is taken over, and the pid it held
-    is yielded so the caller can say so (None when there was no stale lock)."""
+    """Hold an exclusive `flock` on `folder/.lock` while writing a folder, so two writers never
+    interleave. The kernel lets go of it when its process dies, however it dies, so a lock is
+    never stale; the file keeps the holder's pid for the message. A file left by a holder
+    that died holding it is taken, and that pid is yielded so the caller can say so (None
+    when the last holder let go normally)."""
+    import fcntl
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lock, stale = folder / name, None
-    for _ in range(2):
+    lock = folder / name
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                holder = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                holder = 0
-            if holder and holder != os.getpid() and _alive(holder):
-                raise FolderLocked(f"{folder} is in use by another trainer (pid {holder}); "
-                                   f"wait for it to finish or stop it first") from None
-            stale = holder or "unknown"
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        break
-    else:
-        raise FolderLocked(f"could not take the lock {lock}")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise FolderLocked(f"{folder} is in use by another trainer (pid {holder}); "
+                               f"wait for it to finish or stop it first") from None
+        # The last holder may have unlinked the file between our open and our flock: then
+        # this lock is on a file nobody else opens. Start again on the file that is there.
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    left = os.read(fd, 32).decode(errors="replace").strip()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
     try:
-        yield stale
+        yield (int(left) if left.isdigit() else left) or None
     finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        lock.unlink(missing_ok=True)       # before letting go: a waiter then opens a new file
+        os.close(fd)
 
 
 def remove_stale_temporaries(folder) -> list[str]:

@@ -224,6 +224,32 @@ def slow_client(port, prefix: bytes, trickle: bytes, seconds: float) -> float:
 
 
 @pytest.mark.slow
+def test_loading_a_model_for_its_first_request_leaves_the_event_loop_free(monkeypatch):
+    import asyncio
+
+    service = api.AvatarService()
+    load = generate.Generator.load.__func__
+    monkeypatch.setattr(generate.Generator, "load", classmethod(
+        lambda cls, *args, **kw: (time.sleep(1.0), load(cls, *args, **kw))[1]))
+
+    async def first_request_and_a_ticker():
+        ticks = 0
+
+        async def tick():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+        ticker = asyncio.create_task(tick())
+        face = await service.face(await service.find(None), "player-1")
+        ticker.cancel()
+        return face, ticks
+
+    face, ticks = asyncio.run(first_request_and_a_ticker())
+    assert face.shape == (64, 64, 3) and face.dtype == np.uint8
+    assert ticks >= 10               # the loop went on while the 1-second load ran on a thread
+
+
 def test_the_token_the_rate_limit_and_slow_clients(tmp_path):
     proc, base = start(tmp_path, "--token", "s3cret", "--rate-limit", "5")
     try:

@@ -419,16 +419,20 @@ def test_resume_with_other_settings_names_the_flags(tmp_path):
 def test_a_run_folder_is_locked_and_a_stale_lock_is_taken_over(tmp_path):
     faces = data.load("builtin:64")
     config = presets.preset("dcgan", **TINY)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from gan_core import files\n"
+         f"with files.folder_lock({str(tmp_path)!r}):\n"
+         "    print('held', flush=True); time.sleep(60)"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
     try:
-        tmp_path.mkdir(exist_ok=True)
-        (tmp_path / ".lock").write_text(str(holder.pid))
+        assert holder.stdout.readline() == "held\n"
         end = list(train.Trainer(config, faces, tmp_path, steps=1).run())[-1]
         assert end.status == "error" and f"pid {holder.pid}" in end.message
         assert not (tmp_path / "config.json").exists()          # nothing was written
     finally:
-        holder.kill()
+        holder.kill()              # SIGKILL: no clean-up ran, the kernel let go of the lock
         holder.wait()
+    assert (tmp_path / ".lock").read_text() == str(holder.pid)
     (tmp_path / ".generator.4242-7.tmp.keras").write_bytes(b"half")
     events = list(train.Trainer(config, faces, tmp_path, steps=1).run())
     assert events[-1].status == "finished"
