@@ -158,12 +158,15 @@ def check_train_flags(args):
 def stop_on_signals(control):
     """Ctrl-C (SIGINT) or SIGTERM (docker stop, systemd) stops the run cleanly at the next
     step, saved as at any stop; a second one stops at once, keeping the last checkpoint."""
+    signalled = []
+
     def handle(signum, frame):
         name = signal.Signals(signum).name
-        if control.stopped:
+        if signalled:
             print(f"\n{name} again: stopped at once; the last checkpoint is kept",
                   file=sys.stderr, flush=True)
             os._exit(128 + signum)
+        signalled.append(signum)
         control.stop()
         print(f"\n{name}: stopping after this step and saving the run (press Ctrl-C again "
               "to stop at once)", file=sys.stderr, flush=True)
@@ -173,7 +176,7 @@ def stop_on_signals(control):
 
 
 def cmd_train(args) -> dict:
-    started = time.perf_counter()     # --minutes counts the imports and the data, too
+    started = time.monotonic()     # --minutes counts the imports and the data, too
     overrides = {k: v for k, v in dict(
         batch_size=args.batch, latent_dim=args.latent, g_lr=args.g_lr, d_lr=args.d_lr,
         precision=args.precision, label_smoothing=args.label_smoothing, ema=args.ema,
@@ -204,7 +207,9 @@ def cmd_train(args) -> dict:
                             seed=args.seed, checkpoint_every=args.checkpoint_every,
                             sample_every=args.sample_every, log_every=args.log_every,
                             quality_every=args.quality_every, holdout=args.holdout or 0,
-                            resume=args.resume, writes=procs.writes)
+                            resume=args.resume, writes=procs.writes,
+                            control=train.Control(deadline=args.minutes and
+                                                  started + 60 * args.minutes))
     if procs.writes:    # made once the data and the trainer's checks pass: a refusal leaves none
         Path(args.out).mkdir(parents=True, exist_ok=True)
     show = _progress(trainer.total, trainer.config.batch_size) if procs.writes else lambda event: None
@@ -212,9 +217,6 @@ def cmd_train(args) -> dict:
     end = None
     for event in trainer.run():
         show(event)
-        # A time budget, for a lesson: stop cleanly (checkpoint and generator saved).
-        if args.minutes and time.perf_counter() - started > 60 * args.minutes:
-            trainer.control.stop()
         if isinstance(event, ev.Start):
             for name, reason in event.skipped_checkpoints:
                 print(f"warning: skipped the unreadable checkpoint {name} ({reason})",

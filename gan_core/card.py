@@ -17,8 +17,14 @@ from . import evaluation, files, generate, images, runfolder, sweep
 
 
 def curves_png(metrics: list[dict], quality_rows: list[dict]) -> bytes:
-    """Losses, D's scores and SWD by step as one PNG (matplotlib, no display needed)."""
-    import matplotlib
+    """Losses, D's scores and SWD by step as one PNG (matplotlib, no display needed: the one
+    user of matplotlib, a maintainer's tool, so the app does not require it)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("the curves of --run are drawn with matplotlib, which is not "
+                         "installed: pip install -r requirements-dev.txt (or leave out --run)") \
+            from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

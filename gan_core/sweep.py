@@ -43,16 +43,15 @@ CANDIDATES: dict[str, dict] = {
 
 def run_candidate(name, config, train_source, ruler, minutes, out, seed, progress=None):
     """Train one candidate for `minutes` of wall time; its table rows and its grid faces."""
-    trainer = train.Trainer(config, train_source, out / name, steps=10**8, seed=seed,
-                            checkpoint_every=10**8, sample_every=10**8, log_every=50)
     started, last = time.perf_counter(), None
+    trainer = train.Trainer(config, train_source, out / name, steps=10**8, seed=seed,
+                            checkpoint_every=10**8, sample_every=10**8, log_every=50,
+                            control=train.Control(deadline=time.monotonic() + 60 * minutes))
     for event in trainer.run():
         if isinstance(event, ev.Metrics):
             last = event
             if progress:
                 progress(name, event)
-        if time.perf_counter() - started > 60 * minutes:
-            trainer.control.stop()
         if isinstance(event, ev.End) and event.status == "error":
             raise RuntimeError(f"{name}: {event.message}")
     seconds = time.perf_counter() - started

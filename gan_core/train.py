@@ -39,12 +39,15 @@ log = logging.getLogger(__name__)
 
 
 class Control:
-    """Cooperative pause and stop, from another thread: they take effect between two steps."""
+    """Cooperative pause and stop, from another thread: they take effect between two steps.
+    `deadline` (time.monotonic()'s clock): the run stops by itself once it has passed, saved
+    as at any stop: a lesson's or a sweep's time budget."""
 
-    def __init__(self):
+    def __init__(self, deadline: float | None = None):
         self._run = threading.Event()
         self._run.set()
-        self.stopped = False
+        self._stop = False
+        self.deadline = deadline
 
     def pause(self):
         self._run.clear()
@@ -53,8 +56,12 @@ class Control:
         self._run.set()
 
     def stop(self):
-        self.stopped = True
+        self._stop = True
         self._run.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop or (self.deadline is not None and time.monotonic() > self.deadline)
 
     @property
     def paused(self):

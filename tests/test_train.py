@@ -146,6 +146,19 @@ def test_a_corrupt_checkpoint_falls_back_to_the_one_before(faces, tmp_path):
     assert events[0].step == 2 and events[-1].status == "finished"
 
 
+def test_a_deadline_stops_the_run_and_saves_it_as_any_stop(faces, tmp_path):
+    import time
+
+    control = train.Control(deadline=time.monotonic() + 3600)
+    trainer = train.Trainer(presets.preset("dcgan", **TINY), faces, tmp_path, steps=50,
+                            control=control)
+    for event in trainer.run():
+        if event.kind == "metrics" and event.step == 2:
+            control.deadline = time.monotonic() - 1          # the budget is spent
+    assert event.status == "stopped" and event.step == 2
+    assert event.last_checkpoint.endswith("ckpt-00000002.npz") and event.generator_path
+
+
 def test_stop_and_pause_take_effect_within_a_step(faces, tmp_path):
     control = train.Control()
     trainer = train.Trainer(presets.preset("dcgan", **TINY), faces, tmp_path, steps=50,
