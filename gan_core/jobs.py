@@ -224,8 +224,8 @@ class Job:
         self.folder.write_job({
             "id": self.id, "owner": self.owner, "spec": self.spec.to_dict(),
             "status": self.status, "message": self.message, "created": self.created,
-            # kept so a restarted server still counts epochs right
-            "steps_per_epoch": self.info.get("steps_per_epoch")})
+            # kept so a restarted server still counts epochs right and shows the last grid
+            "steps_per_epoch": self.info.get("steps_per_epoch"), "grid": self.grid})
 
 
 class JobManager:
@@ -367,6 +367,7 @@ class JobManager:
         if png is not None:
             try:
                 files.write_bytes(self.live_dir / f"{job.id}.png", png)
+                job.save()                 # the job record names the grid now published
             except OSError as error:
                 log.warning("could not publish %s's grid: %s", job.id, error)
 
@@ -426,14 +427,6 @@ class JobManager:
             quality_every=job.spec.quality_every, resume=job.spec.resume,
             control=job.control).run()
 
-    def _published_grid(self, job_id: str) -> dict | None:
-        """The grid a server before this one published for a run, if its picture is there."""
-        try:
-            grid = json.loads((self.live_dir / f"{job_id}.json").read_text()).get("grid")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return grid if grid and (self.live_dir / f"{job_id}.png").exists() else None
-
     def _load_past_runs(self):
         for run in runfolder.jobs_under(self.runs):
             try:
@@ -444,7 +437,10 @@ class JobManager:
                     job.info = {"steps_per_epoch": saved["steps_per_epoch"]}
                 # A job that was going when the server stopped is not going any more.
                 job.status = saved["status"] if saved["status"] not in ACTIVE else "stopped"
-                job.grid = self._published_grid(job.id)
+                # the grid a server before this one published, if its picture is still there
+                grid = saved.get("grid")
+                job.grid = grid if isinstance(grid, dict) and \
+                    (self.live_dir / f"{job.id}.png").exists() else None
                 self._jobs[job.id] = job
             except (OSError, ValueError, KeyError, TypeError):
                 continue                               # a damaged job.json hides one run

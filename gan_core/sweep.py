@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluation, files, images, noise, presets, train
+from . import evaluation, files, images, presets, train
 from . import events as ev
 
 EVAL_N = 1000          # generated faces per candidate, against as many held-out ones
@@ -56,7 +56,7 @@ def run_candidate(name, config, train_source, ruler, minutes, out, seed, progres
             raise RuntimeError(f"{name}: {event.message}")
     seconds = time.perf_counter() - started
     steps = event.step
-    z = noise.draw(seed, noise.QUALITY, 0, EVAL_N, config.latent_dim)
+    z = evaluation.quality_z(config.latent_dim, EVAL_N, seed)
     base = {"candidate": name, "overrides": CANDIDATES.get(name, {}), "minutes": minutes,
             "steps": steps, "images_seen": steps * config.batch_size,
             "img_per_s": round(steps * config.batch_size / seconds, 1),

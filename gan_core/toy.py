@@ -7,8 +7,8 @@ at a few hundred steps per second, while explicit gradients run thousands, fast 
 browser to animate every step. `tests/test_toy.py` checks these gradients and the Adam update
 against the course's own TensorFlow code, step for step.
 
-Sections: configuration and presets; the exact Gaussian formulas; the discriminators; the
-optimisers; the GAN itself; the course's warm-up.
+Sections: configuration and presets; the exact Gaussian formulas; the discriminators; the GAN
+itself; the course's warm-up. The optimisers and activations are the toys' own (toykit).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import noise, system
+from .toykit import Optimizer, Recent, sigmoid, softplus
 from .checks import check, finite
 
 system.one_blas_thread()     # tiny matrices: see there
@@ -160,15 +161,6 @@ def optimal_discriminator(x, data_mean, data_std, gen_mean, gen_std):
     return sigmoid(log_ratio)
 
 
-def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, float)))
-
-
-def softplus(x):
-    """log(1 + e^x), stable for any x (and five times faster than np.logaddexp)."""
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-
 # ---------------------------------------------------------------------------------------------
 # Discriminators: logits(x) and the gradients of a loss through them
 # ---------------------------------------------------------------------------------------------
@@ -221,36 +213,6 @@ def d_backward(cfg: ToyConfig, theta, x, dlogits):
 
 
 # ---------------------------------------------------------------------------------------------
-# Optimisers, written as Keras 3 writes them so the course preset matches it
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Optimizer:
-    kind: str
-    lr: float
-    beta_1: float
-    beta_2: float
-    m: np.ndarray
-    v: np.ndarray
-    t: int = 0
-    epsilon: float = 1e-7  # keras.optimizers.Adam's default
-
-    @classmethod
-    def create(cls, kind, lr, beta_1, beta_2, size):
-        return cls(kind, lr, beta_1, beta_2, np.zeros(size), np.zeros(size))
-
-    def apply(self, params: np.ndarray, grad: np.ndarray):
-        self.t += 1
-        if self.kind == "sgd":
-            params -= self.lr * grad
-            return
-        self.m += (grad - self.m) * (1 - self.beta_1)
-        self.v += (grad * grad - self.v) * (1 - self.beta_2)
-        alpha = self.lr * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
-        params -= alpha * self.m / (np.sqrt(self.v) + self.epsilon)
-
-
-# ---------------------------------------------------------------------------------------------
 # The GAN
 # ---------------------------------------------------------------------------------------------
 
@@ -281,9 +243,8 @@ class ToyGAN:
         lim = math.sqrt(3)  # Dense(1) on one input: glorot-uniform weight, zero bias
         self.g = np.array([self.rng.uniform(-lim, lim), 0.0])
         self.theta = init_discriminator(cfg, self.rng)
-        self.opt_g = Optimizer.create(cfg.optimizer, cfg.lr_g, cfg.beta_1, cfg.beta_2, 2)
-        self.opt_d = Optimizer.create(cfg.optimizer, cfg.lr_d, cfg.beta_1, cfg.beta_2,
-                                      self.theta.size)
+        self.opt_g = Optimizer(cfg.optimizer, cfg.lr_g, cfg.beta_1, cfg.beta_2, [self.g])
+        self.opt_d = Optimizer(cfg.optimizer, cfg.lr_d, cfg.beta_1, cfg.beta_2, [self.theta])
         self.step = 0
         self.best = BestStep(g=self.g.copy(), theta=self.theta.copy())
 
@@ -356,17 +317,17 @@ class ToyGAN:
                 # The course: one forward pass, two tapes, both networks updated together.
                 d_loss, d_real, d_fake, grad_d, fake = self._d_step()
                 g_loss, grad_g = self._g_grad(*fake)
-                self.opt_d.apply(self.theta, grad_d)
-                self.opt_g.apply(self.g, grad_g)
+                self.opt_d.apply([self.theta], [grad_d])
+                self.opt_g.apply([self.g], [grad_g])
             else:
                 for _ in range(self.cfg.k_d):
                     d_loss, d_real, d_fake, grad_d, _ = self._d_step()
-                    self.opt_d.apply(self.theta, grad_d)
+                    self.opt_d.apply([self.theta], [grad_d])
                 z = self.sample_z(self.cfg.batch)
                 x_fake = self.generate(z)
                 l_fake = d_logits(self.cfg, self.theta, x_fake)
                 g_loss, grad_g = self._g_grad(z, x_fake, l_fake, softplus(l_fake), sigmoid(l_fake))
-                self.opt_g.apply(self.g, grad_g)
+                self.opt_g.apply([self.g], [grad_g])
             self.step += 1
             gap = abs(0.5 * (d_real + d_fake) - 0.5)
             if gap < self.best.gap:
@@ -439,6 +400,8 @@ class ToyRun:
         self._thetas = np.empty((0, self.gan.theta.size), np.float32)
         self._n = 0
         self._initial = (self.gan.g.copy(), self.gan.theta.copy())
+        self.recent = Recent()
+        self.recent.keep(0, self.gan)
 
     @property
     def steps(self) -> int:
@@ -465,7 +428,17 @@ class ToyRun:
         kl, js, w2 = distances(self.cfg, gen_mean, gen_std)
         full_rows = np.column_stack([rows, gen_mean, gen_std, kl, js, w2])
         self._append(full_rows, thetas)
+        self.recent.keep(self._n, self.gan)
         return n_steps
+
+    def rewind(self, step: int) -> bool:
+        """Go back to a recent recorded step, as if training had stopped there; False (and
+        nothing changed) when that step is not among the recent ones."""
+        gan = self.recent.take(step)
+        if gan is None:
+            return False
+        self.gan, self._n = gan, step
+        return True
 
     def _append(self, rows, thetas):
         need = self._n + len(rows)

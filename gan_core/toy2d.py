@@ -17,7 +17,6 @@ gradient that WGAN-GP needs); spectral normalisation; optimisers; losses; the GA
 from __future__ import annotations
 
 import bisect
-import copy
 import dataclasses
 import functools
 import math
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import noise, system
+from .toykit import Optimizer, Recent, sigmoid, softplus
 from .checks import FieldError, check, finite
 
 system.one_blas_thread()     # tiny matrices: see there
@@ -294,45 +294,8 @@ def spectral_backward(grads, params, state):
 
 
 # ---------------------------------------------------------------------------------------------
-# Optimisers
-# ---------------------------------------------------------------------------------------------
-
-class Optimizer:
-    def __init__(self, cfg: Toy2DConfig, lr: float, params):
-        self.kind, self.lr, self.b1, self.b2 = cfg.optimizer, lr, cfg.beta_1, cfg.beta_2
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self, params, grads):
-        if self.kind == "sgd":
-            for p, g in zip(params, grads):
-                p -= self.lr * g
-            return
-        self.t += 1
-        scale = self.lr * math.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * g * g
-            p -= scale * m / (np.sqrt(v) + 1e-8)
-
-    def copy(self) -> Optimizer:
-        return copy.deepcopy(self)
-
-
-# ---------------------------------------------------------------------------------------------
 # Losses on D's outputs: (loss, d loss / d out) for D on real and fake, and for G
 # ---------------------------------------------------------------------------------------------
-
-def softplus(x):
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-
-def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
 
 def d_loss(kind, out_real, out_fake):
     """D's loss and its gradients w.r.t. D's outputs on real and fake samples."""
@@ -376,8 +339,9 @@ class Toy2DGAN:
         d_in = 3 if cfg.cure == "minibatch_std" else 2
         self.g = init_mlp([cfg.noise_dim] + [cfg.g_units] * cfg.g_layers + [2], self.rng)
         self.d = init_mlp([d_in] + [cfg.d_units] * cfg.d_layers + [1], self.rng)
-        self.g_opt = Optimizer(cfg, cfg.lr_g, self.g)
-        self.d_opt = Optimizer(cfg, cfg.lr_d, self.d)
+        # GAN Lab's Adam (TensorFlow.js: epsilon 1e-8)
+        self.g_opt = Optimizer(cfg.optimizer, cfg.lr_g, cfg.beta_1, cfg.beta_2, self.g, 1e-8)
+        self.d_opt = Optimizer(cfg.optimizer, cfg.lr_d, cfg.beta_1, cfg.beta_2, self.d, 1e-8)
         self.us = [self.rng.standard_normal(w.shape[0]) for w in self.d[::2]]
         self.steps = 0
 
@@ -470,7 +434,7 @@ class Toy2DGAN:
         real = sample_data(cfg.data, cfg.batch, self.rng, self.drawn)
         fake = forward(self.g, sample_noise(cfg, cfg.batch, self.rng), cfg.activation)[0]
         dl, grads = self.d_gradients(self.d, real, fake)
-        self.d_opt.step(self.d, grads)
+        self.d_opt.apply(self.d, grads)
         self._check(dl)
         return dl
 
@@ -488,9 +452,9 @@ class Toy2DGAN:
             for _ in range(cfg.unroll):
                 real = sample_data(cfg.data, cfg.batch, rng, self.drawn)
                 fake = forward(self.g, sample_noise(cfg, cfg.batch, rng), cfg.activation)[0]
-                opt.step(d_for_g, self.d_gradients(d_for_g, real, fake)[1])
+                opt.apply(d_for_g, self.d_gradients(d_for_g, real, fake)[1])
         gl, grads = self.g_gradients(d_for_g, z)
-        self.g_opt.step(self.g, grads)
+        self.g_opt.apply(self.g, grads)
         self.steps += 1
         self._check(gl)
         return gl
@@ -677,6 +641,7 @@ class Toy2DRun:
         self.rows: list[tuple] = []
         self.snapshots: dict[int, tuple] = {}
         self.d_only = 0            # D steps taken alone (they do not count as steps)
+        self.recent = Recent()
         self.record()
 
     @property
@@ -691,6 +656,18 @@ class Toy2DRun:
         self.d_only += steps if part == "d" else 0
         self.record()
         return steps
+
+    def rewind(self, step: int) -> bool:
+        """Go back to a recent recorded step, as if training had stopped there; False (and
+        nothing changed) when that step is not among the recent ones."""
+        kept = self.recent.take(step)
+        if kept is None:
+            return False
+        self.gan, self.d_only = kept
+        self.rows = [r for r in self.rows if r[0] <= step]
+        self.snapshots = {s: v for s, v in self.snapshots.items() if s <= step}
+        self.record()           # its row and snapshot again (thinning may have dropped them)
+        return True
 
     def record(self):
         gan = self.gan
@@ -716,6 +693,7 @@ class Toy2DRun:
             keys = sorted(self.snapshots)
             for k in keys[1:-1:2]:         # every other one, the first and newest kept
                 del self.snapshots[k]
+        self.recent.keep(gan.steps, (gan, self.d_only))
 
     def row(self, step: int) -> dict:
         """The recorded row at `step` (or the last one before it)."""

@@ -29,6 +29,8 @@ from . import events as ev
 from . import files, images, multihost, noise, runfolder
 from .dcgan import build, portable_copy, recalibrate_batchnorm
 from .presets import GANConfig
+from .board import Board
+from .runlog import RunLog
 from .steps import METRICS, augment_params, building, ema_decay, make_step
 
 N_SAMPLES = 64
@@ -255,11 +257,29 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self):
-        """Train, yielding events. Always ends with one `End`."""
+        """Train, yielding events. Always ends with one `End`. The run folder's logs and
+        grids (runlog) and TensorBoard (board) see each event before the caller does."""
         try:
             with self.folder.lock() if self.writes else contextlib.nullcontext() \
                     as self.stale_lock:
-                yield from self._run()
+                log = board = None
+                try:
+                    for event in self._run():
+                        if isinstance(event, ev.Start) and self.writes:
+                            log, board = RunLog(self.folder), Board(self.folder.tensorboard)
+                        if log is not None:
+                            try:
+                                log(event)
+                                board(event)
+                            except OSError as error:     # a full disk: say so, keep what was
+                                yield ev.End(event.step, event.epoch, status="error",
+                                             message=f"{type(error).__name__}: {error}",
+                                             last_checkpoint=self._last_saved())
+                                return
+                        yield event
+                finally:
+                    if board is not None:
+                        board.close()
         except (files.FolderLocked, OSError) as error:   # in use, or not writable at all
             yield ev.End(0, 0, status="error", message=str(error))
 
@@ -284,7 +304,6 @@ class Trainer:
             self.step_fn = make_step(cfg, m.G, m.D, m.g_opt, m.d_opt,
                                      np.asarray(self.source.images[self.train_idx]), m.G_ema)
             self.fixed_z = noise.draw(self.seed, noise.FIXED, 0, N_SAMPLES, cfg.latent_dim)
-            self.board = _TensorBoard(self.folder.tensorboard) if self.writes else _NoBoard()
             yield ev.Start(
                 step, self._epoch(step), total_steps=self.total,
                 steps_per_epoch=self.steps_per_epoch, images=len(self.train_idx),
@@ -295,10 +314,7 @@ class Trainer:
                 stale_lock=self.stale_lock, removed_temporaries=removed)
             if step == 0 and self.writes:
                 yield self._samples(0)
-            try:
-                yield from self._loop(step)
-            finally:
-                self.board.close()
+            yield from self._loop(step)
         except Exception as error:  # OOM, a full disk, a bad checkpoint: say so, keep what was
             log.debug("training failed", exc_info=True)
             yield ev.End(step, 0, status="error", message=f"{type(error).__name__}: {error}",
@@ -337,9 +353,6 @@ class Trainer:
                                  message=f"a loss became NaN or infinite at step {step}")
                     return
                 last_good = values
-                if self.writes:
-                    self.folder.append(runfolder.METRICS, {"step": step, **values})
-                self.board.scalars(step, values)
                 yield ev.Metrics(step, epoch, **values)
             if self.writes:
                 yield from self._saved(step)
@@ -397,28 +410,21 @@ class Trainer:
 
     def _samples(self, step):
         fakes, scores = self.generate(self.fixed_z)
-        path = self.folder.sample_path(step)
-        grid = images.grid(fakes, 8)
-        files.write_bytes(path, images.png_bytes(grid))
-        self.board.image(step, grid)
-        return ev.Samples(step, self._epoch(step), images=fakes, scores=scores, path=str(path))
+        return ev.Samples(step, self._epoch(step), images=fakes, scores=scores,
+                          path=str(self.folder.sample_path(step)))   # runlog writes it there
 
     def _quality(self, step):
-        from . import quality
+        from . import evaluation, quality
 
         if self._quality_floor is None:   # the held-out images and their floor never change
             real = np.asarray(self.source.images[self.held_idx])
             self._quality_floor = real, quality.real_floor(real, seed=self.seed)
         real, floor = self._quality_floor
         n = len(real) // 2                # compare() uses this many generated images
-        d = self.config.latent_dim
-        fakes = np.concatenate([
-            self.generate(noise.draw(self.seed, noise.QUALITY, i, min(256, n - i), d))[0]
-            for i in range(0, n, 256)])
+        z = evaluation.quality_z(self.config.latent_dim, n, self.seed)   # as evaluate draws it
+        fakes = np.concatenate([self.generate(z[i:i + 256])[0] for i in range(0, n, 256)])
         values = quality.compare(fakes, real, seed=self.seed, floor=floor)
         values.update(self._fidelity(fakes, real))
-        self.folder.append(runfolder.QUALITY, {"step": step, **values})
-        self.board.scalars(step, {f"quality/{k}": v for k, v in values.items()})
         return ev.Quality(step, self._epoch(step), values=values)
 
     def _fidelity(self, fakes, real) -> dict:
@@ -460,42 +466,6 @@ class Trainer:
         """The newest checkpoint known to be good: the one loaded or saved last (a damaged
         newer file is never named as good)."""
         return str(self._good_checkpoint) if self._good_checkpoint else None
-
-
-class _TensorBoard:
-    """Scalars and sample grids as TensorBoard event files, written with the tensorboard
-    package alone, so the same logs come from either backend."""
-
-    def __init__(self, folder):
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        self.event_pb2, self.summary_pb2 = event_pb2, summary_pb2
-        self.writer = EventFileWriter(str(folder))
-
-    def _add(self, step, values):
-        summary = self.summary_pb2.Summary(value=values)
-        self.writer.add_event(self.event_pb2.Event(wall_time=time.time(), step=step,
-                                                   summary=summary))
-
-    def scalars(self, step, values):
-        Value = self.summary_pb2.Summary.Value
-        self._add(step, [Value(tag=k, simple_value=float(v)) for k, v in values.items()])
-
-    def image(self, step, grid):
-        image = self.summary_pb2.Summary.Image(height=grid.shape[0], width=grid.shape[1],
-                                               colorspace=3,
-                                               encoded_image_string=images.png_bytes(grid))
-        self._add(step, [self.summary_pb2.Summary.Value(tag="samples", image=image)])
-        self.writer.flush()
-
-    def close(self):
-        self.writer.close()
-
-
-class _NoBoard:
-    """Where a process that writes nothing sends its TensorBoard logs."""
-    scalars = image = close = staticmethod(lambda *args: None)
 
 
 def eta_seconds(step: int, total: int, batch_size: int, img_per_s: float) -> float | None:

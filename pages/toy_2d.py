@@ -36,6 +36,7 @@ class Page2D:
     drawn_with: tuple = ()          # the layers and language the shown chunk was drawn with
     from_url: bool = False
     csv: tuple = (-1, "")
+    held: dict | None = None      # the paused player's last report (ui.held_step)
 
     def show(self, start, frame_steps, jump):
         self.serial += 1
@@ -279,5 +280,10 @@ def frames(state: Page2D):
             state.show(start, frame_steps, jump=False)
         if state.error:
             st.rerun()          # the whole page: stop the timer, say why
-    ui.toy_player(state.chunk, FPS, state.playing, height=figures.toy2d_height(len(state.runs)),
-                  key="toy2d_player")
+    held = ui.held_step(state, ui.toy_player(
+        state.chunk, FPS, state.playing, height=figures.toy2d_height(len(state.runs)),
+        key="toy2d_player"))
+    if held is not None and all(run.rewind(held) for run in state.runs):   # back to the
+        state.show(held, [], jump=True)                                     # frame paused on
+        st.session_state.pop("toy2d_seek", None)
+        st.rerun()              # the whole page: the timeline and the buttons follow

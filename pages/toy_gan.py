@@ -55,6 +55,7 @@ class PageState:
     serial: int = 0
     error: str = ""
     csv: tuple = (-1, "")
+    held: dict | None = None      # the paused player's last report (ui.held_step)
 
     def show(self, run, start, frame_steps, jump):
         self.serial += 1
@@ -237,7 +238,11 @@ def frames(state: PageState):
         if state.error or run.full:
             state.playing = False
             st.rerun()  # the whole page: stop the timer, update the buttons
-    ui.toy_player(state.chunk, FPS, state.playing)   # its title: the step on screen
+    held = ui.held_step(state, ui.toy_player(state.chunk, FPS, state.playing))
+    if held is not None and run.rewind(held):     # back to the frame paused on
+        state.show(run, held, [], jump=True)
+        st.session_state.pop("toy_seek", None)
+        st.rerun()              # the whole page: the timeline and the buttons follow
 
 
 def course_result(run: toy.ToyRun):

@@ -150,28 +150,28 @@ def test_sigterm_and_ctrl_c_stop_training_cleanly_and_twice_at_once(how, tmp_pat
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "gan_core", "train", *TINY, "--steps", "100000",
             "--checkpoint-every", "100000", "--json"]
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "a")], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Two runs at once (their imports overlap): one stopped by one signal, one by two.
+    once, twice = (subprocess.Popen([*args, "--out", str(tmp_path / name)], env=env, cwd=ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for name in ("a", "b"))
+    wait_for_steps(tmp_path / "b", 1)
+    twice.send_signal(how)
+    time.sleep(0.5)                 # two presses (one signal pending at a time is all Unix keeps)
+    twice.send_signal(how)
+    _, err = twice.communicate(timeout=60)
+    assert twice.returncode == 128 + how and "Traceback" not in err
+    assert "stopped at once" in err
+
     wait_for_steps(tmp_path / "a", 3)
-    proc.send_signal(how)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+    once.send_signal(how)
+    out, err = once.communicate(timeout=120)
+    assert once.returncode == 0 and "Traceback" not in err, err[-2000:]
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "stopped" and 3 <= summary["step"] < 100000
     run = runfolder.Run(tmp_path / "a")
     assert run.checkpoints() and (tmp_path / "a" / "generator.keras").exists()
     assert run.checkpoints()[-1].name == f"ckpt-{summary['step']:08d}.npz"    # at the stop
     assert "stopping after this step" in err
-
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "b")], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_steps(tmp_path / "b", 1)
-    proc.send_signal(how)
-    time.sleep(0.5)                 # two presses (one signal pending at a time is all Unix keeps)
-    proc.send_signal(how)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + how and "Traceback" not in err
-    assert "stopped at once" in err
 
 
 def wait_for_steps(folder, n, timeout=180):

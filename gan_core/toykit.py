@@ -1,0 +1,74 @@
+"""What both toy GANs (gan_core.toy, gan_core.toy2d) are made of beyond their networks: the
+optimisers and the two activations, in NumPy. Adam is written as Keras 3 writes it, so the
+course's preset matches the course's own Keras code step for step (tests/test_toy.py)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+KERAS_EPSILON = 1e-7        # keras.optimizers.Adam's default
+
+
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, float)))
+
+
+def softplus(x):
+    """log(1 + e^x), stable for any x (and five times faster than np.logaddexp)."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+class Optimizer:
+    """Adam or plain SGD ("adam", "sgd") over a list of NumPy arrays, updated in place. Its
+    rate and betas may change between steps (the 1-D toy's live settings)."""
+
+    def __init__(self, kind: str, lr: float, beta_1: float, beta_2: float, params,
+                 epsilon: float = KERAS_EPSILON):
+        self.kind, self.lr, self.beta_1, self.beta_2 = kind, lr, beta_1, beta_2
+        self.epsilon = epsilon
+        self.m = [np.zeros_like(p, dtype=float) for p in params]
+        self.v = [np.zeros_like(p, dtype=float) for p in params]
+        self.t = 0
+
+    def apply(self, params, grads):
+        self.t += 1
+        if self.kind == "sgd":
+            for p, g in zip(params, grads):
+                p -= self.lr * g
+            return
+        alpha = self.lr * math.sqrt(1 - self.beta_2 ** self.t) / (1 - self.beta_1 ** self.t)
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m += (g - m) * (1 - self.beta_1)
+            v += (g * g - v) * (1 - self.beta_2)
+            p -= alpha * m / (np.sqrt(v) + self.epsilon)
+
+    def copy(self) -> Optimizer:
+        return copy.deepcopy(self)
+
+
+REWIND_STATES = 64     # a little over three chunks of frames (pages' FRAMES_PER_CHUNK is 20)
+
+
+class Recent:
+    """Whole copies of a toy's training state at its last few recorded steps, so a page can
+    take the run back to the frame on screen when the learner pauses: the server trains a
+    chunk of frames ahead of what the browser shows."""
+
+    def __init__(self):
+        self._states: dict[int, object] = {}
+
+    def keep(self, step: int, state):
+        self._states[step] = copy.deepcopy(state)
+        while len(self._states) > REWIND_STATES:
+            del self._states[min(self._states)]
+
+    def take(self, step: int):
+        """A copy of the state kept at `step` (the later ones forgotten), or None."""
+        if step not in self._states:
+            return None
+        for later in [s for s in self._states if s > step]:
+            del self._states[later]
+        return copy.deepcopy(self._states[step])
