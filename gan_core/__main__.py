@@ -185,7 +185,7 @@ def cmd_train(args) -> dict:
     check_train_flags(args)     # every flag before a backend loads, data is read or folder made
     if args.resume:
         config = resume_config(args.out, args.preset, overrides)
-    from . import data, multihost, runfolder, train
+    from . import data, multihost, runfolder
     from . import events as ev
 
     procs = multihost.Processes.from_flags(args.coordinator, args.num_processes,
@@ -203,6 +203,8 @@ def cmd_train(args) -> dict:
         print(f"skipped {len(source.skipped)} bad files:", file=sys.stderr)
         for name, reason in source.skipped[:20]:
             print(f"  {name}: {reason}", file=sys.stderr)
+    from . import train     # Keras, once the data is there: a wrong path is answered at once
+
     trainer = train.Trainer(config, source, args.out, steps=args.steps, epochs=args.epochs,
                             seed=args.seed, checkpoint_every=args.checkpoint_every,
                             sample_every=args.sample_every, log_every=args.log_every,
@@ -390,13 +392,16 @@ def cmd_sweep(args) -> dict:
 
 def cmd_serve(args) -> dict:
     from . import system
-    system.quiet_native_logs()       # before api imports TensorFlow
-    from . import api, settings
 
-    if not 0 < args.port < 65536:
+    if not 0 < args.port < 65536:           # the flags first, answered before any import
         raise ValueError("--port must be between 1 and 65535")
     if not 0 <= args.rate_limit <= 1e6:      # nan and inf fail this too
         raise ValueError("--rate-limit must be between 0 (no limit) and 1,000,000 requests/s")
+    if args.threads is not None:
+        system.check_threads(args.threads)
+    system.quiet_native_logs()       # before api imports TensorFlow
+    from . import api, settings
+
     # The event loop (HTTP, PNGs) is one thread; the generator's kernels get the other cores
     # (on 2 cores, two generator threads contending with the loop served fewer avatars).
     system.limit_threads(max(1, system.cores() - 1) if args.threads is None else args.threads)

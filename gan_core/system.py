@@ -85,13 +85,18 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_threads(n: int):
+    """A thread count a command may ask for (checked before any backend loads)."""
+    if not 1 <= n <= 256:
+        raise ValueError("--threads must be between 1 and 256")
+
+
 def limit_threads(n: int):
     """Let the Keras backend's CPU kernels use `n` threads (before its first op). TensorFlow
     only: JAX's CPU thread pool is set by XLA_FLAGS before it starts."""
+    check_threads(n)
     import keras
 
-    if not 1 <= n <= 256:
-        raise ValueError("--threads must be between 1 and 256")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -8,6 +8,13 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every JAX process the suite starts builds the same small networks and steps, and on JAX each
+# initializer's shape is a program of its own: JAX's persistent cache lets each be compiled
+# once, by whichever process needs it first (the key is the program itself, so a change of code
+# compiles anew).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax-compiled"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 sys.path.insert(0, str(ROOT))  # import gan_core and pages from the checkout
 
 

@@ -136,7 +136,7 @@ def test_bad_set_ups_get_one_clear_line(client, ids, tmp_path):
 def spec(steps, seed=0, every=10):
     from gan_core import jobs, presets
     return jobs.JobSpec(data="builtin:64", seed=seed, steps=steps,
-                        config=presets.preset("dcgan", batch_size=8, latent_dim=8),
+                        config=presets.preset("dcgan", batch_size=8, latent_dim=8, width=0.125),
                         sample_every=every,
                         checkpoint_every=every)
 

@@ -24,7 +24,7 @@ from gan_core import __main__ as cli_main
 from gan_core import data, files, generate, jobs, latent, presets, train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(batch_size=8, latent_dim=16)
+TINY = dict(batch_size=8, latent_dim=16, width=0.125)
 
 
 def png(size=(40, 40), colour=(200, 30, 30)):
@@ -400,8 +400,8 @@ def test_generate_streams_a_npy_file(tmp_path):
 
 
 def test_resume_with_other_settings_names_the_flags(tmp_path):
-    code, err = cli("train", "--data", "builtin:64", "--batch", 8, "--latent", 16, "--steps", 2,
-                    "--out", tmp_path)
+    code, err = cli("train", "--data", "builtin:64", "--batch", 8, "--latent", 16, "--width",
+                    0.125, "--steps", 2, "--out", tmp_path)
     assert code == 0, err
     code, err = cli("train", "--data", "builtin:64", "--batch", 16, "--steps", 4, "--out",
                     tmp_path, "--resume")

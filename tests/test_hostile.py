@@ -17,7 +17,7 @@ from gan_core import bulk, files, images, latent, noise, runfolder, settings, tr
 from gan_core.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--data", "builtin:16", "--batch", "8", "--latent", "8"]
+TINY = ["--data", "builtin:16", "--batch", "8", "--latent", "8", "--width", "0.125"]
 
 
 def cli(capsys, *args):
@@ -83,7 +83,7 @@ def test_a_folder_in_use_is_refused_as_input_not_as_a_lost_run(capsys, tmp_path)
 def run_dir(tmp_path_factory):
     from gan_core import data, presets
     out = tmp_path_factory.mktemp("run")
-    config = presets.preset("dcgan", batch_size=8, latent_dim=8)
+    config = presets.preset("dcgan", batch_size=8, latent_dim=8, width=0.125)
     list(train.Trainer(config, data.load("builtin:16"), out, steps=1).run())
     return out
 
@@ -150,10 +150,13 @@ def test_sigterm_and_ctrl_c_stop_training_cleanly_and_twice_at_once(how, tmp_pat
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "gan_core", "train", *TINY, "--steps", "100000",
             "--checkpoint-every", "100000", "--json"]
-    # Two runs at once (their imports overlap): one stopped by one signal, one by two.
-    once, twice = (subprocess.Popen([*args, "--out", str(tmp_path / name)], env=env, cwd=ROOT,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for name in ("a", "b"))
+    # Two runs at once (their imports overlap): one stopped by one signal, one by two. The
+    # second run has full-width networks: its save must outlast the half second between the
+    # presses (an eighth-width run is saved and gone before the second press arrives).
+    once, twice = (subprocess.Popen([*args, *extra, "--out", str(tmp_path / name)], env=env,
+                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+                   for name, extra in (("a", []), ("b", ["--width", "1"])))
     wait_for_steps(tmp_path / "b", 1)
     twice.send_signal(how)
     time.sleep(0.5)                 # two presses (one signal pending at a time is all Unix keeps)

@@ -14,7 +14,7 @@ from PIL import Image
 from gan_core import faces, images, jobs, presets
 from gan_core import events as ev
 
-TINY = dict(batch_size=8, latent_dim=16)
+TINY = dict(batch_size=8, latent_dim=16, width=0.125)
 ROOT = Path(__file__).resolve().parent.parent
 
 

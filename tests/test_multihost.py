@@ -16,7 +16,7 @@ from gan_core import multihost
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ["train", "--data", "builtin:64", "--preset", "dcgan", "--batch", "8", "--latent", "16",
-       "--ema", "0.9", "--seed", "3", "--sample-every", "100", "--checkpoint-every", "100",
+       "--width", "0.125", "--ema", "0.9", "--seed", "3", "--sample-every", "100", "--checkpoint-every", "100",
        "--json"]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from gan_core import data, dcgan, generate, presets, runfolder, steps, train
 
-TINY = dict(batch_size=8, latent_dim=16)
+TINY = dict(batch_size=8, latent_dim=16, width=0.125)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":  # JAX reads XLA_FLAGS; TensorFl
         cpu, [tf.config.LogicalDeviceConfiguration()] * int(sys.argv[2]))
 from gan_core import data, dcgan, presets, train
 train.RECALIBRATION_BATCH = 64     # as quick_recalibration does
-config = presets.preset("dcgan", batch_size=8, latent_dim=16, ema=0.9)
+config = presets.preset("dcgan", batch_size=8, latent_dim=16, width=0.125, ema=0.9)
 trainer = train.Trainer(config, data.load("builtin:64"), sys.argv[1], steps=3,
                         sample_every=100, checkpoint_every=100)
 events = list(trainer.run())

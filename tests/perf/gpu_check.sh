@@ -12,15 +12,15 @@ OUT=${OUT:-gpu-check}
 export KERAS_BACKEND=${KERAS_BACKEND:-jax}    # the lent machine has JAX, not TensorFlow
 mkdir -p "$OUT"
 if [ "${1:-}" = "--tiny" ]; then
-  BENCH="--steps 2 --tiny"; MINUTES=0.02; BATCH=16; IDS=64
+  BENCH="--steps 2 --tiny"; MINUTES=0.02; BATCH=16; IDS=64; NETS=(--width 0.125)   # networks an eighth wide
 else
-  BENCH="--steps 20"; MINUTES=1; BATCH=1024; IDS=200000
+  BENCH="--steps 20"; MINUTES=1; BATCH=1024; IDS=200000; NETS=()           # each preset's own
 fi
 $PY -m gan_core bench $BENCH --json | tee "$OUT/bench.json"
-$PY -m gan_core train --data "builtin:$((BATCH * 4))" --preset dcgan --batch "$BATCH" \
+$PY -m gan_core train --data "builtin:$((BATCH * 4))" --preset dcgan --batch "$BATCH" "${NETS[@]}" \
   --precision mixed_bfloat16 --steps 10000000 --minutes "$MINUTES" --log-every 10 \
   --sample-every 100000 --checkpoint-every 100000 --out "$OUT/dcgan" --json | tee "$OUT/dcgan.json"
-$PY -m gan_core train --data "builtin:$((BATCH * 4))" --preset studio \
+$PY -m gan_core train --data "builtin:$((BATCH * 4))" --preset studio "${NETS[@]}" \
   --precision mixed_bfloat16 --steps 10000000 --minutes "$MINUTES" --log-every 10 \
   --sample-every 100000 --checkpoint-every 100000 --out "$OUT/studio" --json | tee "$OUT/studio.json"
 seq -f "player-%.0f" 1 "$IDS" > "$OUT/ids.txt"
