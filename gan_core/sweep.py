@@ -39,6 +39,15 @@ CANDIDATES: dict[str, dict] = {
     "sn-hinge-translation-half-width-ttur": {**_SN_HINGE, "augment": "translation",
                                              "width": 0.5, "g_lr": 1e-4, "d_lr": 4e-4},
 }
+# The second round, one lever at a time on top of the first round's winner (the `studio`
+# preset): the levers the first left untried, and a quarter of the width (the first round's
+# biggest lever, once more).
+_STUDIO = CANDIDATES["sn-hinge-translation-half-width-ttur"]
+CANDIDATES |= {
+    "studio-r1": {**_STUDIO, "r1_gamma": 1.0, "r1_every": 16},
+    "studio-cutout": {**_STUDIO, "augment": "translation,cutout"},
+    "studio-quarter-width": {**_STUDIO, "width": 0.25},
+}
 
 
 def run_candidate(name, config, train_source, ruler, minutes, out, seed, progress=None):

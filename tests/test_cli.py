@@ -22,6 +22,18 @@ def cli(*args, backend="tensorflow", **kwargs):
                           capture_output=True, text=True, timeout=600, cwd=ROOT, **kwargs)
 
 
+def clis(*commands, backend="tensorflow"):
+    """Several commands, one after another, in one process of `backend` (one import of it
+    instead of one a command): each command's exit code, in order."""
+    code = ("import json, sys\nfrom gan_core import __main__ as cli\n"
+            f"print(json.dumps([cli.main(c) for c in {[list(map(str, c)) for c in commands]!r}]))")
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
 def cli_here(*args) -> int:
     """The same command in this process (its exit code): the CLI's code without another
     TensorFlow import, for the checks that need no process of their own."""
@@ -58,7 +70,7 @@ def test_train_writes_the_run(trained):
 @pytest.mark.slow
 def test_generate_pngs_zip_npy_and_ids(trained, tmp_path):
     model = trained[0] / "generator.keras"
-    assert cli("generate", "--model", model, "--n", 5, "--out", tmp_path / "pngs").returncode == 0
+    assert cli_here("generate", "--model", model, "--n", 5, "--out", tmp_path / "pngs") == 0
     assert len(list((tmp_path / "pngs").glob("*.png"))) == 5
     assert cli_here("generate", "--model", model, "--n", 4, "--out", tmp_path / "a.zip") == 0
     assert len(zipfile.ZipFile(tmp_path / "a.zip").namelist()) == 4
@@ -85,11 +97,10 @@ def test_generate_pngs_zip_npy_and_ids(trained, tmp_path):
         (tmp_path / "one" / "bob.png").read_bytes()
 
 
-def test_evaluate(trained, tmp_path):
-    result = cli("evaluate", "--model", trained[0] / "generator.keras", "--data", "builtin:64",
-                 "--n", 16, "--json")
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+def test_evaluate(trained, capsys):
+    assert cli_here("evaluate", "--model", trained[0] / "generator.keras", "--data",
+                    "builtin:64", "--n", 16, "--json") == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["n"] == 16 and out["swd"] > out["real_swd"] and "ms_ssim" in out
     assert sum(out["hair_colours"].values()) == pytest.approx(1.0)   # on the drawn faces
     assert set(out["hair_colours_missing"]) <= set(out["hair_colours"])
@@ -153,33 +164,36 @@ def test_sigkill_then_resume(tmp_path):
 @pytest.mark.slow
 def test_jax_backend_trains_generates_and_loads_tensorflow_models(trained, tmp_path):
     pytest.importorskip("jax", reason="JAX is not installed (requirements-dev.txt has it)")
+    from gan_core import runfolder
     from test_train import assert_generator_average
 
-    result = cli("train", *TINY, "--steps", "2", "--out", tmp_path / "run", "--json",
-                 "--ema", "0.5", "--checkpoint-every", "1", backend="jax")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["status"] == "finished"
-    assert_generator_average(tmp_path / "run", 0.5)
-    for model in (tmp_path / "run" / "generator.keras", trained[0] / "generator.keras"):
-        result = cli("generate", "--model", model, "--n", 3, "--out", tmp_path / "g.npy",
-                     backend="jax")
-        assert result.returncode == 0, result.stderr
-        assert np.load(tmp_path / "g.npy").shape == (3, 64, 64, 3)
+    run = tmp_path / "run"
+    commands = [("train", *TINY, "--steps", "2", "--out", run, "--ema", "0.5",
+                 "--checkpoint-every", "1")]
+    for i, model in enumerate((run / "generator.keras", trained[0] / "generator.keras")):
+        commands.append(("generate", "--model", model, "--n", 3, "--out", tmp_path / f"{i}.npy"))
+    codes, err = clis(*commands, backend="jax")
+    assert codes == [0, 0, 0], err[-3000:]
+    assert [row["step"] for row in runfolder.Run(run).read(runfolder.METRICS)] == [1, 2]
+    assert_generator_average(run, 0.5)
+    for i in range(2):     # its own model and one TensorFlow trained
+        assert np.load(tmp_path / f"{i}.npy").shape == (3, 64, 64, 3)
 
 
 @pytest.mark.slow
-def test_generate_in_bfloat16_is_close_to_float32(trained, tmp_path):
+def test_generate_in_bfloat16_is_close_to_float32(trained, tmp_path, capsys):
     model = trained[0] / "generator.keras"
-    for precision in ("float32", "bfloat16"):
-        result = cli("generate", "--model", model, "--n", 8, "--precision", precision,
-                     "--out", tmp_path / f"{precision}.npy")
-        assert result.returncode == 0, result.stderr
+    codes, err = clis(*[("generate", "--model", model, "--n", 8, "--precision", precision,
+                         "--out", tmp_path / f"{precision}.npy")
+                        for precision in ("float32", "bfloat16")])
+    assert codes == [0, 0], err[-3000:]
     exact, fast = (np.load(tmp_path / f"{p}.npy").astype(int) for p in ("float32", "bfloat16"))
     difference = np.abs(exact - fast)
     assert 0 < difference.mean() < 1.0 and difference.max() <= 8    # of 255 levels: close, yet
     # not the same computation
-    result = cli("generate", "--model", model, "--precision", "float8", "--out", tmp_path / "x")
-    assert result.returncode == 2 and "float8" in result.stderr
+    assert cli_here("generate", "--model", model, "--precision", "float8",
+                    "--out", tmp_path / "x") == 2
+    assert "float8" in capsys.readouterr().err
 
 
 def test_the_cli_offers_every_preset_and_checks_flags_without_loading_keras():
