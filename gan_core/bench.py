@@ -38,14 +38,14 @@ def fast_precision() -> str:
     return "float32"
 
 
-def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:
+def notebook_img_per_s(images: np.ndarray, steps: int, width: float = 1.0) -> float | None:
     """The course's train_step, verbatim in spirit: BinaryCrossentropy(from_logits=True) on
     the sigmoid outputs, Adam(2e-4, 0.5), noise drawn inside the step."""
     if keras.backend.backend() != "tensorflow":
         return None
     import tensorflow as tf
 
-    config = presets.PRESETS["course"]
+    config = presets.preset("course", width=width)
     generator, discriminator, _ = dcgan.build(config)
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
@@ -81,10 +81,10 @@ def notebook_img_per_s(images: np.ndarray, steps: int) -> float | None:
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def trainer_img_per_s(source, steps: int, precision: str, out,
-                      preset: str = "course") -> tuple[float, str]:
-    config = presets.preset(preset, precision=precision,
-                          batch_size=BATCH if preset == "course" else None)
+def trainer_img_per_s(source, steps: int, precision: str, out, preset: str = "course",
+                      width: float | None = None) -> tuple[float, str]:
+    config = presets.preset(preset, precision=precision, width=width,
+                            batch_size=BATCH if preset == "course" else None)
     trainer = train.Trainer(config, source, out, steps=steps + 2, sample_every=10**9,
                             checkpoint_every=10**9)
     rates = []
@@ -178,13 +178,15 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
     info = system.device_info()
     ceiling = ceilings(0.05 if tiny else 1.0)
     n_faces, n_calls, toy_steps = (64, 10, 50) if tiny else (2048, 200, 2000)
+    width = 0.125 if tiny else None        # tiny: the networks an eighth wide, too
     drawn = faces_img_per_s(n_faces)
     source = data.load(f"builtin:{BATCH * 8}")
-    course = notebook_img_per_s(source.images, steps)
+    course = notebook_img_per_s(source.images, steps, width or 1.0)
     precision = fast_precision()
     with tempfile.TemporaryDirectory() as tmp:
-        ours, model_path = trainer_img_per_s(source, steps, precision, tmp)
-        studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio")
+        ours, model_path = trainer_img_per_s(source, steps, precision, tmp, width=width)
+        studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio",
+                                      width)
         # The explorer's face: the shipped generator where there is one (a test's checkout
         # may lack it), else the course generator just trained.
         latency_model = settings.SHIPPED_GENERATOR if settings.SHIPPED_GENERATOR.exists() \
@@ -201,8 +203,9 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
         generate.write_pngs(gen, z, [f"{i:06d}" for i in range(len(z))], f"{tmp}/pngs")
         bulk = len(z) / (time.perf_counter() - start)
     toy = toy2d.train(toy2d.Toy2DConfig(), toy_steps)["steps_per_s"]
-    course_flops = train_flops(presets.preset("course", precision=precision, batch_size=BATCH))
-    studio_flops = train_flops(presets.preset("studio", precision=precision))
+    course_flops = train_flops(presets.preset("course", precision=precision, batch_size=BATCH,
+                                              width=width))
+    studio_flops = train_flops(presets.preset("studio", precision=precision, width=width))
     bulk_flops = forward_flops(gen.model)
     top = ceiling["bfloat16" if precision == "mixed_bfloat16" else "float32"] * 1e12
     p95 = float(np.percentile(latencies, 95))

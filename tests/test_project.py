@@ -3,15 +3,12 @@ generator made, the encoder beside a generator, and the CLI's refusals and outpu
 
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from gan_core import data, encoder, generate, noise, perceptual, project, settings
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +106,16 @@ def test_any_picture_becomes_a_centred_square_face(mode):
         assert face[32, 32, 1] > 150 and face[32, 2, 0] > 150       # stripe centred, red around
 
 
-def cli(*args):
-    result = subprocess.run([sys.executable, "-m", "gan_core", *args], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    return result.returncode, result.stdout, result.stderr
+def cli(capsys, *args):
+    """The command in this process (the generator is loaded already): its code and output."""
+    from gan_core import __main__ as cli_main
+
+    code = cli_main.main(list(args))
+    said = capsys.readouterr()
+    return code, said.out, said.err
 
 
-def test_the_cli_projects_each_picture_and_refuses_bad_ones(gen, tmp_path):
+def test_the_cli_projects_each_picture_and_refuses_bad_ones(gen, tmp_path, capsys):
     from gan_core import latent
 
     face = gen(noise.for_seed(5, gen.latent_dim))[0]
@@ -124,13 +124,16 @@ def test_the_cli_projects_each_picture_and_refuses_bad_ones(gen, tmp_path):
     (tmp_path / "text.jpg").write_text("not a picture")
     for bad, why in (("empty.png", "empty file"), ("text.jpg", "not an image"),
                      ("missing.png", "No such file")):
-        code, out, err = cli("project", str(tmp_path / bad), "--out", str(tmp_path / "o"))
+        code, out, err = cli(capsys, "project", str(tmp_path / bad), "--out",
+                             str(tmp_path / "o"))
         assert code == 2 and why in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
-    code, out, err = cli("project", str(tmp_path / "mine.png"), "--out", str(tmp_path / "o"),
+    code, out, err = cli(capsys, "project", str(tmp_path / "mine.png"), "--out",
+                         str(tmp_path / "o"),
                          "--steps", "0")
     assert code == 2 and "steps must be" in err
-    code, out, err = cli("project", str(tmp_path / "mine.png"), "--out", str(tmp_path / "o"),
+    code, out, err = cli(capsys, "project", str(tmp_path / "mine.png"), "--out",
+                         str(tmp_path / "o"),
                          "--steps", "30", "--restarts", "2", "--json")
     assert code == 0, err
     row = json.loads(out.strip().splitlines()[-1])

@@ -115,7 +115,7 @@ from gan_core import data, dcgan, presets, train
 faces = data.load("builtin:64")
 out = {}
 for gamma in (0.0, 100.0):
-    config = presets.preset("dcgan", batch_size=8, latent_dim=16, width=0.25, d_norm="spectral",
+    config = presets.preset("dcgan", batch_size=8, latent_dim=16, width=0.125, d_norm="spectral",
                           loss="hinge", augment="translation,color,cutout", ema=0.9,
                           ema_rampup=0.05, r1_gamma=gamma, r1_every=2)
     trainer = train.Trainer(config, faces, sys.argv[1] + str(gamma), steps=3, seed=1,
