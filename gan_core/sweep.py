@@ -114,20 +114,29 @@ def sweep(train_source, held_out, minutes: float, names, out, seed=0, batch=64,
 
 def write(out: Path, rows, grids, floor):
     files.write_text(out / "sweep.json", json.dumps({"rows": rows, "real": floor}, indent=1))
+    files.write_text(out / "sweep.md", table(rows, floor))
+    columns = [images.grid(g, 4) for _, g in grids]
+    gap = np.full((columns[0].shape[0], 8, 3), 255, np.uint8)
+    strip = np.concatenate([part for c in columns for part in (c, gap)][:-1], axis=1)
+    files.write_bytes(out / "sweep.png", images.png_bytes(strip, scale=2))
+
+
+def table(rows, floor) -> str:
+    """The sweep as a Markdown table: SWD (the pick), then the sharper ruler's columns
+    (evaluation.Ruler: precision, recall, coverage and KID on VGG16 features)."""
     head = ("| candidate | weights | minutes | images seen | img/s | SWD 64 / 32 / 16 | "
-            "**SWD** | MS-SSIM | RGB mean | RGB std |\n|---|---|---|---|---|---|---|---|---|---|\n")
+            "**SWD** | MS-SSIM | precision / recall | coverage | KID | RGB mean | RGB std |\n"
+            + "|---" * 13 + "|\n")
     line = ("| {candidate} | {weights} | {minutes:g} | {images_seen:,} | {img_per_s:.1f} | "
             "{swd_64:.1f} / {swd_32:.1f} / {swd_16:.1f} | **{swd:.1f}** | {ms_ssim:.3f} | "
-            "{mean} | {std} |\n")
+            "{precision:.3f} / {recall:.3f} | {coverage:.3f} | {kid:.3f} | {mean} | {std} |\n")
     body = "".join(line.format(**r, mean=" ".join(f"{v:.0f}" for v in r["mean_rgb"]),
                                std=" ".join(f"{v:.0f}" for v in r["std_rgb"])) for r in rows)
     real = (f"| real vs real (the floor) | | | | | {floor['real_swd_64']:.1f} / "
             f"{floor['real_swd_32']:.1f} / {floor['real_swd_16']:.1f} | "
             f"**{floor['real_swd']:.1f}** | {floor['real_ms_ssim']:.3f} | "
+            f"{floor['precision_real']:.3f} / {floor['recall_real']:.3f} | "
+            f"{floor['coverage_real']:.3f} | {floor['kid_real']:.3f} | "
             f"{' '.join(f'{v:.0f}' for v in floor['mean_rgb'])} | "
             f"{' '.join(f'{v:.0f}' for v in floor['std_rgb'])} |\n")
-    files.write_text(out / "sweep.md", head + body + real)
-    columns = [images.grid(g, 4) for _, g in grids]
-    gap = np.full((columns[0].shape[0], 8, 3), 255, np.uint8)
-    strip = np.concatenate([part for c in columns for part in (c, gap)][:-1], axis=1)
-    files.write_bytes(out / "sweep.png", images.png_bytes(strip, scale=2))
+    return head + body + real

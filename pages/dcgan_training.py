@@ -105,159 +105,212 @@ def watch(job_id):
     st.query_params["job"] = job_id
 
 
-# --- A new run -------------------------------------------------------------------------------
+# --- A new run: data | model and its untrained preview, then Start ---------------------------
 
 def new_run_form(owner: str):
     st.header(t("train.new"))
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader(t("train.data"))
-        kind = st.radio(t("train.data"), ["builtin", "folder", "upload", "kaggle"],
-                        format_func=lambda k: t(f"train.data.{k}"), horizontal=True,
-                        key="train_data_kind", label_visibility="collapsed")
-        spec, found = None, None       # the data choice, and how many images it holds
-        if kind == "builtin":
-            n = st.number_input(t("train.data.count"), value=jobs.FIRST_RUN_FACES,
-                                step=256, key="train_builtin_n")
-            spec, found = f"builtin:{int(n)}", int(n)
-            low, high = presets.LIMITS["builtin_faces"]
-            if not low <= n <= high:        # checked here, in the page's words (see below)
-                st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(low),
-                           high=ui.number(high), value=ui.number(n)))
-                spec = None
-            st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
-                         combinations=f"{faces.combinations():,}"))
-        elif kind == "folder":
-            folders = jm().sources.folders()
-            if not folders:
-                st.info(t("train.data.no_folders", root=SETTINGS.data_root))
-            else:
-                name = st.selectbox(t("train.data.folder"), folders, key="train_folder")
-                spec = str(SETTINGS.data_root / name)
-        elif kind == "upload":
-            upload = ui.uploader(t("train.data.zip", mb=SETTINGS.max_upload_mb), ["zip"],
-                                 "train_upload", SETTINGS.max_upload_mb)
-            if upload is not None:
-                stored = st.session_state.get("train_upload_stored")
-                if stored and stored[0] == upload.file_id:
-                    spec = stored[1]
-                else:
-                    try:
-                        spec = jm().sources.store_zip(upload.name, upload.getvalue(),
-                                               SETTINGS.max_upload_mb * 2**20,
-                                               SETTINGS.max_upload_files)
-                        st.session_state.train_upload_stored = (upload.file_id, spec)
-                    except ValueError as error:
-                        st.error(t("train.data.bad", error=error))
-        else:
-            st.caption(t("train.data.kaggle_help"))
-            spec = "kaggle"
-        if spec:
-            try:
-                with st.spinner(t("train.data.loading")):
-                    strip, skipped, count = real_strip(spec)
-                st.image(strip, caption=t("train.data.first5"), output_format="PNG")
-                if count is not None:
-                    found = count
-                    st.caption(t("train.data.count_found", n=f"{count:,}"))
-                if skipped:
-                    with st.expander(t("train.data.skipped", n=len(skipped))):
-                        st.table({t("train.table.file"): [s[0] for s in skipped[:200]],
-                                  t("train.table.why"): [s[1] for s in skipped[:200]]})
-            except (ValueError, OSError, RuntimeError) as error:
-                message = str(error)
-                if spec == "kaggle":        # the CLI's advice (--data) is no use here
-                    message = t("train.data.kaggle_failed", root=SETTINGS.data_root,
-                                url=f"https://www.kaggle.com/datasets/{data.KAGGLE_DATASET}")
-                if kind == "upload" and upload is not None:   # the user's name, not ours
-                    message = message.replace(Path(spec).name, upload.name)
-                    jm().discard_upload(spec)
-                    st.session_state.pop("train_upload_stored", None)
-                st.error(t("train.data.bad", error=message))
-                spec = None
-
+        kind, spec, found = data_choice()
     with right:
         st.subheader(t("train.model"))
-        # The built-in faces start from the learner's first run; real faces from `studio`,
-        # the recipe the sweep chose for them (docs/sweep.md). One choice per kind of data.
-        real_faces = kind != "builtin"
-        name = st.selectbox(t("train.preset"), PRESETS,
-                            index=PRESETS.index("studio" if real_faces else jobs.FIRST_RUN_PRESET),
-                            key=f"train_preset_{'real' if real_faces else 'builtin'}",
-                            help=t("train.preset_help"))
-        base = presets.PRESETS[name]
-        limits = presets.LIMITS
-        # No min/max on the fields themselves: Streamlit would keep the last valid value and
-        # show the reason only on hover, in English. What is typed is what is checked, here,
-        # in the page's words, and Start stays off until every field is in range.
-        c = st.columns(3)
-        steps = c[0].number_input(t("train.steps"), value=FIRST.steps, step=100,
-                                  key="train_steps")
-        batch = c[1].number_input(t("train.batch"), value=min(base.batch_size, 64), step=8,
-                                  key=f"train_batch_{name}")
-        seed = c[2].number_input(t("train.seed"), value=0, step=1, key="train_seed")
-        c = st.columns(3)
-        g_lr = c[0].number_input("G lr", value=base.g_lr, step=1e-4, format="%g",
-                                 key=f"train_glr_{name}")
-        d_lr = c[1].number_input("D lr", value=base.d_lr, step=1e-4, format="%g",
-                                 key=f"train_dlr_{name}")
-        latent = c[2].number_input(t("train.latent"), value=base.latent_dim, step=1,
-                                   key=f"train_latent_{name}")
-        c = st.columns(3)
-        precision = c[0].selectbox(t("train.precision"), presets.PRECISIONS,
-                                   key="train_precision")
-        smoothing = c[1].number_input(t("train.smoothing"), value=base.label_smoothing,
-                                      step=0.05, format="%g", key=f"train_smooth_{name}")
-        quality_every = c[2].number_input(t("train.quality_every"), value=FIRST.quality_every,
-                                          step=100,
-                                          key="train_quality", help=t("train.quality_help"))
-        numbers = {"steps": (t("train.steps"), steps), "batch_size": (t("train.batch"), batch),
-                   "seed": (t("train.seed"), seed), "g_lr": ("G lr", g_lr),
-                   "d_lr": ("D lr", d_lr), "latent_dim": (t("train.latent"), latent),
-                   "label_smoothing": (t("train.smoothing"), smoothing),
-                   "quality_every": (t("train.quality_every"), quality_every)}
-        problems = [t("train.out_of_range", field=label, low=ui.number(limits[key][0]),
-                      high=ui.number(limits[key][1]), value=ui.number(value))
-                    for key, (label, value) in numbers.items()
-                    if not limits[key][0] <= value <= limits[key][1]]
-        if problems:
-            for problem in problems:
-                st.error(problem)
+        choice = model_choice(real_faces=kind != "builtin")
+        if choice.config is None:
             spec = None           # Start stays off: never start with other values than shown
-        config = None
-        if not problems:
-            try:
-                config = presets.preset(name, batch_size=int(batch), g_lr=float(g_lr),
-                                        d_lr=float(d_lr), latent_dim=int(latent),
-                                        precision=precision, label_smoothing=float(smoothing))
-            except ValueError as error:
-                st.error(t("train.bad_settings", error=error))
-                spec = None
-        if config is not None and spec and found:      # the worker's size checks, here
-            try:
-                train.check_data_size(found, config.batch_size, int(quality_every))
-            except train.DataSizeError as error:
-                st.error(data_size_words(error))
-                spec = None
-        if config is not None:
-            preview = untrained(config.to_json(), int(seed))
-            st.image(preview["grid"], caption=t("train.untrained"), output_format="PNG")
-            st.image(preview["stretched_grid"], output_format="PNG",
-                     caption=t("train.untrained_stretched", spread=ui.number(
-                         round(preview["spread"], 1))))
-            with st.expander(t("train.layers", g=ui.number(preview["g_params"]),
-                               d=ui.number(preview["d_params"]))):
-                st.markdown("**G**")
-                st.dataframe(layer_rows(preview["g_table"]), hide_index=True)
-                st.markdown("**D**")
-                st.dataframe(layer_rows(preview["d_table"]), hide_index=True)
+        elif spec and found and not size_fits(found, choice):
+            spec = None
+        if choice.config is not None:
+            untrained_preview(choice.config, choice.seed)
+    start_button(owner, spec, choice)
 
+
+@dataclasses.dataclass
+class Choice:
+    """What the model column chose: the config (None while a field is out of range or the
+    settings are refused, each said on screen) and the run's own numbers."""
+    config: presets.GANConfig | None
+    steps: int
+    seed: int
+    quality_every: int
+
+
+# --- The data column --------------------------------------------------------------------------
+
+def data_choice() -> tuple[str, str | None, int | None]:
+    """(kind, spec, images found): the kind of data, the spec a job trains on (None until
+    there is a usable one), and how many images it holds (None until known)."""
+    kind = st.radio(t("train.data"), ["builtin", "folder", "upload", "kaggle"],
+                    format_func=lambda k: t(f"train.data.{k}"), horizontal=True,
+                    key="train_data_kind", label_visibility="collapsed")
+    upload, found = None, None
+    if kind == "builtin":
+        spec, found = builtin_faces()
+    elif kind == "folder":
+        spec = data_folder()
+    elif kind == "upload":
+        upload = ui.uploader(t("train.data.zip", mb=SETTINGS.max_upload_mb), ["zip"],
+                             "train_upload", SETTINGS.max_upload_mb)
+        spec = stored_zip(upload) if upload is not None else None
+    else:
+        st.caption(t("train.data.kaggle_help"))
+        spec = "kaggle"
+    if spec:
+        spec, count = first_five(spec, upload)
+        found = count if count is not None else found
+    return kind, spec, found
+
+
+def builtin_faces() -> tuple[str | None, int]:
+    n = st.number_input(t("train.data.count"), value=jobs.FIRST_RUN_FACES, step=256,
+                        key="train_builtin_n")
+    spec = f"builtin:{int(n)}"
+    low, high = presets.LIMITS["builtin_faces"]
+    if not low <= n <= high:        # checked here, in the page's words (see model_choice)
+        st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(low),
+                   high=ui.number(high), value=ui.number(n)))
+        spec = None
+    st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
+                 combinations=f"{faces.combinations():,}"))
+    return spec, int(n)
+
+
+def data_folder() -> str | None:
+    folders = jm().sources.folders()
+    if not folders:
+        st.info(t("train.data.no_folders", root=SETTINGS.data_root))
+        return None
+    name = st.selectbox(t("train.data.folder"), folders, key="train_folder")
+    return str(SETTINGS.data_root / name)
+
+
+def stored_zip(upload) -> str | None:
+    """The uploaded zip, unpacked once per upload (the session remembers where)."""
+    stored = st.session_state.get("train_upload_stored")
+    if stored and stored[0] == upload.file_id:
+        return stored[1]
+    try:
+        spec = jm().sources.store_zip(upload.name, upload.getvalue(),
+                                      SETTINGS.max_upload_mb * 2**20, SETTINGS.max_upload_files)
+    except ValueError as error:
+        st.error(t("train.data.bad", error=error))
+        return None
+    st.session_state.train_upload_stored = (upload.file_id, spec)
+    return spec
+
+
+def first_five(spec: str, upload) -> tuple[str | None, int | None]:
+    """Show the data's first five images and what was skipped; (spec, images found), or
+    (None, None) with the reason on screen when the data cannot be used."""
+    try:
+        with st.spinner(t("train.data.loading")):
+            strip, skipped, count = real_strip(spec)
+    except (ValueError, OSError, RuntimeError) as error:
+        message = str(error)
+        if spec == "kaggle":        # the CLI's advice (--data) is no use here
+            message = t("train.data.kaggle_failed", root=SETTINGS.data_root,
+                        url=f"https://www.kaggle.com/datasets/{data.KAGGLE_DATASET}")
+        if upload is not None:      # the user's name for the file, not ours
+            message = message.replace(Path(spec).name, upload.name)
+            jm().discard_upload(spec)
+            st.session_state.pop("train_upload_stored", None)
+        st.error(t("train.data.bad", error=message))
+        return None, None
+    st.image(strip, caption=t("train.data.first5"), output_format="PNG")
+    if count is not None:
+        st.caption(t("train.data.count_found", n=f"{count:,}"))
+    if skipped:
+        with st.expander(t("train.data.skipped", n=len(skipped))):
+            st.table({t("train.table.file"): [s[0] for s in skipped[:200]],
+                      t("train.table.why"): [s[1] for s in skipped[:200]]})
+    return spec, count
+
+
+# --- The model column -------------------------------------------------------------------------
+
+def model_choice(real_faces: bool) -> Choice:
+    # The built-in faces start from the learner's first run; real faces from `studio`,
+    # the recipe the sweep chose for them (docs/sweep.md). One choice per kind of data.
+    name = st.selectbox(t("train.preset"), PRESETS,
+                        index=PRESETS.index("studio" if real_faces else jobs.FIRST_RUN_PRESET),
+                        key=f"train_preset_{'real' if real_faces else 'builtin'}",
+                        help=t("train.preset_help"))
+    base = presets.PRESETS[name]
+    # No min/max on the fields themselves: Streamlit would keep the last valid value and
+    # show the reason only on hover, in English. What is typed is what is checked, here,
+    # in the page's words, and Start stays off until every field is in range.
+    c = st.columns(3)
+    steps = c[0].number_input(t("train.steps"), value=FIRST.steps, step=100, key="train_steps")
+    batch = c[1].number_input(t("train.batch"), value=min(base.batch_size, 64), step=8,
+                              key=f"train_batch_{name}")
+    seed = c[2].number_input(t("train.seed"), value=0, step=1, key="train_seed")
+    c = st.columns(3)
+    g_lr = c[0].number_input("G lr", value=base.g_lr, step=1e-4, format="%g",
+                             key=f"train_glr_{name}")
+    d_lr = c[1].number_input("D lr", value=base.d_lr, step=1e-4, format="%g",
+                             key=f"train_dlr_{name}")
+    latent = c[2].number_input(t("train.latent"), value=base.latent_dim, step=1,
+                               key=f"train_latent_{name}")
+    c = st.columns(3)
+    precision = c[0].selectbox(t("train.precision"), presets.PRECISIONS, key="train_precision")
+    smoothing = c[1].number_input(t("train.smoothing"), value=base.label_smoothing, step=0.05,
+                                  format="%g", key=f"train_smooth_{name}")
+    quality_every = c[2].number_input(t("train.quality_every"), value=FIRST.quality_every,
+                                      step=100, key="train_quality", help=t("train.quality_help"))
+    choice = Choice(None, int(steps), int(seed), int(quality_every))
+    numbers = {"steps": (t("train.steps"), steps), "batch_size": (t("train.batch"), batch),
+               "seed": (t("train.seed"), seed), "g_lr": ("G lr", g_lr),
+               "d_lr": ("D lr", d_lr), "latent_dim": (t("train.latent"), latent),
+               "label_smoothing": (t("train.smoothing"), smoothing),
+               "quality_every": (t("train.quality_every"), quality_every)}
+    problems = [t("train.out_of_range", field=label, low=ui.number(presets.LIMITS[key][0]),
+                  high=ui.number(presets.LIMITS[key][1]), value=ui.number(value))
+                for key, (label, value) in numbers.items()
+                if not presets.LIMITS[key][0] <= value <= presets.LIMITS[key][1]]
+    for problem in problems:
+        st.error(problem)
+    if problems:
+        return choice
+    try:
+        choice.config = presets.preset(name, batch_size=int(batch), g_lr=float(g_lr),
+                                       d_lr=float(d_lr), latent_dim=int(latent),
+                                       precision=precision, label_smoothing=float(smoothing))
+    except ValueError as error:
+        st.error(t("train.bad_settings", error=error))
+    return choice
+
+
+def size_fits(found: int, choice: Choice) -> bool:
+    """The worker's size checks, here, in the page's words."""
+    try:
+        train.check_data_size(found, choice.config.batch_size, choice.quality_every)
+        return True
+    except train.DataSizeError as error:
+        st.error(data_size_words(error))
+        return False
+
+
+def untrained_preview(config: presets.GANConfig, seed: int):
+    preview = untrained(config.to_json(), seed)
+    st.image(preview["grid"], caption=t("train.untrained"), output_format="PNG")
+    st.image(preview["stretched_grid"], output_format="PNG",
+             caption=t("train.untrained_stretched", spread=ui.number(
+                 round(preview["spread"], 1))))
+    with st.expander(t("train.layers", g=ui.number(preview["g_params"]),
+                       d=ui.number(preview["d_params"]))):
+        st.markdown("**G**")
+        st.dataframe(layer_rows(preview["g_table"]), hide_index=True)
+        st.markdown("**D**")
+        st.dataframe(layer_rows(preview["d_table"]), hide_index=True)
+
+
+def start_button(owner: str, spec: str | None, choice: Choice):
     if st.button(t("train.start"), type="primary", disabled=spec is None, key="train_start",
                  icon=":material/play_arrow:"):
         try:
             new = jm().submit(owner, jobs.JobSpec(
-                data=spec, config=config, steps=int(steps), seed=int(seed),
-                quality_every=int(quality_every)))
+                data=spec, config=choice.config, steps=choice.steps, seed=choice.seed,
+                quality_every=choice.quality_every))
             watch(new.id)
             st.rerun()
         except train.DataSizeError as error:

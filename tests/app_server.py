@@ -41,8 +41,15 @@ def serve_app(timeout_s=60, env=None, script="app.py"):
                 time.sleep(0.5)
         yield url, proc
     finally:
+        # The app gives a running job up to a minute to stop and keep its checkpoint
+        # (jobs.JobManager.shutdown); on a loaded 2-core machine its exit once took over 10 s.
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
 
 
 def open_in_chromium(playwright, url, link, width=1400, height=1100):

@@ -419,8 +419,8 @@ def test_the_start_up_log_has_no_cuda_errors_on_a_machine_without_a_gpu(tmp_path
     get(base + "/api/v1/avatar/alice.png")             # the first call builds the generator
     proc.terminate()
     _, err = proc.communicate(timeout=60)
-    for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN custom"):
-        assert noise not in err, err
+    for chatter in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN custom"):
+        assert chatter not in err, err
     assert "serving avatars of" in err, err          # what we say ourselves is kept
 
 

@@ -72,7 +72,9 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "playing.png"))
 
     page.get_by_role("button", name="Pause", exact=True).click()
-    page.get_by_role("button", name="Play", exact=True).wait_for()
+    # Pausing reruns the page with the run rewound; once, in a full suite on a loaded 2-core
+    # machine, that rerun took over 30 s.
+    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
     time.sleep(0.5)
     paused = int(read(stats, "frames"))
     time.sleep(1.5)
@@ -238,7 +240,9 @@ def test_toy_gan_2d_plays_steps_d_only_and_learns_a_drawn_distribution(app_url, 
     assert plane(page, "heat") != before, "D's heat map changes while playing"
     page.screenshot(path=str(tmp_path / "playing_2d.png"))
     page.get_by_role("button", name="Pause", exact=True).click()
-    page.get_by_role("button", name="Play", exact=True).wait_for()
+    # Pausing reruns the page with the run rewound; once, in a full suite on a loaded 2-core
+    # machine, that rerun took over 30 s.
+    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
     page.wait_for_timeout(1500)
     title, heat = read(stats, "title"), plane(page, "heat")
 
