@@ -130,13 +130,16 @@ def table(rows, floor) -> str:
     line = ("| {candidate} | {weights} | {minutes:g} | {images_seen:,} | {img_per_s:.1f} | "
             "{swd_64:.1f} / {swd_32:.1f} / {swd_16:.1f} | **{swd:.1f}** | {ms_ssim:.3f} | "
             "{precision:.3f} / {recall:.3f} | {coverage:.3f} | {kid:.3f} | {mean} | {std} |\n")
-    body = "".join(line.format(**r, mean=" ".join(f"{v:.0f}" for v in r["mean_rgb"]),
-                               std=" ".join(f"{v:.0f}" for v in r["std_rgb"])) for r in rows)
+    body = "".join(line.format(**r, mean=rgb(r["mean_rgb"]), std=rgb(r["std_rgb"]))
+                   for r in rows)
     real = (f"| real vs real (the floor) | | | | | {floor['real_swd_64']:.1f} / "
             f"{floor['real_swd_32']:.1f} / {floor['real_swd_16']:.1f} | "
             f"**{floor['real_swd']:.1f}** | {floor['real_ms_ssim']:.3f} | "
             f"{floor['precision_real']:.3f} / {floor['recall_real']:.3f} | "
             f"{floor['coverage_real']:.3f} | {floor['kid_real']:.3f} | "
-            f"{' '.join(f'{v:.0f}' for v in floor['mean_rgb'])} | "
-            f"{' '.join(f'{v:.0f}' for v in floor['std_rgb'])} |\n")
+            f"{rgb(floor['mean_rgb'])} | {rgb(floor['std_rgb'])} |\n")
     return head + body + real
+
+
+def rgb(values) -> str:
+    return " ".join(f"{v:.0f}" for v in values)

@@ -165,10 +165,9 @@ def builtin_faces() -> tuple[str | None, int]:
     n = st.number_input(t("train.data.count"), value=jobs.FIRST_RUN_FACES, step=256,
                         key="train_builtin_n")
     spec = f"builtin:{int(n)}"
-    low, high = presets.LIMITS["builtin_faces"]
-    if not low <= n <= high:        # checked here, in the page's words (see model_choice)
-        st.error(t("train.out_of_range", field=t("train.data.count"), low=ui.number(low),
-                   high=ui.number(high), value=ui.number(n)))
+    problem = out_of_range(t("train.data.count"), "builtin_faces", n)
+    if problem:
+        st.error(problem)
         spec = None
     st.caption(t("dcgan.builtin.body", factors=len(faces.FACTORS),
                  combinations=f"{faces.combinations():,}"))
@@ -263,10 +262,8 @@ def model_choice(real_faces: bool) -> Choice:
                "d_lr": ("D lr", d_lr), "latent_dim": (t("train.latent"), latent),
                "label_smoothing": (t("train.smoothing"), smoothing),
                "quality_every": (t("train.quality_every"), quality_every)}
-    problems = [t("train.out_of_range", field=label, low=ui.number(presets.LIMITS[key][0]),
-                  high=ui.number(presets.LIMITS[key][1]), value=ui.number(value))
-                for key, (label, value) in numbers.items()
-                if not presets.LIMITS[key][0] <= value <= presets.LIMITS[key][1]]
+    problems = [p for key, (label, value) in numbers.items()
+                if (p := out_of_range(label, key, value))]
     for problem in problems:
         st.error(problem)
     if problems:
@@ -278,6 +275,15 @@ def model_choice(real_faces: bool) -> Choice:
     except ValueError as error:
         st.error(t("train.bad_settings", error=error))
     return choice
+
+
+def out_of_range(label: str, key: str, value) -> str | None:
+    """presets.LIMITS[key]'s refusal of `value` in the page's words, or None within it."""
+    low, high = presets.LIMITS[key]
+    if low <= value <= high:
+        return None
+    return t("train.out_of_range", field=label, low=ui.number(low), high=ui.number(high),
+             value=ui.number(value))
 
 
 def size_fits(found: int, choice: Choice) -> bool:
