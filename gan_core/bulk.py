@@ -196,6 +196,8 @@ def run(job: Job, ids_path, shard=None, make_all=None, total: int | None = None)
         with files.folder_lock(job.out, ".avatars.lock"):
             again = open_folder(job)
             made = sum(make_all(job, job.chunks(job.missing(ids) if again else ids)))
+            # a worker killed mid-chunk (on a cluster) left its temporary; its chunk was redone
+            files.remove_stale_temporaries(job.out)
             return {"n": made, "skipped": total - made}
     # The driver writes in id order; each chunk is kept only until its result is back.
     chunks, parts = itertools.tee(job.chunks(ids))

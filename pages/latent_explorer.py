@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import (data, encoder, faces, figures, files, generate, i18n, images, latent,
-                      noise, project, runfolder, settings, sources)
+from gan_core import (data, encoder, exercises, faces, figures, files, generate, i18n, images,
+                      latent, noise, project, runfolder, settings, sources)
 from pages import ui
 
 t = ui.translator()
@@ -37,7 +37,7 @@ def main():
     controls(v)                             # undo, redo, reset, seed, snap, keep
     meter_explanation(v)
     st.divider()
-    tools(v)                                # recipes, sheet, interpolation, ids, favourites
+    tools(v)                                # exercises, sheet, interpolation, ids, favourites
 
 
 # --- The model: loaded once per server --------------------------------------------------------
@@ -313,48 +313,49 @@ def tools(v: View):
     """One tool at a time: the page stays short, so the browser redraws less on every slider
     move (a shorter page takes ~10 ms off a move's p95), and a rerun computes only the tool
     in view."""
-    tool = st.segmented_control(t("explorer.tools"), list(TOOLS), default="recipes",
+    tool = st.segmented_control(t("explorer.tools"), list(TOOLS), default="exercises",
                                 required=True, key="explorer_tool",
                                 format_func=lambda k: t(f"explorer.tool.{k}",
                                                         n=len(v.state.favourites)))
     TOOLS[tool](v)
 
 
-def recipes(v: View):
-    """The course's exercises, as recipes."""
-    st.header(t("explorer.recipes"))
-    st.markdown(t("explorer.recipes_intro"))
-    recipe = st.selectbox(t("explorer.recipe"), list(latent.RECIPES), key="recipe_pick",
-                          format_func=lambda r: t(f"explorer.recipe.{r}"))
-    if st.session_state.get("recipe_shown") != (recipe, ui.lang()):
-        # the recipe's first line is its comment: in the page's language
-        body = latent.RECIPES[recipe].split("\n", 1)[1]
-        st.session_state.recipe_code = f"# {t(f'explorer.recipe.comment.{recipe}')}\n{body}"
-        st.session_state.recipe_shown = (recipe, ui.lang())
-    st.html("<style>.st-key-recipe_code textarea {font-family: 'Source Code Pro', "
+def course_exercises(v: View):
+    """The course's exercises, as code that builds z, to run or edit."""
+    st.header(t("explorer.exercises"))
+    st.markdown(t("explorer.exercises_intro"))
+    exercise = st.selectbox(t("explorer.exercise"), list(exercises.EXERCISES),
+                            key="exercise_pick", format_func=lambda r: t(f"explorer.exercise.{r}"))
+    if st.session_state.get("exercise_shown") != (exercise, ui.lang()):
+        # the exercise's first line is its comment: in the page's language
+        body = exercises.EXERCISES[exercise].split("\n", 1)[1]
+        st.session_state.exercise_code = f"# {t(f'explorer.exercise.comment.{exercise}')}\n{body}"
+        st.session_state.exercise_shown = (exercise, ui.lang())
+    st.html("<style>.st-key-exercise_code textarea {font-family: 'Source Code Pro', "
             "ui-monospace, monospace}</style>")      # code reads better in a code font
-    code = st.text_area(t("explorer.recipe.code"), key="recipe_code", height=170)
+    code = st.text_area(t("explorer.exercise.code"), key="exercise_code", height=170)
     rc = st.columns([1, 1, 4])
-    recipe_seed = rc[0].number_input(t("explorer.seed"), 0, noise.MAX_SEED, 0,
-                                     key="recipe_seed")
-    if rc[1].button(t("explorer.recipe.run"), key="recipe_run", type="primary"):
+    exercise_seed = rc[0].number_input(t("explorer.seed"), 0, noise.MAX_SEED, 0,
+                                       key="exercise_seed")
+    if rc[1].button(t("explorer.exercise.run"), key="exercise_run", type="primary"):
         try:
-            zs = latent.run_recipe(code, v.latent_dim, seed=int(recipe_seed))
-            st.session_state.recipe_result = (zs, recipe)
-        except latent.RecipeError as error:
-            st.session_state.recipe_result = None
-            st.error(t("explorer.recipe.error", error=error))
-    if st.session_state.get("recipe_result"):
-        zs, ran = st.session_state.recipe_result
+            zs = exercises.run(code, v.latent_dim, seed=int(exercise_seed))
+            st.session_state.exercise_result = (zs, exercise)
+        except exercises.ExerciseError as error:
+            st.session_state.exercise_result = None
+            st.error(t("explorer.exercise.error", error=error))
+    if st.session_state.get("exercise_result"):
+        zs, ran = st.session_state.exercise_result
         st.image(images.png_bytes(images.grid(v.render(zs), min(len(zs), 10)), scale=2),
                  output_format="PNG")
-        st.markdown(t(f"explorer.recipe.{ran}.why"))
+        st.markdown(t(f"explorer.exercise.{ran}.why"))
         for k, zk in enumerate(zs[:10]):
             meter = latent.typicality(zk)
-            st.caption(t("explorer.recipe.row", k=k + 1, norm=meter["norm"],
+            st.caption(t("explorer.exercise.row", k=k + 1, norm=meter["norm"],
                          pct=i18n.percentile(meter["percentile"], ui.lang())))
-        pick = st.selectbox(t("explorer.recipe.open"), range(1, len(zs) + 1), key="recipe_open")
-        st.button(t("explorer.recipe.open_button"), key="recipe_open_go",
+        pick = st.selectbox(t("explorer.exercise.open"), range(1, len(zs) + 1),
+                            key="exercise_open")
+        st.button(t("explorer.exercise.open_button"), key="exercise_open_go",
                   on_click=lambda: v.go_to(zs[pick - 1]))
 
 
@@ -516,7 +517,7 @@ def from_picture(v: View):
 
 PICTURE_PX = 192        # the picture and its projection side by side, at the same size
 PICTURE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
-TOOLS = {"recipes": recipes, "picture": from_picture, "sheet": sheet,
+TOOLS = {"exercises": course_exercises, "picture": from_picture, "sheet": sheet,
          "interpolation": interpolation, "player_ids": player_ids, "favourites": favourites}
 
 main()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_core import bulk, settings
+from gan_core import bulk, files, settings
 
 distributed = pytest.importorskip("distributed", reason="the README's test command installs "
                                                         "Dask; this environment lacks it")
@@ -84,6 +84,28 @@ def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(client, tmp_path
     assert tree(tmp_path / "spread") == tree(tmp_path / "plain")     # none missing, none extra
     assert not [p for p in (tmp_path / "spread").iterdir() if ".tmp" in p.name]
     client.wait_for_workers(2, timeout=60)       # the nanny brought the worker back
+
+
+def test_a_writer_killed_mid_job_leaves_no_temporary_behind(tmp_path):
+    """The race the test above can lose: a worker killed inside atomic_path leaves its
+    temporary after the job opened the folder. Here the killed writer is a forked child."""
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(f"p{i}" for i in range(40)))
+    job = bulk.Job.plan(MODEL, tmp_path / "out", chunk=16)
+
+    def killed_writer_then_the_rest(job, chunks):
+        child = os.fork()
+        if child == 0:                        # a writer that dies before its rename
+            with files.atomic_path(Path(job.out) / "p0.png") as tmp:
+                Path(tmp).write_bytes(b"half")
+                os._exit(1)
+        os.waitpid(child, 0)
+        assert [p.name for p in Path(job.out).glob(".*.tmp*")]      # it did leave one
+        return (bulk.make_chunk(job, c) for c in chunks)
+
+    assert bulk.run(job, path, make_all=killed_writer_then_the_rest)["n"] == 40
+    assert not [p.name for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 40
 
 
 def test_a_rerun_after_a_killed_driver_skips_what_is_written(client, tmp_path):

@@ -1,4 +1,4 @@
-"""The latent explorer page through Streamlit's AppTest: sliders, undo/redo, the URL, recipes,
+"""The latent explorer page through Streamlit's AppTest: sliders, undo/redo, the URL, the exercises,
 player ids and favourites. Uses the shipped generator."""
 
 import numpy as np
@@ -58,13 +58,13 @@ def test_directions_and_typical_length():
     assert face(at).strengths == () and state.undo
 
 
-def test_recipes_run_and_a_bad_recipe_says_why():
+def test_exercises_run_and_bad_code_says_why():
     at = explorer()
-    at.button(key="recipe_run").click().run()
-    zs, name = at.session_state["recipe_result"]
+    at.button(key="exercise_run").click().run()
+    zs, name = at.session_state["exercise_result"]
     assert name == "exercise1" and zs.shape == (8, 100) and (zs[3] == np.float32(0.4)).all()
-    at.text_area(key="recipe_code").set_value("import os").run()
-    at.button(key="recipe_run").click().run()
+    at.text_area(key="exercise_code").set_value("import os").run()
+    at.button(key="exercise_run").click().run()
     assert not at.exception and "Import" in at.error[0].value
 
 

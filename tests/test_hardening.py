@@ -1,5 +1,5 @@
 """Hostile and careless input, as a classroom server meets it: damaged checkpoints, model files
-and zips that would make the server allocate gigabytes, greedy recipes, odd images, slow
+and zips that would make the server allocate gigabytes, greedy exercise code, odd images, slow
 downloads, out-of-range numbers, two trainers on one folder. Each gets a clear message, loses
 nothing, and costs bounded memory and time. The memory cases run under a cap (setrlimit in a
 subprocess), so a regression fails instead of swapping."""
@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from gan_core import __main__ as cli_main
-from gan_core import data, files, generate, jobs, latent, presets, train
+from gan_core import data, exercises, files, generate, jobs, latent, presets, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(batch_size=8, latent_dim=16, width=0.125)
@@ -130,9 +130,9 @@ def test_a_sequential_generator_is_accepted(tmp_path):
     assert tuple(loaded.output_shape[1:]) == (64, 64, 3)
 
 
-# --- 3. recipes that allocate or compute too much -------------------------------------------
+# --- 3. exercise code that allocates or computes too much -----------------------------------
 
-GREEDY_RECIPES = {
+GREEDY_CODE = {
     "broadcast": "z = np.random.normal(np.zeros((20000, 1)), np.ones((1, 20000)))",
     "references": "a = np.ones((1000, 1000))\nz = np.array([a, a, a, a, a, a, a, a])",
     "references in arithmetic": "a = np.ones((1000, 1000))\nz = [a, a, a, a, a] * 2",
@@ -140,16 +140,16 @@ GREEDY_RECIPES = {
 }
 
 
-def test_greedy_recipes_are_refused_within_a_memory_cap():
+def test_greedy_code_is_refused_within_a_memory_cap():
     out = capped(f"""
 import json, time
-from gan_core import latent
-for name, code in json.loads({json.dumps(json.dumps(GREEDY_RECIPES))}).items():
+from gan_core import exercises
+for name, code in json.loads({json.dumps(json.dumps(GREEDY_CODE))}).items():
     start = time.perf_counter()
     try:
-        latent.run_recipe(code, 100)
+        exercises.run(code, 100)
         print(json.dumps([name, "accepted", 0]))
-    except latent.RecipeError as error:
+    except exercises.ExerciseError as error:
         print(json.dumps([name, str(error), time.perf_counter() - start]))
 """)
     results = {name: (message, seconds)
@@ -165,9 +165,9 @@ for name, code in json.loads({json.dumps(json.dumps(GREEDY_RECIPES))}).items():
     ("z = 1/0", "line 1: division by zero"),
     ("z = np.ones((2, 100))\nz[0] = z[0] / 0", "line 2: division by zero"),
 ])
-def test_recipe_errors_are_about_the_recipe(code, message):
-    with pytest.raises(latent.RecipeError, match=message):
-        latent.run_recipe(code, 100)
+def test_exercise_errors_name_the_line(code, message):
+    with pytest.raises(exercises.ExerciseError, match=message):
+        exercises.run(code, 100)
 
 
 # --- 4. zips whose headers lie, and damaged entries -----------------------------------------

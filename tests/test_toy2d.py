@@ -210,7 +210,7 @@ def test_a_run_goes_back_to_a_recent_frame_as_if_it_had_stopped_there():
 
 
 def test_a_run_keeps_bounded_history_and_draws_any_recorded_step(monkeypatch):
-    monkeypatch.setattr(toy2d, "MAX_SNAPSHOTS", 20)
+    monkeypatch.setattr(toy2d.run, "MAX_SNAPSHOTS", 20)   # the run module owns the cap
     run = toy2d.Toy2DRun(toy2d.Toy2DConfig(seed=2))
     early = run.frame(0)
     for _ in range(60):
