@@ -43,9 +43,24 @@ COL = {name: i for i, name in enumerate(toy.HISTORY_COLUMNS)}
 
 
 def _r(values, digits=4):
-    """Round to `digits` significant figures: the browser gets small, readable JSON."""
-    a = np.asarray(values, float)
-    return [float(f"{v:.{digits}g}") if np.isfinite(v) else None for v in a.ravel()]
+    """Round to `digits` significant figures, non-finite values as None: the browser gets
+    small, readable JSON. The same numbers as float(f"{v:.{digits}g}"), computed on the whole
+    array: the playing toys round thousands a frame. An integer divided by a power of ten is
+    the double nearest the decimal, as parsing it is; exact ties, which the decimal rule
+    decides by the binary value, and the far ends of the range go through the formatter."""
+    a = np.asarray(values, float).ravel()
+    ok = np.isfinite(a)
+    x = np.where(ok, a, 0.0)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        p = digits - 1 - np.where(x == 0, 0.0, np.floor(np.log10(np.abs(x))))
+        scale = 10.0 ** np.clip(np.abs(p), 0, 300)
+        scaled = np.where(p >= 0, x * scale, x / scale)
+        whole = np.round(scaled)
+        out = np.where(p >= 0, whole / scale, whole * scale).tolist()
+        odd = ~ok | (np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6) | (np.abs(p) > 300)
+    for i in np.flatnonzero(odd).tolist():
+        out[i] = float(f"{a[i]:.{digits}g}") if ok[i] else None
+    return out
 
 
 def _thin(rows: np.ndarray, points: int) -> np.ndarray:
@@ -287,9 +302,11 @@ def _lines(points: np.ndarray) -> tuple[list, list]:
     """A (rows, cols, 2) grid as polylines along both directions, None between lines."""
     xs, ys = [], []
     for grid in (points, points.transpose(1, 0, 2)):
-        for line in grid:
-            xs += _r(line[:, 0], 3) + [None]
-            ys += _r(line[:, 1], 3) + [None]
+        cols = grid.shape[1]
+        for values, out in ((grid[..., 0], xs), (grid[..., 1], ys)):
+            flat = _r(values, 3)           # rounded in one call, then cut into lines
+            for i in range(grid.shape[0]):
+                out += flat[i * cols:(i + 1) * cols] + [None]
     return xs, ys
 
 
@@ -298,9 +315,9 @@ def _arrows(start: np.ndarray, push: np.ndarray) -> tuple[list, list]:
     length = np.sqrt((push ** 2).sum(1)).max()
     end = start + push * (0.6 / length if length > 0 else 0)
     xs, ys = [], []
-    for a, b in zip(start, end):
-        xs += [*_r(a[:1], 3), *_r(b[:1], 3), None]
-        ys += [*_r(a[1:], 3), *_r(b[1:], 3), None]
+    for k, out in ((0, xs), (1, ys)):
+        for a, b in zip(_r(start[:, k], 3), _r(end[:, k], 3)):
+            out += [a, b, None]
     return xs, ys
 
 
@@ -308,7 +325,8 @@ def _plane_patch(frame: dict) -> dict:
     """The plane's changing traces at one frame, by name."""
     mesh_x, mesh_y = _lines(frame["mesh"])
     arrow_x, arrow_y = _arrows(frame["arrow_from"], frame["arrows"])
-    return {"heat": {"z": [_r(row, 2) for row in frame["heat"]]},
+    heat, cols = _r(frame["heat"], 2), frame["heat"].shape[1]
+    return {"heat": {"z": [heat[i:i + cols] for i in range(0, len(heat), cols)]},
             "mesh": {"x": mesh_x, "y": mesh_y},
             "fake": {"x": _r(frame["fake"][:, 0], 3), "y": _r(frame["fake"][:, 1], 3)},
             "arrows": {"x": arrow_x, "y": arrow_y}}
@@ -330,62 +348,89 @@ def toy2d_title(runs: list, steps: list, labels: dict, lang: str = "en") -> str:
 def toy2d_plane_figure(runs: list, steps: list, labels: dict, layers=LAYERS,
                        lang: str = "en") -> dict:
     """Each run's plane at its step, side by side on the same axes, as plotly JSON."""
-    n = len(runs)
-    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08,
-                        subplot_titles=[labels[f"plane_{k}"] for k in "AB"[:n]] if n > 1 else None)
-    show = set(layers)
+    fig = json.loads(_plane_skeleton(len(runs), tuple(sorted(labels.items())), tuple(layers)))
     for r, (run, step) in enumerate(zip(runs, steps)):
         patch, axis = _plane_patch(run.frame(step)), _r(run.axis, 3)
-        fig.add_trace(go.Heatmap(x=axis, y=axis, z=patch["heat"]["z"], zmin=0, zmax=1,
-                                 colorscale=BELIEF, opacity=0.55, showscale=False,
-                                 hoverinfo="skip", visible="heat" in show), row=1, col=r + 1)
-        fig.add_trace(go.Scatter(x=_r(run.real_shown[:, 0], 3), y=_r(run.real_shown[:, 1], 3),
-                                 mode="markers", name=labels["real"], hoverinfo="skip",
+        heat, real, mesh, fake, arrows = fig["data"][r * len(PLANE):(r + 1) * len(PLANE)]
+        heat.update(x=axis, y=axis, z=patch["heat"]["z"])
+        real.update(x=_r(run.real_shown[:, 0], 3), y=_r(run.real_shown[:, 1], 3))
+        mesh.update(patch["mesh"])
+        fake.update(patch["fake"])
+        arrows.update(patch["arrows"])
+    fig["layout"]["uirevision"] = str(id(runs[0]))
+    fig["layout"]["title"]["text"] = toy2d_title(runs, steps, labels, lang)
+    return fig
+
+
+@functools.lru_cache(maxsize=32)
+def _plane_skeleton(n: int, label_items: tuple, layers: tuple) -> str:
+    """The planes' traces and layout without their data, as JSON, once per (runs, language,
+    layers shown): plotly's validation of every property is most of a figure's cost, and a
+    playing page draws one a second. The traces come in PLANE order, per run."""
+    labels, show = dict(label_items), set(layers)
+    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.08,
+                        subplot_titles=[labels[f"plane_{k}"] for k in "AB"[:n]] if n > 1 else None)
+    for r in range(n):
+        fig.add_trace(go.Heatmap(zmin=0, zmax=1, colorscale=BELIEF, opacity=0.55,
+                                 showscale=False, hoverinfo="skip", visible="heat" in show),
+                      row=1, col=r + 1)
+        fig.add_trace(go.Scatter(mode="markers", name=labels["real"], hoverinfo="skip",
                                  marker=dict(color="#27ae60", size=4), visible="real" in show),
                       row=1, col=r + 1)
-        fig.add_trace(go.Scatter(**patch["mesh"], mode="lines", name=labels["mesh"],
-                                 hoverinfo="skip", visible="mesh" in show,
+        fig.add_trace(go.Scatter(mode="lines", name=labels["mesh"], hoverinfo="skip",
+                                 visible="mesh" in show,
                                  line=dict(color="rgba(80, 80, 80, 0.45)", width=1)),
                       row=1, col=r + 1)
-        fig.add_trace(go.Scatter(**patch["fake"], mode="markers", name=labels["fake"],
-                                 hoverinfo="skip", visible="fake" in show,
-                                 marker=dict(color="#8e44ad", size=4)),
+        fig.add_trace(go.Scatter(mode="markers", name=labels["fake"], hoverinfo="skip",
+                                 visible="fake" in show, marker=dict(color="#8e44ad", size=4)),
                       row=1, col=r + 1)
-        fig.add_trace(go.Scatter(**patch["arrows"], mode="lines", name=labels["arrows"],
-                                 hoverinfo="skip", visible="arrows" in show,
+        fig.add_trace(go.Scatter(mode="lines", name=labels["arrows"], hoverinfo="skip",
+                                 visible="arrows" in show,
                                  line=dict(color="#d35400", width=1.2)), row=1, col=r + 1)
         fig.update_xaxes(range=[-3, 3], row=1, col=r + 1, constrain="domain")
         fig.update_yaxes(range=[-3, 3], row=1, col=r + 1, scaleanchor=f"x{r + 1 if r else ''}",
                          constrain="domain")
-    # No legend and no hover: each costs the browser milliseconds per frame (measured: the
-    # legends 14 ms of 61, hover 5 of 30); the page says the plane's colours.
+    # No legend and no hover: each costs the browser milliseconds per frame (docs/
+    # PERFORMANCE.md); the page says the plane's colours.
     fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=10, t=40 + 20 * n, b=30),
-                      showlegend=False, hovermode=False, uirevision=str(id(runs[0])),
-                      title=dict(text=toy2d_title(runs, steps, labels, lang), x=0.01,
-                                 font=dict(size=14)))
-    return finite(fig.to_plotly_json())
+                      showlegend=False, hovermode=False,
+                      title=dict(text="", x=0.01, font=dict(size=14)))
+    return json.dumps(finite(fig.to_plotly_json()))
 
 
 def toy2d_series_figure(runs: list, step: int, labels: dict) -> dict:
     """Losses, modes covered, high-quality share and KL/JS up to `step`, A solid and B
     dashed on the same axes, as plotly JSON. Redrawn once per chunk, not per frame."""
-    fig = make_subplots(rows=4, cols=1, vertical_spacing=0.1, shared_xaxes=True,
-                        subplot_titles=[_series_title(panel, labels) for panel in range(1, 5)])
-    for r, run in enumerate(runs):
+    fig = json.loads(_series_skeleton(len(runs), tuple(sorted(labels.items()))))
+    traces = iter(fig["data"])
+    for run in runs:
         rows = [row for row in run.rows if row[0] <= step]
         rows = rows[::max(1, len(rows) // HISTORY_POINTS)]
-        for key, panel, colour in SERIES_2D:
+        for key, _, _ in SERIES_2D:
             column = toy2d.HISTORY_COLUMNS.index(key)
+            next(traces).update(x=[row[0] for row in rows],
+                                y=_r([np.nan if row[column] is None else row[column]
+                                      for row in rows]))
+    fig["layout"]["uirevision"] = str(id(runs[0]))
+    return fig
+
+
+@functools.lru_cache(maxsize=32)
+def _series_skeleton(n: int, label_items: tuple) -> str:
+    """The four series panels without their data, as JSON (see _plane_skeleton)."""
+    labels = dict(label_items)
+    fig = make_subplots(rows=4, cols=1, vertical_spacing=0.1, shared_xaxes=True,
+                        subplot_titles=[_series_title(panel, labels) for panel in range(1, 5)])
+    for r in range(n):
+        for key, panel, colour in SERIES_2D:
             fig.add_trace(go.Scatter(
-                x=[row[0] for row in rows], y=_r([np.nan if row[column] is None else row[column]
-                                                  for row in rows]),
-                mode="lines", name=(f"{'AB'[r]}: " if len(runs) > 1 else "") + labels[key],
+                mode="lines", name=(f"{'AB'[r]}: " if n > 1 else "") + labels[key],
                 line=dict(color=colour, width=1.5, dash=RUN_DASH[r])), row=panel, col=1)
     fig.update_yaxes(rangemode="tozero", row=2, col=1)
     fig.update_yaxes(range=[0, 1.02], row=3, col=1)
-    fig.update_layout(height=toy2d_height(len(runs)), margin=dict(l=40, r=10, t=60, b=30),
-                      showlegend=False, uirevision=str(id(runs[0])))
-    return finite(fig.to_plotly_json())
+    fig.update_layout(height=toy2d_height(n), margin=dict(l=40, r=10, t=60, b=30),
+                      showlegend=False)
+    return json.dumps(finite(fig.to_plotly_json()))
 
 
 def _series_title(panel: int, labels: dict) -> str:

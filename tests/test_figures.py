@@ -150,3 +150,15 @@ def test_png_bytes_decode_to_the_same_pixels_and_text(shape, scale):
     picture.load()                                       # Pillow checks every chunk's CRC
     assert picture.mode == "RGB" and picture.text == text
     assert np.array_equal(np.asarray(picture), image.repeat(scale, 0).repeat(scale, 1))
+
+
+def test_rounding_for_the_browser_is_the_decimal_rule_on_whole_arrays():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.standard_normal(20_000) * 10.0 ** rng.integers(-8, 9, 20_000),
+                             np.round(rng.standard_normal(2_000), 3),   # ties for 2 digits
+                             [0.0, -0.0, 0.5, 2.5, 9.9995, 0.99995, 12345.5, 1e-320, 5e-324,
+                              1e308, -1.7e308, np.nan, np.inf, -np.inf]])
+    for digits in (2, 3, 4):
+        expected = [float(f"{v:.{digits}g}") if np.isfinite(v) else None for v in values]
+        assert figures._r(values, digits) == expected
+    assert figures._r(np.ones((3, 2)), 2) == [1.0] * 6
