@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib
 import os
 import platform
 import sys
@@ -114,6 +115,7 @@ def one_blas_thread():
     server of many users gains more from one thread per request than from two per product."""
     from threadpoolctl import threadpool_limits
 
+    importlib.import_module("numpy")       # its BLAS must be loaded, or nothing is limited
     threadpool_limits(limits=1, user_api="blas")
 
 

@@ -3,6 +3,7 @@ activation and cure, the gradient penalty's double backward included), the data,
 metrics, and that each story preset's mode count behaves as its story says."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -247,3 +248,16 @@ def test_a_setup_round_trips_through_its_link_and_a_bad_link_says_which_part():
                        ("data:cube", "data must be")):
         with pytest.raises(ValueError, match=words):
             toy2d.decode_setup(bad, base)
+
+
+def test_importing_the_toy_puts_numpy_s_blas_on_one_thread():
+    # In a fresh process, where nothing loaded NumPy before the toy did, and without the
+    # suite's own OPENBLAS_NUM_THREADS (conftest.py), which would hide a missing limit.
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = ("from gan_core import toy2d\n"
+            "from threadpoolctl import threadpool_info\n"
+            "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=60, check=True,
+                         env=env)
+    assert out.stdout.strip() == "[1]"
