@@ -23,6 +23,9 @@ from app_server import CHROMIUM, CHROMIUM_FLAGS, go_to, serve_app  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
 
+CORES = len(os.sched_getaffinity(0))      # the machine's, before --pin narrows this script's
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10)
@@ -30,9 +33,15 @@ def main():
     parser.add_argument("--mode", choices=["1d", "2d"], default="1d")
     parser.add_argument("--compare", action="store_true", help="2-D: train B beside A")
     parser.add_argument("--story", help="2-D: play this story (default: the page's own)")
+    parser.add_argument("--pin", action="store_true",
+                        help="the server on the first core, the browser on the others, as in a "
+                             "classroom where each learner's browser runs on the learner's "
+                             "machine (on shared cores the browser's work inflates the server's)")
     args = parser.parse_args()
 
     with serve_app() as (url, server), sync_playwright() as p:
+        if args.pin:
+            pin(server.pid)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         go_to(page, url, "Toy GAN")
@@ -73,8 +82,20 @@ def main():
         "rss_start_mb": round(rss[0], 1), "rss_end_mb": round(rss[-1], 1),
         "rss_peak_mb": round(max(rss), 1), "rss_growth_mb": round(rss[-1] - rss[0], 1),
         "server_cores_per_session": round(server_cores, 3),
-        "learners_per_server": int(len(os.sched_getaffinity(0)) / max(server_cores, 1e-6)),
+        "pinned": args.pin,
+        "learners_per_server": int(CORES / max(server_cores, 1e-6)),
     }))
+
+
+def pin(server_pid: int):
+    """Every thread of the server on the first core; this script, and so the browser it
+    starts, on the rest."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--pin needs two cores or more")
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cores[0]})
+    os.sched_setaffinity(0, set(cores[1:]))
 
 
 if __name__ == "__main__":
