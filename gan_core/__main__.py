@@ -648,4 +648,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # Every command run as a process, not only serve: a teacher's `train` or `generate` on a
+    # machine without a GPU should not open with TensorFlow's CUDA errors (system.NOISE).
+    from . import system
+
+    system.quiet_native_logs()
     sys.exit(main())
