@@ -399,7 +399,6 @@ def cmd_serve(args) -> dict:
         raise ValueError("--rate-limit must be between 0 (no limit) and 1,000,000 requests/s")
     if args.threads is not None:
         system.check_threads(args.threads)
-    system.quiet_native_logs()       # before api imports TensorFlow
     from . import api, settings
 
     # The event loop (HTTP, PNGs) is one thread; the generator's kernels get the other cores

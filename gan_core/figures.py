@@ -348,7 +348,8 @@ def toy2d_title(runs: list, steps: list, labels: dict, lang: str = "en") -> str:
 def toy2d_plane_figure(runs: list, steps: list, labels: dict, layers=LAYERS,
                        lang: str = "en") -> dict:
     """Each run's plane at its step, side by side on the same axes, as plotly JSON."""
-    fig = json.loads(_plane_skeleton(len(runs), tuple(sorted(labels.items())), tuple(layers)))
+    fig = copy.deepcopy(_plane_skeleton(len(runs), tuple(sorted(labels.items())),
+                                        tuple(layers)))
     for r, (run, step) in enumerate(zip(runs, steps)):
         patch, axis = _plane_patch(run.frame(step)), _r(run.axis, 3)
         heat, real, mesh, fake, arrows = fig["data"][r * len(PLANE):(r + 1) * len(PLANE)]
@@ -363,8 +364,8 @@ def toy2d_plane_figure(runs: list, steps: list, labels: dict, layers=LAYERS,
 
 
 @functools.lru_cache(maxsize=32)
-def _plane_skeleton(n: int, label_items: tuple, layers: tuple) -> str:
-    """The planes' traces and layout without their data, as JSON, once per (runs, language,
+def _plane_skeleton(n: int, label_items: tuple, layers: tuple) -> dict:
+    """The planes' traces and layout without their data, once per (runs, language,
     layers shown): plotly's validation of every property is most of a figure's cost, and a
     playing page draws one a second. The traces come in PLANE order, per run."""
     labels, show = dict(label_items), set(layers)
@@ -395,13 +396,13 @@ def _plane_skeleton(n: int, label_items: tuple, layers: tuple) -> str:
     fig.update_layout(height=toy2d_height(n), margin=dict(l=30, r=10, t=40 + 20 * n, b=30),
                       showlegend=False, hovermode=False,
                       title=dict(text="", x=0.01, font=dict(size=14)))
-    return json.dumps(finite(fig.to_plotly_json()))
+    return finite(fig.to_plotly_json())   # callers fill a deep copy
 
 
 def toy2d_series_figure(runs: list, step: int, labels: dict) -> dict:
     """Losses, modes covered, high-quality share and KL/JS up to `step`, A solid and B
     dashed on the same axes, as plotly JSON. Redrawn once per chunk, not per frame."""
-    fig = json.loads(_series_skeleton(len(runs), tuple(sorted(labels.items()))))
+    fig = copy.deepcopy(_series_skeleton(len(runs), tuple(sorted(labels.items()))))
     traces = iter(fig["data"])
     for run in runs:
         rows = [row for row in run.rows if row[0] <= step]
@@ -416,8 +417,8 @@ def toy2d_series_figure(runs: list, step: int, labels: dict) -> dict:
 
 
 @functools.lru_cache(maxsize=32)
-def _series_skeleton(n: int, label_items: tuple) -> str:
-    """The four series panels without their data, as JSON (see _plane_skeleton)."""
+def _series_skeleton(n: int, label_items: tuple) -> dict:
+    """The four series panels without their data (see _plane_skeleton)."""
     labels = dict(label_items)
     fig = make_subplots(rows=4, cols=1, vertical_spacing=0.1, shared_xaxes=True,
                         subplot_titles=[_series_title(panel, labels) for panel in range(1, 5)])
@@ -430,7 +431,7 @@ def _series_skeleton(n: int, label_items: tuple) -> str:
     fig.update_yaxes(range=[0, 1.02], row=3, col=1)
     fig.update_layout(height=toy2d_height(n), margin=dict(l=40, r=10, t=60, b=30),
                       showlegend=False)
-    return json.dumps(finite(fig.to_plotly_json()))
+    return finite(fig.to_plotly_json())   # callers fill a deep copy
 
 
 def _series_title(panel: int, labels: dict) -> str:

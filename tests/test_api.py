@@ -413,7 +413,6 @@ def test_fuzzed_requests_get_json_4xx_or_a_picture_never_a_500(server):
 
 
 def test_the_start_up_log_has_no_cuda_errors_on_a_machine_without_a_gpu(tmp_path):
-
     if system.has_nvidia_driver():
         pytest.skip("a GPU machine keeps every line TensorFlow prints")
     proc, base = start(tmp_path)

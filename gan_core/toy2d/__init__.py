@@ -16,19 +16,18 @@ normalisation), `gan` (the losses and one training step), `metrics` (modes cover
 `stories` (the presets a learner is shown, and headless training), `run` (what the page plays).
 """
 
+from .config import (ACTIVATIONS, CURES, DATASETS, LOSSES, MAX_BATCH, MAX_DRAWN,
+                     MAX_LAYERS, MAX_UNITS, NOISES, OPTIMIZERS, Toy2DConfig, decode_setup,
+                     encode_setup, replace)
+from .data import mode_centres, read_points, sample_data, sample_noise
+from .gan import StepStats, Toy2DGAN, d_loss, g_loss
+from .metrics import divergences, mode_metrics
+from .nets import spectral_normalise
+from .run import HISTORY_COLUMNS, HEAT_BINS, Toy2DRun
+from .stories import PRESETS, Story, train
 from .. import system
 
 system.one_blas_thread()     # tiny matrices: see there
-
-from .config import (ACTIVATIONS, CURES, DATASETS, LOSSES, MAX_BATCH, MAX_DRAWN,  # noqa: E402
-                     MAX_LAYERS, MAX_UNITS, NOISES, OPTIMIZERS, Toy2DConfig, decode_setup,
-                     encode_setup, replace)
-from .data import mode_centres, read_points, sample_data, sample_noise  # noqa: E402
-from .gan import StepStats, Toy2DGAN, d_loss, g_loss  # noqa: E402
-from .metrics import divergences, mode_metrics  # noqa: E402
-from .nets import spectral_normalise  # noqa: E402
-from .run import HISTORY_COLUMNS, HEAT_BINS, Toy2DRun  # noqa: E402
-from .stories import PRESETS, Story, train  # noqa: E402
 
 __all__ = ["ACTIVATIONS", "CURES", "DATASETS", "HEAT_BINS", "HISTORY_COLUMNS", "LOSSES",
            "MAX_BATCH", "MAX_DRAWN", "MAX_LAYERS", "MAX_UNITS", "NOISES", "OPTIMIZERS",
