@@ -151,17 +151,22 @@ def test_sigterm_and_ctrl_c_stop_training_cleanly_and_twice_at_once(how, tmp_pat
     args = [sys.executable, "-m", "gan_core", "train", *TINY, "--steps", "100000",
             "--checkpoint-every", "100000", "--json"]
     # Two runs at once (their imports overlap): one stopped by one signal, one by two. The
-    # second run has full-width networks: its save must outlast the half second between the
-    # presses (an eighth-width run is saved and gone before the second press arrives).
+    # second press follows the moment the first is acknowledged; the second run has full-width
+    # networks, so its last step and save outlast that moment.
     once, twice = (subprocess.Popen([*args, *extra, "--out", str(tmp_path / name)], env=env,
                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
                    for name, extra in (("a", []), ("b", ["--width", "1"])))
     wait_for_steps(tmp_path / "b", 1)
     twice.send_signal(how)
-    time.sleep(0.5)                 # two presses (one signal pending at a time is all Unix keeps)
+    seen = []                       # two presses: the second only once the first was handled
+    for line in twice.stderr:       # (one signal pending at a time is all Unix keeps)
+        seen.append(line)
+        if "stopping after this step" in line:
+            break
     twice.send_signal(how)
     _, err = twice.communicate(timeout=60)
+    err = "".join(seen) + err
     assert twice.returncode == 128 + how and "Traceback" not in err
     assert "stopped at once" in err
 
