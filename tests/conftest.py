@@ -21,3 +21,12 @@ sys.path.insert(0, str(ROOT))  # import gan_core and pages from the checkout
 def pytest_xdist_auto_num_workers(config):
     """-n auto: one worker a core, at most 4 (each imports TensorFlow: about 1 GB)."""
     return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def pytest_collection_modifyitems(items):
+    """The modules with slow or browser tests first (each module kept whole, so its fixtures
+    are made once): pytest-xdist hands tests out in this order, and a minute-long test begun
+    last would leave the other worker idle while it ends."""
+    heavy = {item.module for item in items
+             if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
+    items.sort(key=lambda item: item.module not in heavy)    # stable: the order within kept
