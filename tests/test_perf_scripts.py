@@ -41,6 +41,47 @@ def test_the_gpu_check_runs_tiny_on_a_cpu(tmp_path):
         assert json.loads((tmp_path / f"{name}.json").read_text().strip().splitlines()[-1])
 
 
+# Every other script, at its tiniest, and the keys its figures in docs/PERFORMANCE.md are read
+# from. The ones that drive Chromium run where it is installed (CI installs it).
+CHEAP = {
+    "api_load.py": (["--clients", 4, "--requests", 40, "--rate", 20, "--seconds", 1],
+                    {"throughput", "at_rate", "cached_304"}),
+    "bulk_cluster.py": (["--ids", 200, "--workers", 1], {"plain", "cluster", "ratio"}),
+    "explorer_load.py": (["--sessions", 2, "--moves", 2], {"p95_ms", "errors"}),
+    "first_run.py": (["--steps", 3, "--out", "{tmp}"], {"seconds", "img_per_s", "grid"}),
+}
+IN_CHROMIUM = {
+    "explorer_latency.py": (["--moves", 2], {"page", "driver"}),
+    "toy_page_soak.py": (["--minutes", 0.05, "--every", 1, "--mode", "2d"],
+                         {"server_cores_per_session", "learners_per_server", "fps_mean"}),
+    "training_soak.py": (["--minutes", 0.05, "--steps", 3, "--client", "websocket"],
+                         {"headless_img_per_s", "served_img_per_s", "rss_max_mb"}),
+}
+
+
+def test_every_perf_script_is_run_here():
+    scripts = {p.name for p in (ROOT / "tests" / "perf").iterdir() if p.suffix in (".py", ".sh")}
+    covered = {"projection.py", "gpu_check.sh", "engine_startup.py", *CHEAP, *IN_CHROMIUM,
+               "procfs.py"}      # (the scripts' helper, run by those that import it)
+    assert scripts == covered, scripts ^ covered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", [*CHEAP, *IN_CHROMIUM])
+def test_each_perf_script_runs_tiny_and_reports_its_figures(script, tmp_path):
+    if script in IN_CHROMIUM and not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium)")
+    args, keys = {**CHEAP, **IN_CHROMIUM}[script]
+    args = [str(a).format(tmp=tmp_path) for a in args]
+    out = json.loads(run(sys.executable, f"tests/perf/{script}", *args).strip().splitlines()[-1])
+    assert keys <= set(out), (script, sorted(out))
+
+
+def test_the_engine_start_up_script_times_dask():
+    out = run(sys.executable, "tests/perf/engine_startup.py", "dask")
+    assert "dask: up and running a task in" in out
+
+
 def test_the_readme_s_module_map_names_every_module_of_gan_core():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     listed = readme[readme.index("## How it is built"):]

@@ -191,7 +191,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
                 memory.append(rss_mb(proc.pid))
                 next_rss = now + 10
             if not latency or client != "chromium":
-                time.sleep(10)
+                time.sleep(max(0.0, min(next_rss, end) - time.time()))
                 continue
             for row in run.read(runfolder.METRICS)[-5:]:
                 logged.setdefault(row["step"], now)
