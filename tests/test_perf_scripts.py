@@ -44,8 +44,8 @@ def test_the_gpu_check_runs_tiny_on_a_cpu(tmp_path):
 # Every other script, at its tiniest, and the keys its figures in docs/PERFORMANCE.md are read
 # from. The ones that drive Chromium run where it is installed (CI installs it).
 CHEAP = {
-    "api_load.py": (["--clients", 4, "--requests", 40, "--rate", 20, "--seconds", 1],
-                    {"throughput", "at_rate", "cached_304"}),
+    "api_load.py": (["--clients", 4, "--requests", 40, "--rate", 20, "--seconds", 1, "--split"],
+                    {"throughput", "at_rate", "cached_304", "cpu_ms_per_avatar"}),
     "bulk_cluster.py": (["--ids", 200, "--workers", 1], {"plain", "cluster", "ratio"}),
     "explorer_load.py": (["--sessions", 2, "--moves", 2], {"p95_ms", "errors"}),
     "first_run.py": (["--steps", 3, "--out", "{tmp}"], {"seconds", "img_per_s", "grid"}),

@@ -8,7 +8,10 @@ Starts `python -m gan_core serve` on a free loopback port (no rate limit), then:
 2. latency at a fixed rate: `--rate` requests a second of new ids for `--seconds`: p50/p95;
 3. cached answers: the same ids again with If-None-Match: 304 p50/p95.
 Prints one JSON object; the throughput part also says how much CPU the server and this client
-spent per avatar (they share the machine's cores). The client is asyncio with raw sockets,
+spent per avatar (they share the machine's cores). With --split, once the server has stopped,
+this process times the server's own parts alone, per avatar, with the server's settings (the
+shipped generator on one thread, calls of 16 rows): z from the id, the generator, the PNG, the
+ETag's hash; what the server spent beyond them is HTTP, the event loop and the rest. The client is asyncio with raw sockets,
 so it costs the server's two cores as little as a Python client can.
 """
 
@@ -106,6 +109,35 @@ async def at_rate(port, rate, seconds, prefix, cached_tags=None):
             "p95_ms": round(1000 * percentile(latencies, 95), 2)}, tags
 
 
+def split(server_ms: float, n: int = 1600) -> dict:
+    """CPU ms per avatar of each part of an answer, each timed alone in this thread."""
+    import hashlib
+
+    import numpy as np
+
+    from gan_core import api, generate, noise, settings, system
+
+    system.limit_threads(1)           # serve's default on 2 cores: all but one
+    gen = generate.Generator.load(settings.SHIPPED_GENERATOR)
+    ids = [f"t-{i}" for i in range(n)]
+
+    def per_avatar(work):
+        start = time.process_time()   # the generator's threads count too
+        out = work()
+        return out, 1000 * (time.process_time() - start) / n
+
+    space = noise.namespace(settings.SHIPPED_GENERATOR)
+    z, z_ms = per_avatar(lambda: np.stack([noise.for_id(i, gen.latent_dim, space) for i in ids]))
+    gen(z[:generate.CALL_ROWS])       # compiled before it is timed
+    faces, g_ms = per_avatar(lambda: np.concatenate(
+        [gen(z[i:i + generate.CALL_ROWS]) for i in range(0, n, generate.CALL_ROWS)]))
+    _, png_ms = per_avatar(lambda: [api.avatar_png(face, 64) for face in faces])
+    _, tag_ms = per_avatar(lambda: [hashlib.sha256(i.encode()).hexdigest() for i in ids])
+    parts = {"z_from_id": z_ms, "generator": g_ms, "png": png_ms, "etag": tag_ms}
+    parts["http_loop_and_rest"] = server_ms - sum(parts.values())
+    return {k: round(v, 3) for k, v in parts.items()}
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * q / 100))] if values else float("nan")
@@ -118,6 +150,8 @@ def main():
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--threads", type=int, help="serve --threads (default: its own)")
+    parser.add_argument("--split", action="store_true",
+                        help="then time the server's parts alone (see above)")
     args = parser.parse_args()
     if not (1 <= args.clients <= 256 and 1 <= args.requests <= 100_000
             and 0 < args.rate <= 5000 and 0 < args.seconds <= 120):
@@ -148,10 +182,13 @@ def main():
         fresh, tags = asyncio.run(at_rate(port, args.rate, args.seconds, "r"))
         result["at_rate"] = {"rate": args.rate, **fresh}
         result["cached_304"], _ = asyncio.run(at_rate(port, args.rate, args.seconds, "r", tags))
-        print(json.dumps(result))
     finally:
         server.terminate()
         server.wait(10)
+    if args.split:
+        sys.path.insert(0, str(ROOT))
+        result["cpu_ms_per_avatar"] = split(result["throughput"]["server_cpu_ms_per_avatar"])
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
