@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # compiles anew).
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax-compiled"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+# and XLA compiles them without its expensive passes: the suite's networks are tiny, so
+# compiling costs far more than running, and both sides of every comparison compile alike.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 sys.path.insert(0, str(ROOT))  # import gan_core and pages from the checkout
 
 

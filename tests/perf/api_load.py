@@ -119,6 +119,7 @@ def split(server_ms: float, n: int = 1600) -> dict:
 
     system.limit_threads(1)           # serve's default on 2 cores: all but one
     gen = generate.Generator.load(settings.SHIPPED_GENERATOR)
+    n = -(-n // generate.CALL_ROWS) * generate.CALL_ROWS      # whole calls
     ids = [f"t-{i}" for i in range(n)]
 
     def per_avatar(work):
@@ -187,7 +188,8 @@ def main():
         server.wait(10)
     if args.split:
         sys.path.insert(0, str(ROOT))
-        result["cpu_ms_per_avatar"] = split(result["throughput"]["server_cpu_ms_per_avatar"])
+        result["cpu_ms_per_avatar"] = split(result["throughput"]["server_cpu_ms_per_avatar"],
+                                            min(1600, args.requests))
     print(json.dumps(result))
 
 
