@@ -160,16 +160,23 @@ def stop_on_signals(control):
     step, saved as at any stop; a second one stops at once, keeping the last checkpoint."""
     signalled = []
 
+    def say(text):
+        # Straight to the file descriptor: a signal that lands while the progress bar is
+        # writing to sys.stderr would make a print here a reentrant call, which raises.
+        try:
+            os.write(sys.stderr.fileno(), text.encode())
+        except (OSError, ValueError):
+            pass
+
     def handle(signum, frame):
         name = signal.Signals(signum).name
         if signalled:
-            print(f"\n{name} again: stopped at once; the last checkpoint is kept",
-                  file=sys.stderr, flush=True)
+            say(f"\n{name} again: stopped at once; the last checkpoint is kept\n")
             os._exit(128 + signum)
         signalled.append(signum)
         control.stop()
-        print(f"\n{name}: stopping after this step and saving the run (press Ctrl-C again "
-              "to stop at once)", file=sys.stderr, flush=True)
+        say(f"\n{name}: stopping after this step and saving the run (press Ctrl-C again "
+            "to stop at once)\n")
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)

@@ -2,6 +2,7 @@
 exit 2 and one line naming the flag or the file, never a traceback; SIGTERM and Ctrl-C stop a
 training run cleanly, a second one at once. Fuzzed flags and files last."""
 
+import io
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from gan_core import bulk, files, images, latent, noise, runfolder, settings, train
-from gan_core.__main__ import main
+from gan_core.__main__ import main, stop_on_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--data", "builtin:16", "--batch", "8", "--latent", "8", "--width", "0.125"]
@@ -157,6 +158,8 @@ def test_sigterm_and_ctrl_c_stop_training_cleanly_and_twice_at_once(how, tmp_pat
                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
                    for name, extra in (("a", []), ("b", ["--width", "1"])))
+    wait_for_steps(tmp_path / "a", 3)      # (stopped first: it would train on meanwhile)
+    once.send_signal(how)
     wait_for_steps(tmp_path / "b", 1)
     twice.send_signal(how)
     seen = []                       # two presses: the second only once the first was handled
@@ -167,11 +170,9 @@ def test_sigterm_and_ctrl_c_stop_training_cleanly_and_twice_at_once(how, tmp_pat
     twice.send_signal(how)
     _, err = twice.communicate(timeout=60)
     err = "".join(seen) + err
-    assert twice.returncode == 128 + how and "Traceback" not in err
+    assert twice.returncode == 128 + how and "Traceback" not in err, err[-3000:]
     assert "stopped at once" in err
 
-    wait_for_steps(tmp_path / "a", 3)
-    once.send_signal(how)
     out, err = once.communicate(timeout=120)
     assert once.returncode == 0 and "Traceback" not in err, err[-2000:]
     summary = json.loads(out.strip().splitlines()[-1])
@@ -180,6 +181,45 @@ def test_sigterm_and_ctrl_c_stop_training_cleanly_and_twice_at_once(how, tmp_pat
     assert run.checkpoints() and (tmp_path / "a" / "generator.keras").exists()
     assert run.checkpoints()[-1].name == f"ckpt-{summary['step']:08d}.npz"    # at the stop
     assert "stopping after this step" in err
+
+
+def test_a_signal_that_lands_while_the_progress_bar_writes_stops_the_run(tmp_path, monkeypatch):
+    # The progress bar writes to stderr all the time, so Ctrl-C often lands inside one of its
+    # writes: the handler's own message must not be a reentrant write to that stream (which
+    # raises, and the run died "training failed" instead of stopping).
+    fd = os.open(tmp_path / "stderr", os.O_WRONLY | os.O_CREAT)
+    signalled = []
+
+    class Terminal(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def fileno(self):
+            return fd
+
+        def write(self, data):
+            if not signalled:                  # the signal arrives in the middle of a write
+                signalled.append(os.kill(os.getpid(), signal.SIGINT))
+            return os.write(fd, data)
+
+    class Control:
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+    control, handlers = Control(), {s: signal.getsignal(s) for s in (signal.SIGINT,
+                                                                    signal.SIGTERM)}
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(io.BufferedWriter(Terminal())))
+    try:
+        stop_on_signals(control)
+        print("[#####     ] 1/100", end="", file=sys.stderr, flush=True)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        os.close(fd)
+    assert signalled and control.stopped
+    assert "SIGINT: stopping after this step" in (tmp_path / "stderr").read_text()
 
 
 def wait_for_steps(folder, n, timeout=180):
