@@ -408,9 +408,7 @@ def cmd_serve(args) -> dict:
         system.check_threads(args.threads)
     from . import api, settings
 
-    # The event loop (HTTP, PNGs) is one thread; the generator's kernels get the other cores
-    # (on 2 cores, two generator threads contending with the loop served fewer avatars).
-    system.limit_threads(max(1, system.cores() - 1) if args.threads is None else args.threads)
+    system.limit_threads(system.serving_threads(args.threads))
     env = settings.Settings.from_env()
     token = args.token or env.api_token
     service = api.AvatarService(args.model, runs=args.runs or env.runs)

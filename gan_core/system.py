@@ -92,6 +92,13 @@ def check_threads(n: int):
         raise ValueError("--threads must be between 1 and 256")
 
 
+def serving_threads(requested: int | None = None) -> int:
+    """The generator's threads in `serve`: all cores but one unless asked. The event loop
+    (HTTP, PNGs) is one thread, and on 2 cores two generator threads contending with it
+    served fewer avatars."""
+    return max(1, cores() - 1) if requested is None else requested
+
+
 def limit_threads(n: int):
     """Let the Keras backend's CPU kernels use `n` threads (before its first op). TensorFlow
     only: JAX's CPU thread pool is set by XLA_FLAGS before it starts."""

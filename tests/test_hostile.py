@@ -202,14 +202,8 @@ def test_a_signal_that_lands_while_the_progress_bar_writes_stops_the_run(tmp_pat
                 signalled.append(os.kill(os.getpid(), signal.SIGINT))
             return os.write(fd, data)
 
-    class Control:
-        stopped = False
-
-        def stop(self):
-            self.stopped = True
-
-    control, handlers = Control(), {s: signal.getsignal(s) for s in (signal.SIGINT,
-                                                                    signal.SIGTERM)}
+    control, handlers = train.Control(), {s: signal.getsignal(s) for s in (signal.SIGINT,
+                                                                          signal.SIGTERM)}
     monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(io.BufferedWriter(Terminal())))
     try:
         stop_on_signals(control)

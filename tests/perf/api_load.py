@@ -9,10 +9,10 @@ Starts `python -m gan_core serve` on a free loopback port (no rate limit), then:
 3. cached answers: the same ids again with If-None-Match: 304 p50/p95.
 Prints one JSON object; the throughput part also says how much CPU the server and this client
 spent per avatar (they share the machine's cores). With --split, once the server has stopped,
-this process times the server's own parts alone, per avatar, with the server's settings (the
-shipped generator on one thread, calls of 16 rows): z from the id, the generator, the PNG, the
-ETag's hash; what the server spent beyond them is HTTP, the event loop and the rest. The client is asyncio with raw sockets,
-so it costs the server's two cores as little as a Python client can.
+this process times the server's own parts alone, per avatar, with the server's settings (its
+threads, its model entry, calls of its rows): z from the id, the generator, the PNG, the ETag;
+what the server spent beyond them is HTTP, the event loop and the rest. The client is asyncio
+with raw sockets, so it costs the server's two cores as little as a Python client can.
 """
 
 from __future__ import annotations
@@ -109,17 +109,18 @@ async def at_rate(port, rate, seconds, prefix, cached_tags=None):
             "p95_ms": round(1000 * percentile(latencies, 95), 2)}, tags
 
 
-def split(server_ms: float, n: int = 1600) -> dict:
-    """CPU ms per avatar of each part of an answer, each timed alone in this thread."""
-    import hashlib
-
+def split(server_ms: float, n: int = 1600, threads: int | None = None) -> dict:
+    """CPU ms per avatar of each part of an answer, each timed alone in this thread, by the
+    API's own model entry, z and ETag."""
     import numpy as np
 
-    from gan_core import api, generate, noise, settings, system
+    from gan_core import api, generate, noise, system
 
-    system.limit_threads(1)           # serve's default on 2 cores: all but one
-    gen = generate.Generator.load(settings.SHIPPED_GENERATOR)
-    n = -(-n // generate.CALL_ROWS) * generate.CALL_ROWS      # whole calls
+    system.limit_threads(system.serving_threads(threads))     # as serve does
+    service = api.AvatarService()
+    service.warm()
+    entry, rows = service.default, generate.CALL_ROWS
+    n = -(-n // rows) * rows                                  # whole calls
     ids = [f"t-{i}" for i in range(n)]
 
     def per_avatar(work):
@@ -127,13 +128,13 @@ def split(server_ms: float, n: int = 1600) -> dict:
         out = work()
         return out, 1000 * (time.process_time() - start) / n
 
-    space = noise.namespace(settings.SHIPPED_GENERATOR)
-    z, z_ms = per_avatar(lambda: np.stack([noise.for_id(i, gen.latent_dim, space) for i in ids]))
-    gen(z[:generate.CALL_ROWS])       # compiled before it is timed
+    z, z_ms = per_avatar(lambda: np.stack(
+        [noise.for_id(i, entry.generator.latent_dim, entry.namespace) for i in ids]))
+    entry.generator(z[:rows])         # compiled before it is timed
     faces, g_ms = per_avatar(lambda: np.concatenate(
-        [gen(z[i:i + generate.CALL_ROWS]) for i in range(0, n, generate.CALL_ROWS)]))
+        [entry.generator(z[i:i + rows]) for i in range(0, n, rows)]))
     _, png_ms = per_avatar(lambda: [api.avatar_png(face, 64) for face in faces])
-    _, tag_ms = per_avatar(lambda: [hashlib.sha256(i.encode()).hexdigest() for i in ids])
+    _, tag_ms = per_avatar(lambda: [api.etag(entry, i, 64) for i in ids])
     parts = {"z_from_id": z_ms, "generator": g_ms, "png": png_ms, "etag": tag_ms}
     parts["http_loop_and_rest"] = server_ms - sum(parts.values())
     return {k: round(v, 3) for k, v in parts.items()}
@@ -189,7 +190,7 @@ def main():
     if args.split:
         sys.path.insert(0, str(ROOT))
         result["cpu_ms_per_avatar"] = split(result["throughput"]["server_cpu_ms_per_avatar"],
-                                            min(1600, args.requests))
+                                            min(1600, args.requests), args.threads)
     print(json.dumps(result))
 
 
