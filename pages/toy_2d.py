@@ -15,7 +15,10 @@ import streamlit as st
 from gan_core import figures, noise, toy2d
 from pages import ui
 
-t = ui.translator()
+# This module is imported once per server, not run per script run as a page is: a translator
+# bound here would speak the first session's language to every later one. Each call asks
+# the session (ui.t); a format_func, which Streamlit may call after the run, binds its run's.
+t = ui.t
 FPS = 15
 FRAMES_PER_CHUNK = 15      # one chunk a second at FPS
 MIN_DRAWN = 10
@@ -123,16 +126,16 @@ def write_url(cfg: toy2d.Toy2DConfig):
 
 def settings() -> list | None:
     """The sidebar; returns the configurations to train (A, and B when comparing)."""
-    s = st.session_state
+    s, t_run = st.session_state, ui.translator()
     with st.sidebar:
         st.header(t("toy2d.settings"))
         st.selectbox(t("toy2d.story"), list(toy2d.PRESETS), key="toy2d_story",
-                     on_change=apply_story, format_func=lambda k: t(f"toy2d.story.{k}"),
+                     on_change=apply_story, format_func=lambda k: t_run(f"toy2d.story.{k}"),
                      help=t("toy2d.story_help"))
         st.selectbox(t("toy2d.data"), toy2d.DATASETS, key="toy2d_data",
-                     format_func=lambda k: t(f"toy2d.data.{k}"))
+                     format_func=lambda k: t_run(f"toy2d.data.{k}"))
         st.selectbox(t("toy2d.cure"), toy2d.CURES, key="toy2d_cure",
-                     format_func=lambda k: t(f"toy2d.cure.{k}"))
+                     format_func=lambda k: t_run(f"toy2d.cure.{k}"))
         if s.toy2d_cure == "unrolled":
             st.number_input(t("toy2d.unroll"), 1, 20, key="toy2d_unroll")
         if s.toy2d_cure == "wgan_gp":
@@ -150,14 +153,14 @@ def settings() -> list | None:
         st.selectbox(t("toy2d.optimizer"), toy2d.OPTIMIZERS, key="toy2d_optimizer",
                      format_func={"adam": "Adam", "sgd": "SGD"}.get)
         st.selectbox(t("toy2d.loss"), toy2d.LOSSES, key="toy2d_loss",
-                     format_func=lambda k: t(f"toy2d.loss.{k}"))
+                     format_func=lambda k: t_run(f"toy2d.loss.{k}"))
         a, b = st.columns(2)
         a.number_input(t("toy2d.d_steps"), 1, 20, key="toy2d_d_steps")
         b.number_input(t("toy2d.batch"), 2, toy2d.MAX_BATCH, step=64, key="toy2d_batch")
         a, b = st.columns(2)
         a.number_input(t("toy2d.noise_dim"), 1, 16, key="toy2d_noise_dim")
         b.selectbox(t("toy2d.noise"), toy2d.NOISES, key="toy2d_noise",
-                    format_func=lambda k: t(f"toy2d.noise.{k}"))
+                    format_func=lambda k: t_run(f"toy2d.noise.{k}"))
         st.number_input(t("toy2d.seed"), 0, noise.MAX_SEED, key="toy2d_seed")
         st.caption(t("toy2d.note"))
         st.subheader(t("toy2d.show"))
@@ -167,7 +170,7 @@ def settings() -> list | None:
         if s.toy2d_compare:
             s.setdefault("toy2d_b_cure", "spectral_norm")
             st.selectbox(t("toy2d.b_cure"), toy2d.CURES, key="toy2d_b_cure",
-                         format_func=lambda k: t(f"toy2d.cure.{k}"))
+                         format_func=lambda k: t_run(f"toy2d.cure.{k}"))
     try:
         cfg = toy2d.Toy2DConfig(**{name: s[f"toy2d_{name}"] for name in FIELDS})
     except (ValueError, TypeError) as error:

@@ -4,7 +4,7 @@ game, A/B, the link's set-up, a drawn distribution, in English and Bahasa Indone
 import numpy as np
 import pytest
 
-from gan_core import toy2d
+from gan_core import i18n, toy2d
 from test_pages import open_app
 
 
@@ -92,6 +92,18 @@ def test_a_drawn_distribution_becomes_the_data():
     run = state(at).runs[0]
     assert run.cfg.data == "drawn"
     assert np.abs(run.real_shown - [1.15, -1.0]).max() < 0.5  # the real points are the drawing
+
+
+def test_each_session_speaks_its_own_language_whichever_came_first():
+    # pages/toy_2d.py is imported once per server: its words must not be the first session's.
+    need = {}
+    for lang in ("id", "en", "id"):
+        at = open_2d(lang)
+        at.selectbox(key="toy2d_data").set_value("drawn").run()
+        need.setdefault(lang, set()).add(at.info[0].value)
+    words = {lang: i18n.t("toy2d.draw_need", lang, n=10) for lang in need}
+    assert words["id"] != words["en"]
+    assert need == {lang: {words[lang]} for lang in need}
 
 
 def test_back_to_1d_leaves_the_2d_link_behind():
