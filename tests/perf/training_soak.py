@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # noqa: E402
 
-from gan_core import data, presets, runfolder, train  # noqa: E402
+from gan_core import data, jobs, presets, runfolder, train  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
 # Quality off, as in the headless run: the soak measures what watching costs, not SWD.
@@ -57,8 +57,9 @@ def steady_rate(rows, skip=20):
 
 
 def headless(steps):
-    """The trainer's img/s alone, and the CPU cores it keeps busy."""
-    config = presets.preset("dcgan", batch_size=64)
+    """The trainer's img/s alone, and the CPU cores it keeps busy: the model the page starts
+    on the built-in faces (jobs.first_run's preset), at the served run's batch."""
+    config = presets.preset(jobs.FIRST_RUN_PRESET, batch_size=int(SETTINGS["Batch"]))
     with tempfile.TemporaryDirectory() as out:
         trainer = train.Trainer(config, data.load("builtin:2048"), out, steps=steps,
                                 sample_every=20, checkpoint_every=100)
@@ -206,6 +207,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(f"{url}/dcgan-training?{query}")
+        page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
         if screenshot:
             page.screenshot(path=screenshot, full_page=False)
         page.get_by_role("button", name="Stop").click()
