@@ -129,9 +129,11 @@ def test_a_rerun_after_a_killed_driver_skips_what_is_written(client, tmp_path):
     assert 300 <= written < 3000
     done = cluster.make_avatars(client, bulk.Job.plan(MODEL, out), path)
     assert done["skipped"] >= written and done["n"] + done["skipped"] == 3000
-    plain = bulk.Job.plan(MODEL, tmp_path / "plain")
-    bulk.run(plain, path)
-    assert tree(out) == tree(tmp_path / "plain")   # whole, stale temporaries removed
+    # Against a run the driver's death never touched, on workers like its own (one thread
+    # each): the generator's last layer sums in another order on another thread count, which
+    # moves a rare pixel by one level (README, "When one machine is not enough").
+    cluster.make_avatars(client, bulk.Job.plan(MODEL, tmp_path / "whole"), path)
+    assert tree(out) == tree(tmp_path / "whole")   # whole, stale temporaries removed
 
 
 def test_bad_set_ups_get_one_clear_line(client, ids, tmp_path):
