@@ -249,6 +249,10 @@ def cmd_train(args) -> dict:
 
 
 def cmd_generate(args) -> dict:
+    from . import system
+
+    if args.threads is not None:
+        system.check_threads(args.threads)
     if args.ids:
         return generate_ids(args)
     if args.cluster or args.shard:
@@ -259,6 +263,8 @@ def cmd_generate(args) -> dict:
         raise ValueError(f"--n must be between 1 and {generate.MAX_IMAGES:,} "
                          "(run several commands with other --seed for more)")
     presets.check("seed", args.seed, "--seed")
+    if args.threads:
+        system.limit_threads(args.threads)
     gen = generate.Generator.load(args.model, args.precision)
     z = noise.for_seeds(args.seed, args.n, gen.latent_dim)    # the explorer's seeds
     start = time.perf_counter()
@@ -274,7 +280,7 @@ def generate_ids(args) -> dict:
     from . import bulk
 
     start = time.perf_counter()
-    job = bulk.Job.plan(args.model, args.out, args.precision)
+    job = bulk.Job.plan(args.model, args.out, args.precision, threads=args.threads or 0)
     total = bulk.count(args.ids, args.shard)     # a bad file is refused before any work
     if args.cluster:
         from . import cluster
@@ -523,6 +529,9 @@ def main(argv=None) -> int:
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="bfloat16: about 1.5x faster on a CPU with bfloat16 instructions or "
                         "on a GPU; pixels may differ from float32's by a few levels")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads the generator uses (default: all cores here, one on each "
+                        "--cluster worker); the same count gives the same bytes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_generate)
 

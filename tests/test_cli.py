@@ -127,6 +127,8 @@ def test_a_time_budget_stops_the_run_cleanly(tmp_path):
     (["train", *TINY, "--steps", "5", "--minutes", "0", "--out", "x"], "--minutes must be"),
     (["train", *TINY, "--steps", "1", "--batch", "500", "--out", "x"], "fewer than the batch"),
     (["generate", "--model", "/no/model.keras", "--out", "x"], "no such model file"),
+    (["generate", "--model", "/no/model.keras", "--out", "x", "--threads", "0"],
+     "--threads must be between 1 and 256"),
     (["serve", "--threads", "0"], "--threads must be between 1 and 256"),
 ])
 def test_bad_input_exits_2_with_the_reason(args, message, capsys):

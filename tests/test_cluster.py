@@ -61,6 +61,21 @@ def test_the_cluster_writes_what_the_plain_command_writes(client, ids, tmp_path)
     assert pixels.shape == (152, 64, 64, 3)
 
 
+def test_the_plain_command_on_one_thread_writes_the_workers_bytes(client, tmp_path):
+    # Ids among which, on a 2-core AVX2 CPU, three avatars differ by a pixel between one
+    # thread and two (docs/PERFORMANCE.md); on one thread each, as the workers, none may.
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(f"q{i}" for i in range(1400, 1500)))
+    done = subprocess.run([sys.executable, "-m", "gan_core", "generate", "--model", MODEL,
+                           "--ids", path, "--out", tmp_path / "plain", "--threads", "1"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    cluster.make_avatars(client, bulk.Job.plan(MODEL, tmp_path / "cluster"), path)
+    assert len(list((tmp_path / "plain").glob("q*.png"))) == 100
+    assert tree(tmp_path / "plain") == tree(tmp_path / "cluster")
+
+
 def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(client, tmp_path):
     path = tmp_path / "ids.txt"
     path.write_text("\n".join(f"p{i}" for i in range(2000)))
