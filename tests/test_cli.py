@@ -1,6 +1,8 @@
 """The command line, as a user runs it: train, resume after SIGKILL, generate, evaluate,
 bad input; and the JAX backend."""
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -49,13 +51,18 @@ TINY = ["--data", "builtin:64", "--batch", "8", "--latent", "16", "--width", "0.
         "--log-every", "1"]      # an eighth of the channels: the CLI, not the networks, is tested
 
 
+def cli_json(*args) -> dict:
+    """cli_here, and the JSON line the command printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli_here(*args, "--json") == 0
+    return json.loads(printed.getvalue().strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    result = cli("train", *TINY, "--steps", "3", "--out", out, "--json",
-                 "--checkpoint-every", "2")
-    assert result.returncode == 0, result.stderr
-    return out, json.loads(result.stdout)
+    return out, cli_json("train", *TINY, "--steps", "3", "--out", out, "--checkpoint-every", "2")
 
 
 def test_train_writes_the_run(trained):
@@ -112,10 +119,8 @@ def test_evaluate(trained, capsys):
 
 def test_a_time_budget_stops_the_run_cleanly(tmp_path):
     # 100,000 steps would take hours; --minutes stops it as a user's stop would.
-    result = cli("train", *TINY, "--steps", "100000", "--minutes", "0.01", "--out", tmp_path,
-                 "--json")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = cli_json("train", *TINY, "--steps", "100000", "--minutes", "0.01", "--out",
+                       tmp_path)
     assert summary["status"] == "stopped" and summary["step"] < 100000
     assert (tmp_path / "generator.keras").exists()
     assert (tmp_path / "checkpoints" / f"ckpt-{summary['step']:08d}.npz").exists()
