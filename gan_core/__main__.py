@@ -223,10 +223,11 @@ def cmd_train(args) -> dict:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     show = _progress(trainer.total, trainer.config.batch_size) if procs.writes else lambda event: None
     stop_on_signals(trainer.control)
-    end = None
+    end, devices = None, None
     for event in trainer.run():
         show(event)
         if isinstance(event, ev.Start):
+            devices = event.replicas
             for name, reason in event.skipped_checkpoints:
                 print(f"warning: skipped the unreadable checkpoint {name} ({reason})",
                       file=sys.stderr)
@@ -245,7 +246,7 @@ def cmd_train(args) -> dict:
                            + (f"last good checkpoint: {saved}" if saved else "no checkpoint"))
     return {"status": end.status, "step": end.step, "images": len(source),
             "skipped": len(source.skipped), "generator": end.generator_path,
-            **(end.metrics or {})}
+            "devices": devices, **(end.metrics or {})}
 
 
 def cmd_generate(args) -> dict:

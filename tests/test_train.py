@@ -274,45 +274,37 @@ def data_parallel_run(out: str) -> dict:
             "metrics": [e.values() for e in events if e.kind == "metrics"]}
 
 
-DATA_PARALLEL_RUN = """
-import json, os, sys
-if os.environ["KERAS_BACKEND"] == "tensorflow":  # JAX reads XLA_FLAGS; TensorFlow is told here
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * int(sys.argv[2]))
+TWO_TENSORFLOW_DEVICES = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from tests.test_train import data_parallel_run
 print(json.dumps(data_parallel_run(sys.argv[1])))
 """
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_data_parallel_on_two_cpu_devices_matches_one_device(backend, tmp_path,
-                                                             quick_recalibration):
-    """Two logical CPU devices stand in for two GPUs (MirroredStrategy on TensorFlow, Keras'
-    distribution API on JAX): the batch is split between them and the step must mean the same
-    as on one device (the sums run in another order: close, not equal). One device of this
-    process's backend is this process; the rest, processes of their own."""
-    pytest.importorskip(backend, reason=f"{backend} is not installed (requirements-dev.txt has it)")
+def test_data_parallel_on_two_cpu_devices_matches_one_device(tmp_path, quick_recalibration):
+    """Two logical CPU devices stand in for two GPUs (MirroredStrategy on TensorFlow): the
+    batch is split between them and the step must mean the same as on one device (the sums
+    run in another order: close, not equal). One device is this process; two, a process of
+    their own. (JAX's devices: tests/test_multihost.py, beside its processes.)"""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the suite's own process runs TensorFlow (KERAS_BACKEND unset)")
     root = Path(__file__).resolve().parents[1]
-    results = {}
-    for devices in (1, 2):
-        if devices == 1 and backend == keras.backend.backend():
-            results[1] = data_parallel_run(str(tmp_path / "1"))
-            continue
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root),
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        done = subprocess.run([sys.executable, "-c", DATA_PARALLEL_RUN,
-                               str(tmp_path / str(devices)), str(devices)],
-                              env=env, capture_output=True, text=True, timeout=600, cwd=root)
-        assert done.returncode == 0, done.stderr[-2000:]
-        results[devices] = json.loads(done.stdout.strip().splitlines()[-1])
+    results = {1: data_parallel_run(str(tmp_path / "1"))}
+    done = subprocess.run([sys.executable, "-c", TWO_TENSORFLOW_DEVICES, str(tmp_path / "2")],
+                          env={**os.environ, "KERAS_BACKEND": "tensorflow",
+                               "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results[2] = json.loads(done.stdout.strip().splitlines()[-1])
     assert results[1]["replicas"] == 1 and results[2]["replicas"] == 2
     assert results[2]["status"] == "finished", results[2]["message"]
     assert len(results[2]["metrics"]) == len(results[1]["metrics"]) == 3
