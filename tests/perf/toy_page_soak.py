@@ -57,13 +57,16 @@ def main():
         page.get_by_role("button", name="Play", exact=True).click()
         stats = page.frame_locator("iframe[title*='toy_player']").locator("#stats")
         time.sleep(5)  # warm up: first chunks, JIT
-        samples = []
-        end = time.time() + args.minutes * 60
+        def sample():
+            return (time.time(), int(stats.get_attribute("data-frames")), rss_mb(server.pid),
+                    float(stats.get_attribute("data-draw-ms")), cpu_seconds(server.pid))
+
+        # One at the start and one at the end, whatever --every: on a busy machine a short
+        # run's readings can take longer than its interval.
+        samples, end = [sample()], time.time() + args.minutes * 60
         while time.time() < end:
-            samples.append((time.time(), int(stats.get_attribute("data-frames")),
-                            rss_mb(server.pid), float(stats.get_attribute("data-draw-ms")),
-                            cpu_seconds(server.pid)))
-            time.sleep(args.every)
+            time.sleep(max(0.0, min(args.every, end - time.time())))
+            samples.append(sample())
         title = stats.get_attribute("data-title")
         browser.close()
 
