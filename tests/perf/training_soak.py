@@ -211,7 +211,10 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
         if screenshot:
             page.screenshot(path=screenshot, full_page=False)
         page.get_by_role("button", name="Stop").click()
-        page.get_by_text("Stopped").first.wait_for(timeout=120_000)
+        # the live view's status, as tests/test_browser.py reads it (the page's other text
+        # changes only when a fragment re-runs)
+        page.frame_locator("iframe[title*='train_live']").locator(
+            "#status", has_text="Stopped").wait_for(timeout=120_000)
         browser.close()
     rows = runfolder.Run(next(Path(runs).glob("*/metrics.jsonl")).parent).read(runfolder.METRICS)
     return steady_rate(rows), len(rows), memory, delays, cores, counts
