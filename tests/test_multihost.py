@@ -2,6 +2,7 @@
 runtime): one process with two CPU devices takes the steps of one device, two processes take
 the steps of that one process, resume included, and process 0 alone writes the run."""
 
+import functools
 import json
 import os
 import socket
@@ -58,13 +59,8 @@ def two_devices(tmp_path_factory):
     for when needed (both tests compare with it, and it trains while they start theirs)."""
     pytest.importorskip("jax", reason="requirements-dev.txt installs JAX")
     out = tmp_path_factory.mktemp("two-devices")
-    proc, done = launch(*RUN, "--steps", 5, "--out", out, devices=2), []
-
-    def result():
-        if not done:
-            done.append(finish(proc))
-        return done[0], out
-    yield result
+    proc = launch(*RUN, "--steps", 5, "--out", out, devices=2)
+    yield functools.cache(lambda: (finish(proc), out))
     proc.kill()
     proc.communicate()
 

@@ -265,7 +265,6 @@ def test_resume_goes_on_with_the_saved_settings_or_says_which_differ(faces, tmp_
 
 def data_parallel_run(out: str) -> dict:
     """Three steps of a tiny run on this process's devices: replicas, status and metrics."""
-    train.RECALIBRATION_BATCH = 64     # as quick_recalibration does
     config = presets.preset("dcgan", **TINY, ema=0.9)
     events = list(train.Trainer(config, data.load("builtin:64"), out, steps=3,
                                 sample_every=100, checkpoint_every=100).run())
@@ -279,7 +278,9 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan_core import train
 from tests.test_train import data_parallel_run
+train.RECALIBRATION_BATCH = 64     # as quick_recalibration does here
 print(json.dumps(data_parallel_run(sys.argv[1])))
 """
 
