@@ -40,6 +40,7 @@ class Page2D:
     from_url: bool = False
     csv: tuple = (-1, "")
     held: dict | None = None      # the paused player's last report (ui.held_step)
+    clicks: int = 0               # Step clicks handled (ui.first_call)
 
     def show(self, start, frame_steps, jump):
         self.serial += 1
@@ -220,14 +221,18 @@ def advance(state: Page2D, steps: int, part: str = "both") -> bool:
         return False
 
 
-def toggle_play(state: Page2D):
-    state.playing, state.error = not state.playing, ""
+def set_playing(state: Page2D, playing: bool):
+    """Play or Pause, as the button said when it was drawn (see the 1-D page's)."""
+    state.playing, state.error = playing, ""
     st.session_state.pop("toy2d_seek", None)
 
 
-def single_step(state: Page2D, part: str):
+def single_step(state: Page2D, part: str, clicks: int):
+    if not ui.first_call(state, clicks):
+        return
     state.playing = False
     st.session_state.pop("toy2d_seek", None)
+    go_back(state, st.session_state.get("toy2d_player"))   # a pause's report may come with it
     start = state.runs[0].steps
     steps = st.session_state.toy2d_speed if part == "both" else 1
     if advance(state, steps, part):
@@ -240,15 +245,15 @@ def reset(state: Page2D):
 
 def player(state: Page2D):
     b = st.columns([1.1, 1.3, 1.4, 1.4, 1.1, 2.4], vertical_alignment="bottom")
-    b[0].button(t("toy.pause") if state.playing else t("toy.play"), on_click=toggle_play,
-                args=(state,), icon=":material/pause:" if state.playing
+    b[0].button(t("toy.pause") if state.playing else t("toy.play"), on_click=set_playing,
+                args=(state, not state.playing), icon=":material/pause:" if state.playing
                 else ":material/play_arrow:", type="primary", width="stretch", key="toy2d_play")
-    b[1].button(t("toy.step"), on_click=single_step, args=(state, "both"),
+    b[1].button(t("toy.step"), on_click=single_step, args=(state, "both", state.clicks),
                 icon=":material/skip_next:", width="stretch", key="toy2d_step")
-    b[2].button(t("toy2d.step_d"), on_click=single_step, args=(state, "d"), width="stretch",
-                key="toy2d_step_d", help=t("toy2d.step_help"))
-    b[3].button(t("toy2d.step_g"), on_click=single_step, args=(state, "g"), width="stretch",
-                key="toy2d_step_g", help=t("toy2d.step_help"))
+    b[2].button(t("toy2d.step_d"), on_click=single_step, args=(state, "d", state.clicks),
+                width="stretch", key="toy2d_step_d", help=t("toy2d.step_help"))
+    b[3].button(t("toy2d.step_g"), on_click=single_step, args=(state, "g", state.clicks),
+                width="stretch", key="toy2d_step_g", help=t("toy2d.step_help"))
     b[4].button(t("toy.reset"), on_click=reset, args=(state,), icon=":material/restart_alt:",
                 width="stretch", key="toy2d_reset")
     # 5 steps a frame: 75 steps a second, which leaves the browser a core on a 2-core server
@@ -283,10 +288,19 @@ def frames(state: Page2D):
             state.show(start, frame_steps, jump=False)
         if state.error:
             st.rerun()          # the whole page: stop the timer, say why
-    held = ui.held_step(state, ui.toy_player(
-        state.chunk, FPS, state.playing, height=figures.toy2d_height(len(state.runs)),
-        key="toy2d_player"))
-    if held is not None and all(run.rewind(held) for run in state.runs):   # back to the
-        state.show(held, [], jump=True)                                     # frame paused on
-        st.session_state.pop("toy2d_seek", None)
+    if go_back(state, ui.toy_player(state.chunk, FPS, state.playing,
+                                    height=figures.toy2d_height(len(state.runs)),
+                                    key="toy2d_player")):
         st.rerun()              # the whole page: the timeline and the buttons follow
+
+
+def go_back(state: Page2D, report: dict | None) -> bool:
+    """As the 1-D page's: back to the step on screen when the player reports one (A and B
+    together), or show where the runs are when it is too far back. False: no report."""
+    held = ui.held_step(state, report)
+    if held is None:
+        return False
+    rewound = [run.rewind(held) for run in state.runs]
+    state.show(held if all(rewound) else state.runs[0].steps, [], jump=True)
+    st.session_state.pop("toy2d_seek", None)
+    return True

@@ -56,6 +56,7 @@ class PageState:
     error: str = ""
     csv: tuple = (-1, "")
     held: dict | None = None      # the paused player's last report (ui.held_step)
+    clicks: int = 0               # Step clicks handled (ui.first_call)
 
     def show(self, run, start, frame_steps, jump):
         self.serial += 1
@@ -169,16 +170,21 @@ def apply_settings(state: PageState) -> toy.ToyRun | None:
 
 # --- The player -----------------------------------------------------------------------------------
 
-def toggle_play(state: PageState):
-    state.playing = not state.playing and not state.run.full
+def set_playing(state: PageState, playing: bool):
+    """Play or Pause, as the button said when it was drawn: a click whose callback runs twice
+    (a full rerun cut short by the fragment's timer is run again) cannot undo itself."""
+    state.playing = playing and not state.run.full
     state.error = ""
     st.session_state.pop("toy_seek", None)
 
 
-def single_step(state: PageState):
+def single_step(state: PageState, clicks: int):
+    if not ui.first_call(state, clicks):
+        return
     run = state.run
     state.playing = False
     st.session_state.pop("toy_seek", None)
+    go_back(state, st.session_state.get("toy_player"))   # a pause's report may come with it
     start = run.steps
     try:
         run.advance(st.session_state.toy_speed)
@@ -197,10 +203,10 @@ def reset(state: PageState):
 def player(state: PageState):
     run = state.run
     c1, c2, c3, c4 = st.columns([1, 1, 1, 3], vertical_alignment="bottom")
-    c1.button(t("toy.pause") if state.playing else t("toy.play"), on_click=toggle_play,
-              args=(state,), icon=":material/pause:" if state.playing else ":material/play_arrow:",
+    c1.button(t("toy.pause") if state.playing else t("toy.play"), on_click=set_playing,
+              args=(state, not state.playing), icon=":material/pause:" if state.playing else ":material/play_arrow:",
               type="primary", width="stretch", key="toy_play")
-    c2.button(t("toy.step"), on_click=single_step, args=(state,), icon=":material/skip_next:",
+    c2.button(t("toy.step"), on_click=single_step, args=(state, state.clicks), icon=":material/skip_next:",
               width="stretch", key="toy_step")
     c3.button(t("toy.reset"), on_click=reset, args=(state,), icon=":material/restart_alt:",
               width="stretch", key="toy_reset")
@@ -238,11 +244,21 @@ def frames(state: PageState):
         if state.error or run.full:
             state.playing = False
             st.rerun()  # the whole page: stop the timer, update the buttons
-    held = ui.held_step(state, ui.toy_player(state.chunk, FPS, state.playing))
-    if held is not None and run.rewind(held):     # back to the frame paused on
-        state.show(run, held, [], jump=True)
-        st.session_state.pop("toy_seek", None)
+    if go_back(state, ui.toy_player(state.chunk, FPS, state.playing, key="toy_player")):
         st.rerun()              # the whole page: the timeline and the buttons follow
+
+
+def go_back(state: PageState, report: dict | None) -> bool:
+    """Take the run back to the step a paused player reports on screen (the server trains a
+    chunk ahead), or, when that step is too far back to have been kept, show where the run is:
+    either way the next single step starts from what the learner sees. False: no report."""
+    held = ui.held_step(state, report)
+    if held is None:
+        return False
+    run = state.run
+    state.show(run, held if run.rewind(held) else run.steps, [], jump=True)
+    st.session_state.pop("toy_seek", None)
+    return True
 
 
 def course_result(run: toy.ToyRun):

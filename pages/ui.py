@@ -152,6 +152,16 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_H
                        default=None)
 
 
+def first_call(state, clicks: int) -> bool:
+    """Whether a toy page's Step callback, given `state.clicks` as it was when its button was
+    drawn, is the click's first run: Streamlit runs a callback again when the fragment's timer
+    cuts short the rerun the click started, and a learner who asked for one step gets one."""
+    if clicks != state.clicks:
+        return False
+    state.clicks += 1
+    return True
+
+
 def held_step(state, report: dict | None) -> int | None:
     """The step a paused player reported (toy_player), once per report, when it is not the
     step the page's run is at; None otherwise. `state` remembers the reports handled."""

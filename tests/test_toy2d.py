@@ -65,6 +65,9 @@ def test_gradients_match_autodiff(activation, loss, cure):
                             g_layers=2, g_units=5, d_layers=3, d_units=6, noise_dim=3,
                             gp_weight=2.0, seed=3)
     gan = toy2d.Toy2DGAN(cfg)
+    # the toy runs in float32, as GAN Lab does; its math is checked in float64
+    gan.g, gan.d = [p.astype(float) for p in gan.g], [p.astype(float) for p in gan.d]
+    gan.us = [u.astype(float) for u in gan.us]
     rng = np.random.default_rng(1)
     real, z = rng.standard_normal((16, 2)), rng.standard_normal((16, 3))
     fake = gan.generate(z)

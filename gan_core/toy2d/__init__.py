@@ -21,7 +21,7 @@ from .config import (ACTIVATIONS, CURES, DATASETS, LOSSES, MAX_BATCH, MAX_DRAWN,
                      encode_setup, replace)
 from .data import mode_centres, read_points, sample_data, sample_noise
 from .gan import StepStats, Toy2DGAN, d_loss, g_loss
-from .metrics import divergences, mode_metrics
+from .metrics import divergences, histogram, mode_metrics
 from .nets import spectral_normalise
 from .run import HISTORY_COLUMNS, HEAT_BINS, Toy2DRun
 from .stories import PRESETS, Story, train
@@ -32,6 +32,6 @@ system.one_blas_thread()     # tiny matrices: see there
 __all__ = ["ACTIVATIONS", "CURES", "DATASETS", "HEAT_BINS", "HISTORY_COLUMNS", "LOSSES",
            "MAX_BATCH", "MAX_DRAWN", "MAX_LAYERS", "MAX_UNITS", "NOISES", "OPTIMIZERS",
            "PRESETS", "StepStats", "Story", "Toy2DConfig", "Toy2DGAN", "Toy2DRun", "d_loss",
-           "decode_setup", "divergences", "encode_setup", "g_loss", "mode_centres",
+           "decode_setup", "divergences", "encode_setup", "histogram", "g_loss", "mode_centres",
            "mode_metrics", "read_points", "replace", "sample_data", "sample_noise",
            "spectral_normalise", "train"]

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from .config import MAX_DRAWN, Toy2DConfig
+from .nets import DTYPE
 
 @functools.lru_cache(maxsize=None)
 def mode_centres(name: str) -> tuple[np.ndarray, float] | None:
@@ -27,7 +28,11 @@ def mode_centres(name: str) -> tuple[np.ndarray, float] | None:
 
 
 def sample_data(name: str, n: int, rng: np.random.Generator, drawn=None) -> np.ndarray:
-    """n points of a dataset, float64 (n, 2), on roughly [-2.5, 2.5]^2."""
+    """n points of a dataset, (n, 2) in the networks' DTYPE, on roughly [-2.5, 2.5]^2."""
+    return _points(name, n, rng, drawn).astype(DTYPE)
+
+
+def _points(name, n, rng, drawn):
     modes = mode_centres(name)
     if modes is not None:
         centres, std = modes
@@ -55,8 +60,8 @@ def sample_data(name: str, n: int, rng: np.random.Generator, drawn=None) -> np.n
 
 def sample_noise(cfg: Toy2DConfig, n: int, rng: np.random.Generator) -> np.ndarray:
     if cfg.noise == "uniform":
-        return rng.uniform(-1, 1, (n, cfg.noise_dim))
-    return rng.standard_normal((n, cfg.noise_dim))
+        return rng.uniform(-1, 1, (n, cfg.noise_dim)).astype(DTYPE)
+    return rng.standard_normal((n, cfg.noise_dim)).astype(DTYPE)
 
 
 def read_points(path) -> np.ndarray:

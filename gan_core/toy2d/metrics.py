@@ -29,13 +29,18 @@ def mode_metrics(name: str, samples: np.ndarray) -> dict | None:
 GRID_LIMIT, GRID_BINS = 3.0, 40
 
 
-def divergences(real: np.ndarray, fake: np.ndarray) -> dict:
-    """KL(real || fake) and JS between the two samples' histograms on a grid over the plane,
-    as GAN Lab measures them (a small count is added so that KL stays finite)."""
-    edges = np.linspace(-GRID_LIMIT, GRID_LIMIT, GRID_BINS + 1)
-    p = np.histogram2d(real[:, 0], real[:, 1], [edges, edges])[0].ravel() + 0.5
-    q = np.histogram2d(fake[:, 0], fake[:, 1], [edges, edges])[0].ravel() + 0.5
-    p, q = p / p.sum(), q / q.sum()
+def histogram(points: np.ndarray) -> np.ndarray:
+    """The points' share in each cell of a GRID_BINS x GRID_BINS grid over the plane (points
+    outside it not counted), with half a count added to every cell so that KL stays finite."""
+    cell = np.floor((points + GRID_LIMIT) * (GRID_BINS / (2 * GRID_LIMIT))).astype(int)
+    inside = ((points >= -GRID_LIMIT) & (points <= GRID_LIMIT)).all(1)
+    cell = np.minimum(cell[inside], GRID_BINS - 1)      # the last edge belongs to the last cell
+    counts = np.bincount(cell[:, 0] * GRID_BINS + cell[:, 1], minlength=GRID_BINS ** 2) + 0.5
+    return counts / counts.sum()
+
+
+def divergences(p: np.ndarray, q: np.ndarray) -> dict:
+    """KL(p || q) and JS between two histograms (real's and fake's), as GAN Lab measures them."""
     m = 0.5 * (p + q)
     kl = float((p * np.log(p / q)).sum())
     js = float(0.5 * (p * np.log(p / m)).sum() + 0.5 * (q * np.log(q / m)).sum())

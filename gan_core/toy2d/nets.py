@@ -8,16 +8,18 @@ import math
 
 import numpy as np
 
+DTYPE = np.float32     # GAN Lab's precision (TensorFlow.js); the tests check the math in float64
+
 # ---------------------------------------------------------------------------------------------
 # The MLP: a list of (W, b); hidden layers use the activation, the last layer is linear
 # ---------------------------------------------------------------------------------------------
 
 def init_mlp(sizes: list[int], rng: np.random.Generator) -> list[np.ndarray]:
-    """He-style initialisation; parameters as a flat list [W0, b0, W1, b1, ...]."""
+    """He-style initialisation; parameters as a flat list [W0, b0, W1, b1, ...], in DTYPE."""
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        params += [rng.standard_normal((fan_in, fan_out)) * math.sqrt(2.0 / fan_in),
-                   np.zeros(fan_out)]
+        w = rng.standard_normal((fan_in, fan_out)) * math.sqrt(2.0 / fan_in)
+        params += [w.astype(DTYPE), np.zeros(fan_out, DTYPE)]
     return params
 
 
@@ -56,14 +58,18 @@ def forward(params, x, kind):
     return h, cache
 
 
-def backward(params, cache, grad_out, kind):
-    """Gradients of sum(grad_out * output) w.r.t. the parameters and the input."""
-    grads = [None] * len(params)
+def backward(params, cache, grad_out, kind, wrt=("params", "input")):
+    """Gradients of sum(grad_out * output) w.r.t. the parameters and the input (`wrt`: which
+    of the two the caller needs; the other comes back as None, and is not computed)."""
+    grads = [None] * len(params) if "params" in wrt else None
     g = grad_out
     for i in reversed(range(len(cache))):
         h_in, a = cache[i]
-        grads[2 * i] = h_in.T @ g
-        grads[2 * i + 1] = g.sum(0)
+        if grads is not None:
+            grads[2 * i] = h_in.T @ g
+            grads[2 * i + 1] = g.sum(0)
+        if i == 0 and "input" not in wrt:
+            return grads, None
         g = g @ params[2 * i].T
         if i > 0:
             prev_a = cache[i - 1][1]

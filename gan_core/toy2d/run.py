@@ -10,7 +10,8 @@ from ..toykit import Recent
 from .config import Toy2DConfig
 from .data import mode_centres, sample_data, sample_noise
 from .gan import Toy2DGAN, d_loss, g_loss
-from .metrics import GRID_LIMIT, divergences, mode_metrics
+from .metrics import GRID_LIMIT, divergences, histogram, mode_metrics
+from .nets import DTYPE
 
 SHOWN, EVAL = 150, 1000        # points drawn on the plane; points the metrics are measured on
 HEAT_BINS, MESH, ARROWS = 24, 9, 24
@@ -30,13 +31,15 @@ class Toy2DRun:
         rng = np.random.default_rng([cfg.seed, 7])      # what is shown never moves
         self.real_shown = sample_data(cfg.data, SHOWN, rng, self.gan.drawn)
         self.real_eval = sample_data(cfg.data, EVAL, rng, self.gan.drawn)
+        self.real_histogram = histogram(self.real_eval)
         self.z_shown = sample_noise(cfg, SHOWN, rng)
         self.z_eval = sample_noise(cfg, EVAL, rng)
         self.z_mesh = _mesh_noise(cfg)
         modes = mode_centres(cfg.data)
         self.modes_total = len(modes[0]) if modes else None
         # the heat map's cell centres, on both axes
-        self.axis = (np.arange(HEAT_BINS) + 0.5) / HEAT_BINS * 2 * GRID_LIMIT - GRID_LIMIT
+        axis = (np.arange(HEAT_BINS) + 0.5) / HEAT_BINS * 2 * GRID_LIMIT - GRID_LIMIT
+        self.axis = axis.astype(DTYPE)
         self.rows: list[tuple] = []
         self.snapshots: dict[int, tuple] = {}
         self.d_only = 0            # D steps taken alone (they do not count as steps)
@@ -72,7 +75,7 @@ class Toy2DRun:
         gan = self.gan
         fake = gan.generate(self.z_eval)
         modes = mode_metrics(self.cfg.data, fake) or {}
-        dist = divergences(self.real_eval, fake)
+        dist = divergences(self.real_histogram, histogram(fake))
         real_out = gan.discriminate(gan.d, self.real_eval[:256])[0]
         fake_out = gan.discriminate(gan.d, fake[:256])[0]
         d_l = d_loss(gan.loss_kind, real_out, fake_out)[0]
@@ -85,8 +88,7 @@ class Toy2DRun:
             self.rows.append(row)
         if len(self.rows) > MAX_ROWS:
             self.rows = self.rows[::2] + ([self.rows[-1]] if len(self.rows) % 2 == 0 else [])
-        # float32 copies: ~40 KB at D 3 x 64 (drawing an old frame needs no more precision)
-        self.snapshots[gan.steps] = tuple([a.astype(np.float32) for a in arrays]
+        self.snapshots[gan.steps] = tuple([a.copy() for a in arrays]
                                           for arrays in (gan.g, gan.d, gan.us))
         if len(self.snapshots) > MAX_SNAPSHOTS:
             keys = sorted(self.snapshots)
@@ -135,7 +137,7 @@ def _mesh_noise(cfg: Toy2DConfig) -> np.ndarray:
     bulk: [-2, 2] for a Gaussian, [-1, 1] for uniform noise."""
     reach = 2.0 if cfg.noise == "gaussian" else 1.0
     line = np.linspace(-reach, reach, MESH)
-    z = np.zeros((MESH * MESH, cfg.noise_dim))
+    z = np.zeros((MESH * MESH, cfg.noise_dim), DTYPE)
     a, b = np.meshgrid(line, line)
     z[:, 0] = a.ravel()
     if cfg.noise_dim > 1:
