@@ -36,6 +36,19 @@ def read(stats, name):
     return stats.get_attribute(f"data-{name}")
 
 
+def settle(stats, timeout_s=60):
+    """Wait until the paused player's title stays put for 1.5 s: the page takes the run back
+    to the frame on screen (or, when that is too far back, shows where the run is) in a rerun
+    of its own after Pause, which a loaded machine may finish seconds later."""
+    title, deadline = read(stats, "title"), time.time() + timeout_s
+    while time.time() < deadline:
+        time.sleep(1.5)
+        title, before = read(stats, "title"), title
+        if title == before:
+            return
+    raise AssertionError(f"the paused player kept changing its title for {timeout_s} s")
+
+
 def shown_step(title: str) -> int:
     return int(re.match(r"Step ([\d,]+) ·", title).group(1).replace(",", ""))
 
@@ -75,7 +88,7 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     # Pausing reruns the page with the run rewound; once, in a full suite on a loaded 2-core
     # machine, that rerun took over 30 s.
     page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
-    time.sleep(0.5)
+    settle(stats)
     paused = int(read(stats, "frames"))
     time.sleep(1.5)
     assert int(read(stats, "frames")) == paused, "nothing moves while paused"
@@ -234,22 +247,24 @@ def test_toy_gan_2d_plays_steps_d_only_and_learns_a_drawn_distribution(app_url, 
 
     page.get_by_role("button", name="Play", exact=True).click()
     page.get_by_role("button", name="Pause", exact=True).wait_for()
-    page.wait_for_function(
-        "() => Number(document.querySelector(\"iframe[title*='toy_player']\")"
-        ".contentDocument.querySelector('#stats').dataset.frames) > 24", timeout=30_000)
+    page.wait_for_function(        # (the iframe may be between mounts on a loaded machine)
+        "() => { const f = document.querySelector(\"iframe[title*='toy_player']\");"
+        " const s = f && f.contentDocument && f.contentDocument.querySelector('#stats');"
+        " return s && Number(s.dataset.frames) > 24; }", timeout=30_000)
     assert plane(page, "heat") != before, "D's heat map changes while playing"
     page.screenshot(path=str(tmp_path / "playing_2d.png"))
     page.get_by_role("button", name="Pause", exact=True).click()
     # Pausing reruns the page with the run rewound; once, in a full suite on a loaded 2-core
     # machine, that rerun took over 30 s.
     page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
-    page.wait_for_timeout(1500)
+    settle(stats)
     title, heat = read(stats, "title"), plane(page, "heat")
 
     page.get_by_role("button", name="Step D only").click()      # D learns, G's step stays
     page.wait_for_function(
-        "(h) => JSON.stringify(document.querySelector(\"iframe[title*='toy_player']\")"
-        ".contentDocument.getElementById('chart').data[0].z) !== h", arg=json.dumps(heat),
+        "(h) => { const f = document.querySelector(\"iframe[title*='toy_player']\");"
+        " const c = f && f.contentDocument && f.contentDocument.getElementById('chart');"
+        " return c && c.data && JSON.stringify(c.data[0].z) !== h; }", arg=json.dumps(heat),
         timeout=30_000)
     assert read(stats, "title").split(" · ")[0] == title.split(" · ")[0]
 
