@@ -204,10 +204,11 @@ def player(state: PageState):
     run = state.run
     c1, c2, c3, c4 = st.columns([1, 1, 1, 3], vertical_alignment="bottom")
     c1.button(t("toy.pause") if state.playing else t("toy.play"), on_click=set_playing,
-              args=(state, not state.playing), icon=":material/pause:" if state.playing else ":material/play_arrow:",
+              args=(state, not state.playing),
+              icon=":material/pause:" if state.playing else ":material/play_arrow:",
               type="primary", width="stretch", key="toy_play")
-    c2.button(t("toy.step"), on_click=single_step, args=(state, state.clicks), icon=":material/skip_next:",
-              width="stretch", key="toy_step")
+    c2.button(t("toy.step"), on_click=single_step, args=(state, state.clicks),
+              icon=":material/skip_next:", width="stretch", key="toy_step")
     c3.button(t("toy.reset"), on_click=reset, args=(state,), icon=":material/restart_alt:",
               width="stretch", key="toy_reset")
     c4.slider(t("toy.speed"), 1, 50, 5, key="toy_speed", help=t("toy.speed_help"))
