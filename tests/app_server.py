@@ -70,3 +70,9 @@ def go_to(page, url, link):
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
         timeout=120_000)
     page.get_by_role("link", name=link).first.click()
+
+
+def button(page, name):
+    """The app's own button called `name`: while a script runs, Streamlit's header shows a
+    "Stop" button of its own, which a page-wide search for "Stop" also finds."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name)

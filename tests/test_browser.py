@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app_server import CHROMIUM, CHROMIUM_FLAGS, go_to, serve_app
+from app_server import CHROMIUM, CHROMIUM_FLAGS, button, go_to, serve_app
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 if not os.path.exists(CHROMIUM):
@@ -203,7 +203,7 @@ def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monke
         paused = progress.inner_text()
         page.wait_for_timeout(2500)
         assert progress.inner_text() == paused
-        page.get_by_role("button", name="Stop").click()
+        button(page, "Stop").click()
         # The live view sees the run stop and re-runs the page: the export appears.
         page.get_by_role("button", name="Download the generator").wait_for(timeout=60_000)
         # the live view's next poll (every 0.5 s) carries the end: the export can come first

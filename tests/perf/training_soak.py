@@ -40,7 +40,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app_server import CHROMIUM, CHROMIUM_FLAGS, open_in_chromium, serve_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_FLAGS, button, open_in_chromium, serve_app  # noqa: E402
 
 from gan_core import data, jobs, presets, runfolder, train  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
@@ -207,10 +207,10 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(f"{url}/dcgan-training?{query}")
-        page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
+        button(page, "Stop").wait_for(timeout=120_000)
         if screenshot:
             page.screenshot(path=screenshot, full_page=False)
-        page.get_by_role("button", name="Stop").click()
+        button(page, "Stop").click()
         # the live view's status, as tests/test_browser.py reads it (the page's other text
         # changes only when a fragment re-runs)
         page.frame_locator("iframe[title*='train_live']").locator(
