@@ -38,7 +38,8 @@ def fast_precision() -> str:
     return "float32"
 
 
-def notebook_img_per_s(images: np.ndarray, steps: int, width: float = 1.0) -> float | None:
+def notebook_img_per_s(images: np.ndarray, steps: int, width: float = 1.0,
+                       batch: int = BATCH) -> float | None:
     """The course's train_step, verbatim in spirit: BinaryCrossentropy(from_logits=True) on
     the sigmoid outputs, Adam(2e-4, 0.5), noise drawn inside the step."""
     if keras.backend.backend() != "tensorflow":
@@ -53,7 +54,7 @@ def notebook_img_per_s(images: np.ndarray, steps: int, width: float = 1.0) -> fl
 
     @tf.function
     def train_step(real_images):
-        noise = tf.random.normal([BATCH, config.latent_dim])
+        noise = tf.random.normal([batch, config.latent_dim])
         with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
             generated_images = generator(noise, training=True)
             real_output = discriminator(real_images, training=True)
@@ -71,20 +72,21 @@ def notebook_img_per_s(images: np.ndarray, steps: int, width: float = 1.0) -> fl
         return gen_loss
 
     # The notebook feeds float32 batches in [-1, 1] from tf.data; made up front here.
-    batches = [images[i:i + BATCH].astype(np.float32) / 127.5 - 1
-               for i in range(0, len(images) - BATCH + 1, BATCH)]
+    batches = [images[i:i + batch].astype(np.float32) / 127.5 - 1
+               for i in range(0, len(images) - batch + 1, batch)]
     float(train_step(batches[0]))          # trace
     start = time.perf_counter()
     for i in range(steps):
         loss = train_step(batches[i % len(batches)])
     float(loss)
-    return steps * BATCH / (time.perf_counter() - start)
+    return steps * batch / (time.perf_counter() - start)
 
 
 def trainer_img_per_s(source, steps: int, precision: str, out, preset: str = "course",
-                      width: float | None = None) -> tuple[float, str]:
-    config = presets.preset(preset, precision=precision, width=width,
-                            batch_size=BATCH if preset == "course" else None)
+                      width: float | None = None,
+                      batch: int | None = None) -> tuple[float, str]:
+    """img/s of train.Trainer, at `batch` (None: the preset's own), and its generator's path."""
+    config = presets.preset(preset, precision=precision, width=width, batch_size=batch)
     trainer = train.Trainer(config, source, out, steps=steps + 2, sample_every=10**9,
                             checkpoint_every=10**9)
     rates = []
@@ -179,14 +181,16 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
     ceiling = ceilings(0.05 if tiny else 1.0)
     n_faces, n_calls, toy_steps = (64, 10, 50) if tiny else (2048, 200, 2000)
     width = 0.125 if tiny else None        # tiny: the networks an eighth wide, too
+    batch = 16 if tiny else BATCH           # and batches of 16
     drawn = faces_img_per_s(n_faces)
-    source = data.load(f"builtin:{BATCH * 8}")
-    course = notebook_img_per_s(source.images, steps, width or 1.0)
+    source = data.load(f"builtin:{batch * 8}")
+    course = notebook_img_per_s(source.images, steps, width or 1.0, batch)
     precision = fast_precision()
     with tempfile.TemporaryDirectory() as tmp:
-        ours, model_path = trainer_img_per_s(source, steps, precision, tmp, width=width)
+        ours, model_path = trainer_img_per_s(source, steps, precision, tmp, width=width,
+                                             batch=batch)
         studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio",
-                                      width)
+                                      width, batch=16 if tiny else None)
         # The explorer's face: the shipped generator where there is one (a test's checkout
         # may lack it), else the course generator just trained.
         latency_model = settings.SHIPPED_GENERATOR if settings.SHIPPED_GENERATOR.exists() \
@@ -203,7 +207,7 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
         generate.write_pngs(gen, z, [f"{i:06d}" for i in range(len(z))], f"{tmp}/pngs")
         bulk = len(z) / (time.perf_counter() - start)
     toy = toy2d.train(toy2d.Toy2DConfig(), toy_steps)["steps_per_s"]
-    course_flops = train_flops(presets.preset("course", precision=precision, batch_size=BATCH,
+    course_flops = train_flops(presets.preset("course", precision=precision, batch_size=batch,
                                               width=width))
     studio_flops = train_flops(presets.preset("studio", precision=precision, width=width))
     bulk_flops = forward_flops(gen.model)

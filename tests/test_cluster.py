@@ -125,7 +125,7 @@ def test_a_writer_killed_mid_job_leaves_no_temporary_behind(tmp_path):
 
 def test_a_rerun_after_a_killed_driver_skips_what_is_written(client, tmp_path):
     path = tmp_path / "ids.txt"
-    path.write_text("\n".join(f"q{i}" for i in range(3000)))
+    path.write_text("\n".join(f"q{i}" for i in range(1000)))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen([sys.executable, "-m", "gan_core", "generate", "--model", MODEL,
@@ -134,16 +134,16 @@ def test_a_rerun_after_a_killed_driver_skips_what_is_written(client, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 180
-        while len(list(out.glob("*.png"))) < 300 and time.time() < deadline:
+        while len(list(out.glob("*.png"))) < 100 and time.time() < deadline:
             time.sleep(0.1)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)     # the driver and its workers, mid-job
         driver.wait()
     # not the temporaries a killed worker left (pathlib's glob matches ".x.tmp.png" too)
     written = len([p for p in out.glob("*.png") if not p.name.startswith(".")])
-    assert 300 <= written < 3000
+    assert 100 <= written < 1000
     done = cluster.make_avatars(client, bulk.Job.plan(MODEL, out), path)
-    assert done["skipped"] >= written and done["n"] + done["skipped"] == 3000
+    assert done["skipped"] >= written and done["n"] + done["skipped"] == 1000
     # Against a run the driver's death never touched, on workers like its own (one thread
     # each): the generator's last layer sums in another order on another thread count, which
     # moves a rare pixel by one level (README, "When one machine is not enough").
