@@ -208,6 +208,9 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(f"{url}/dcgan-training?{query}")
         button(page, "Stop").wait_for(timeout=120_000)
+        # and the page's first run over: a click during it can be lost (tests/app_server.go_to)
+        page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+            timeout=120_000)
         if screenshot:
             page.screenshot(path=screenshot, full_page=False)
         button(page, "Stop").click()
