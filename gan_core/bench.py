@@ -190,7 +190,7 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
         ours, model_path = trainer_img_per_s(source, steps, precision, tmp, width=width,
                                              batch=batch)
         studio, _ = trainer_img_per_s(source, steps, precision, f"{tmp}/studio", "studio",
-                                      width, batch=16 if tiny else None)
+                                      width, batch=batch if tiny else None)  # else its own
         # The explorer's face: the shipped generator where there is one (a test's checkout
         # may lack it), else the course generator just trained.
         latency_model = settings.SHIPPED_GENERATOR if settings.SHIPPED_GENERATOR.exists() \

@@ -67,9 +67,14 @@ def go_to(page, url, link):
     first run has finished: twice in one session on a slow 2-core machine, the page a link led
     to never drew; a click during that first run is the likely cause."""
     page.goto(url)
+    wait_until_idle(page)
+    page.get_by_role("link", name=link).first.click()
+
+
+def wait_until_idle(page):
+    """Until the page's script run is over: a click during a run can be lost (go_to)."""
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
         timeout=120_000)
-    page.get_by_role("link", name=link).first.click()
 
 
 def button(page, name):

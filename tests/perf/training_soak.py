@@ -40,7 +40,8 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app_server import CHROMIUM, CHROMIUM_FLAGS, button, open_in_chromium, serve_app  # noqa: E402
+from app_server import (CHROMIUM, CHROMIUM_FLAGS, button, open_in_chromium,  # noqa: E402
+                        serve_app, wait_until_idle)
 
 from gan_core import data, jobs, presets, runfolder, train  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
@@ -208,9 +209,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(f"{url}/dcgan-training?{query}")
         button(page, "Stop").wait_for(timeout=120_000)
-        # and the page's first run over: a click during it can be lost (tests/app_server.go_to)
-        page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
-            timeout=120_000)
+        wait_until_idle(page)                     # the reopened page's first run
         if screenshot:
             page.screenshot(path=screenshot, full_page=False)
         button(page, "Stop").click()
