@@ -256,10 +256,8 @@ def toy_chunk(run: "toy.ToyRun", start: int, frame_steps: list, labels: dict, ch
     x_range = run.x_range([start, *frame_steps])
     base = toy_figure(run, start, labels, x_range, lang)
     return finite({
-        "id": chunk_id, "start": start,        # the steps let a paused player say where it is
-        "base": base,
-        "frames": [{**toy_frame(run, s, x_range, labels, lang), "step": s}
-                   for s in frame_steps if s > 0],
+        "id": chunk_id, "start": start, "base": base,
+        "frames": [toy_frame(run, s, x_range, labels, lang) for s in frame_steps if s > 0],
     })
 
 
@@ -459,7 +457,7 @@ def toy2d_chunk(runs: list, start: int, frame_steps: list, labels: dict, chunk_i
     return {"id": chunk_id, "start": start,
             "base": toy2d_plane_figure(runs, [start] * len(runs), labels, layers, lang),
             "side": toy2d_series_figure(runs, end, labels),
-            "frames": [{**toy2d_frame(runs, s, labels, lang), "step": s} for s in frame_steps]}
+            "frames": [toy2d_frame(runs, s, labels, lang) for s in frame_steps]}
 
 
 def warmup_figure(x, x_hat, labels: dict) -> go.Figure:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import noise, system
-from .toykit import Optimizer, Recent, sigmoid, softplus
+from .toykit import Optimizer, sigmoid, softplus
 from .checks import check, finite
 
 system.one_blas_thread()     # tiny matrices: see there
@@ -400,8 +400,6 @@ class ToyRun:
         self._thetas = np.empty((0, self.gan.theta.size), np.float32)
         self._n = 0
         self._initial = (self.gan.g.copy(), self.gan.theta.copy())
-        self.recent = Recent()
-        self.recent.keep(0, self.gan)
 
     @property
     def steps(self) -> int:
@@ -428,17 +426,7 @@ class ToyRun:
         kl, js, w2 = distances(self.cfg, gen_mean, gen_std)
         full_rows = np.column_stack([rows, gen_mean, gen_std, kl, js, w2])
         self._append(full_rows, thetas)
-        self.recent.keep(self._n, self.gan)
         return n_steps
-
-    def rewind(self, step: int) -> bool:
-        """Go back to a recent recorded step, as if training had stopped there; False (and
-        nothing changed) when that step is not among the recent ones."""
-        gan = self.recent.take(step)
-        if gan is None:
-            return False
-        self.gan, self._n = gan, step
-        return True
 
     def _append(self, rows, thetas):
         need = self._n + len(rows)

@@ -56,28 +56,3 @@ class Optimizer:
 
     def copy(self) -> Optimizer:
         return copy.deepcopy(self)
-
-
-REWIND_STATES = 64     # a little over three chunks of frames (pages' FRAMES_PER_CHUNK is 20)
-
-
-class Recent:
-    """Whole copies of a toy's training state at its last few recorded steps, so a page can
-    take the run back to the frame on screen when the learner pauses: the server trains a
-    chunk of frames ahead of what the browser shows."""
-
-    def __init__(self):
-        self._states: dict[int, object] = {}
-
-    def keep(self, step: int, state):
-        self._states[step] = copy.deepcopy(state)
-        while len(self._states) > REWIND_STATES:
-            del self._states[min(self._states)]
-
-    def take(self, step: int):
-        """A copy of the state kept at `step` (the later ones forgotten), or None."""
-        if step not in self._states:
-            return None
-        for later in [s for s in self._states if s > step]:
-            del self._states[later]
-        return copy.deepcopy(self._states[step])

@@ -39,7 +39,6 @@ class Page2D:
     drawn_with: tuple = ()          # the layers and language the shown chunk was drawn with
     from_url: bool = False
     csv: tuple = (-1, "")
-    held: dict | None = None      # the paused player's last report (ui.held_step)
     clicks: int = 0               # Step clicks handled (ui.first_call)
 
     def show(self, start, frame_steps, jump):
@@ -225,6 +224,8 @@ def set_playing(state: Page2D, playing: bool):
     """Play or Pause, as the button said when it was drawn (see the 1-D page's)."""
     state.playing, state.error = playing, ""
     st.session_state.pop("toy2d_seek", None)
+    if not playing:
+        state.show(state.runs[0].steps, [], jump=True)
 
 
 def single_step(state: Page2D, part: str, clicks: int):
@@ -232,7 +233,6 @@ def single_step(state: Page2D, part: str, clicks: int):
         return
     state.playing = False
     st.session_state.pop("toy2d_seek", None)
-    go_back(state, st.session_state.get("toy2d_player"))   # a pause's report may come with it
     start = state.runs[0].steps
     steps = st.session_state.toy2d_speed if part == "both" else 1
     if advance(state, steps, part):
@@ -288,19 +288,5 @@ def frames(state: Page2D):
             state.show(start, frame_steps, jump=False)
         if state.error:
             st.rerun()          # the whole page: stop the timer, say why
-    if go_back(state, ui.toy_player(state.chunk, FPS, state.playing,
-                                    height=figures.toy2d_height(len(state.runs)),
-                                    key="toy2d_player")):
-        st.rerun()              # the whole page: the timeline and the buttons follow
-
-
-def go_back(state: Page2D, report: dict | None) -> bool:
-    """As the 1-D page's: back to the step on screen when the player reports one (A and B
-    together), or show where the runs are when it is too far back. False: no report."""
-    held = ui.held_step(state, report)
-    if held is None:
-        return False
-    rewound = [run.rewind(held) for run in state.runs]
-    state.show(held if all(rewound) else state.runs[0].steps, [], jump=True)
-    st.session_state.pop("toy2d_seek", None)
-    return True
+    ui.toy_player(state.chunk, FPS, state.playing, height=figures.toy2d_height(len(state.runs)),
+                  key="toy2d_player")

@@ -55,7 +55,6 @@ class PageState:
     serial: int = 0
     error: str = ""
     csv: tuple = (-1, "")
-    held: dict | None = None      # the paused player's last report (ui.held_step)
     clicks: int = 0               # Step clicks handled (ui.first_call)
 
     def show(self, run, start, frame_steps, jump):
@@ -176,6 +175,8 @@ def set_playing(state: PageState, playing: bool):
     state.playing = playing and not state.run.full
     state.error = ""
     st.session_state.pop("toy_seek", None)
+    if not state.playing:       # the player skips what it still had to play: see ui.toy_player
+        state.show(state.run, state.run.steps, [], jump=True)
 
 
 def single_step(state: PageState, clicks: int):
@@ -184,7 +185,6 @@ def single_step(state: PageState, clicks: int):
     run = state.run
     state.playing = False
     st.session_state.pop("toy_seek", None)
-    go_back(state, st.session_state.get("toy_player"))   # a pause's report may come with it
     start = run.steps
     try:
         run.advance(st.session_state.toy_speed)
@@ -245,21 +245,7 @@ def frames(state: PageState):
         if state.error or run.full:
             state.playing = False
             st.rerun()  # the whole page: stop the timer, update the buttons
-    if go_back(state, ui.toy_player(state.chunk, FPS, state.playing, key="toy_player")):
-        st.rerun()              # the whole page: the timeline and the buttons follow
-
-
-def go_back(state: PageState, report: dict | None) -> bool:
-    """Take the run back to the step a paused player reports on screen (the server trains a
-    chunk ahead), or, when that step is too far back to have been kept, show where the run is:
-    either way the next single step starts from what the learner sees. False: no report."""
-    held = ui.held_step(state, report)
-    if held is None:
-        return False
-    run = state.run
-    state.show(run, held if run.rewind(held) else run.steps, [], jump=True)
-    st.session_state.pop("toy_seek", None)
-    return True
+    ui.toy_player(state.chunk, FPS, state.playing, key="toy_player")
 
 
 def course_result(run: toy.ToyRun):

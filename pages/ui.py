@@ -144,12 +144,11 @@ _toy_player = components.declare_component("toy_player", path=_player_dir())
 
 
 def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_HEIGHT,
-               key="toy_player") -> dict | None:
-    """Show `chunk` (figures.toy_chunk): its base now, its frames at `fps`. Paused with frames
-    still to play (the server trains a chunk ahead), the player stays on the frame on screen
-    and returns {"step", "chunk"}: where the page should take its run back to."""
-    return _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key,
-                       default=None)
+               key="toy_player"):
+    """Show `chunk` (figures.toy_chunk): its base now, its frames at `fps`. The server trains
+    a chunk ahead of the screen; paused, the player shows the newest state it was sent at
+    once, so a page pauses where its run is (and Pause sends that state as a jump chunk)."""
+    _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
 
 
 def first_call(state, clicks: int) -> bool:
@@ -160,16 +159,6 @@ def first_call(state, clicks: int) -> bool:
         return False
     state.clicks += 1
     return True
-
-
-def held_step(state, report: dict | None) -> int | None:
-    """The step a paused player reported (toy_player), once per report, when it is not the
-    step the page's run is at; None otherwise. `state` remembers the reports handled."""
-    if not report or state.playing or report == state.held:
-        return None
-    state.held = report
-    step = report.get("step")
-    return step if isinstance(step, int) and step != state.shown_step else None
 
 
 def history_csv(state, steps: int, make_csv, label: str, file_name: str, key: str):

@@ -36,17 +36,21 @@ def read(stats, name):
     return stats.get_attribute(f"data-{name}")
 
 
-def settle(stats, timeout_s=60):
-    """Wait until the paused player's title stays put for 1.5 s: the page takes the run back
-    to the frame on screen (or, when that is too far back, shows where the run is) in a rerun
-    of its own after Pause, which a loaded machine may finish seconds later."""
-    title, deadline = read(stats, "title"), time.time() + timeout_s
-    while time.time() < deadline:
-        time.sleep(1.5)
-        title, before = read(stats, "title"), title
-        if title == before:
-            return
-    raise AssertionError(f"the paused player kept changing its title for {timeout_s} s")
+def pause(page):
+    """Press Pause and wait until the player shows where the run is: its title's step is the
+    timeline's (the page sends the run's state as Pause's rerun ends; a loaded machine once
+    took over 30 s to rerun). Returns the title."""
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title*='toy_player']\");"
+        " const s = f && f.contentDocument && f.contentDocument.querySelector('#stats');"
+        " const t = document.querySelector(\"input[aria-label='Timeline: show step']\");"
+        " const step = s && (s.dataset.title || '').match(/^step ([\\d,]+)/i);"
+        " return step && t && step[1].replace(/,/g, '') === t.getAttribute('aria-valuetext')"
+        ".replace(/,/g, ''); }", timeout=90_000)
+    return page.frame_locator("iframe[title*='toy_player']").locator("#stats").get_attribute(
+        "data-title")
 
 
 def shown_step(title: str) -> int:
@@ -84,15 +88,11 @@ def test_toy_gan_plays_pauses_steps_and_resets(app_url, browser, tmp_path):
     assert read(stats, "title") != title_before
     page.screenshot(path=str(tmp_path / "playing.png"))
 
-    page.get_by_role("button", name="Pause", exact=True).click()
-    # Pausing reruns the page with the run rewound; once, in a full suite on a loaded 2-core
-    # machine, that rerun took over 30 s.
-    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
-    settle(stats)
+    step_paused = shown_step(pause(page))
     paused = int(read(stats, "frames"))
     time.sleep(1.5)
     assert int(read(stats, "frames")) == paused, "nothing moves while paused"
-    step_paused = shown_step(read(stats, "title"))
+    assert shown_step(read(stats, "title")) == step_paused
 
     page.get_by_role("button", name="Step", exact=True).click()
     page.wait_for_timeout(1500)
@@ -253,12 +253,7 @@ def test_toy_gan_2d_plays_steps_d_only_and_learns_a_drawn_distribution(app_url, 
         " return s && Number(s.dataset.frames) > 24; }", timeout=30_000)
     assert plane(page, "heat") != before, "D's heat map changes while playing"
     page.screenshot(path=str(tmp_path / "playing_2d.png"))
-    page.get_by_role("button", name="Pause", exact=True).click()
-    # Pausing reruns the page with the run rewound; once, in a full suite on a loaded 2-core
-    # machine, that rerun took over 30 s.
-    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
-    settle(stats)
-    title, heat = read(stats, "title"), plane(page, "heat")
+    title, heat = pause(page), plane(page, "heat")
 
     page.get_by_role("button", name="Step D only").click()      # D learns, G's step stays
     page.wait_for_function(

@@ -53,7 +53,9 @@ def test_toy_play_pause_step_reset():
     assert state.playing and state.run.steps == 20 * 5
     assert at.button(key="toy_play").label == "Pause"
     at.button(key="toy_play").click().run()           # pause: nothing more trains
-    steps = toy_state(at).run.steps
+    steps, chunk = toy_state(at).run.steps, toy_state(at).chunk
+    # the player is sent where the run is (it had a chunk still to play): no frames, a jump
+    assert chunk["jump"] and chunk["start"] == steps and chunk["frames"] == []
     at.run()
     assert not toy_state(at).playing and toy_state(at).run.steps == steps
     at.button(key="toy_step").click().run()           # one frame of steps

@@ -264,19 +264,3 @@ def test_cli_bad_input_exits_2_with_reason():
     proc = subprocess.run([sys.executable, "-m", "gan_core", "toy", "--steps", "0"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "steps" in proc.stderr
-
-
-def test_a_run_goes_back_to_a_recent_frame_as_if_it_had_stopped_there():
-    cfg = toy.PRESETS["default"]
-    ahead, stopped = toy.ToyRun(cfg), toy.ToyRun(cfg)
-    for _ in range(8):
-        ahead.advance(5)
-    for _ in range(3):
-        stopped.advance(5)
-    assert ahead.rewind(15) and ahead.steps == 15
-    ahead.advance(5)
-    stopped.advance(5)
-    assert np.array_equal(ahead.history(), stopped.history())
-    assert np.array_equal(ahead.gan.theta, stopped.gan.theta) and ahead.gan.opt_d.t == \
-        stopped.gan.opt_d.t
-    assert not ahead.rewind(7) and ahead.steps == 20

@@ -195,24 +195,6 @@ def test_step_d_only_and_step_g_only_move_one_network_each():
     assert not all(np.array_equal(a, b) for a, b in zip(g, gan.g))
 
 
-def test_a_run_goes_back_to_a_recent_frame_as_if_it_had_stopped_there():
-    ahead, stopped = toy2d.Toy2DRun(toy2d.Toy2DConfig(seed=4)), toy2d.Toy2DRun(
-        toy2d.Toy2DConfig(seed=4))
-    for _ in range(6):                     # the server, a chunk ahead of the screen
-        ahead.advance(5)
-    for _ in range(2):                     # what the learner saw when pausing
-        stopped.advance(5)
-    assert ahead.rewind(10) and ahead.steps == 10 and ahead.rows == stopped.rows
-    assert ahead.timeline() == stopped.timeline()
-    for run in (ahead, stopped):           # one D step, then one G step, from there
-        run.advance(1, "d")
-        run.advance(1, "g")
-    assert ahead.steps == stopped.steps == 11 and ahead.d_only == stopped.d_only == 1
-    assert all(np.array_equal(a, b) for a, b in zip(ahead.gan.g + ahead.gan.d,
-                                                    stopped.gan.g + stopped.gan.d))
-    assert not ahead.rewind(3) and ahead.steps == 11        # never recorded: nothing changes
-
-
 def test_a_run_keeps_bounded_history_and_draws_any_recorded_step(monkeypatch):
     monkeypatch.setattr(toy2d.run, "MAX_SNAPSHOTS", 20)   # the run module owns the cap
     run = toy2d.Toy2DRun(toy2d.Toy2DConfig(seed=2))

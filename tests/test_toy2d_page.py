@@ -32,8 +32,10 @@ def test_the_2d_switch_play_and_each_half_of_the_game(lang):
     assert page.playing and page.runs[0].steps == 75 and len(page.chunk["frames"]) == 15
     heat = page.chunk["frames"][-1]["set"]["0"]["z"]
     assert heat != page.chunk["base"]["data"][0]["z"]        # D's belief moved
-    at.button(key="toy2d_play").click().run()
+    at.button(key="toy2d_play").click().run()              # pause: the screen goes to the run
     steps, d_before = state(at).runs[0].steps, [p.copy() for p in state(at).runs[0].gan.d]
+    chunk = state(at).chunk
+    assert chunk["jump"] and chunk["start"] == steps == 75 and chunk["frames"] == []
     g_before = [p.copy() for p in state(at).runs[0].gan.g]
     at.button(key="toy2d_step_d").click().run()             # D moves, G stays, no step counted
     run = state(at).runs[0]

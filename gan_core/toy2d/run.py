@@ -6,7 +6,6 @@ import bisect
 
 import numpy as np
 
-from ..toykit import Recent
 from .config import Toy2DConfig
 from .data import mode_centres, sample_data, sample_noise
 from .gan import Toy2DGAN, d_loss, g_loss
@@ -43,7 +42,6 @@ class Toy2DRun:
         self.rows: list[tuple] = []
         self.snapshots: dict[int, tuple] = {}
         self.d_only = 0            # D steps taken alone (they do not count as steps)
-        self.recent = Recent()
         self.record()
 
     @property
@@ -58,18 +56,6 @@ class Toy2DRun:
         self.d_only += steps if part == "d" else 0
         self.record()
         return steps
-
-    def rewind(self, step: int) -> bool:
-        """Go back to a recent recorded step, as if training had stopped there; False (and
-        nothing changed) when that step is not among the recent ones."""
-        kept = self.recent.take(step)
-        if kept is None:
-            return False
-        self.gan, self.d_only = kept
-        self.rows = [r for r in self.rows if r[0] <= step]
-        self.snapshots = {s: v for s, v in self.snapshots.items() if s <= step}
-        self.record()           # its row and snapshot again (thinning may have dropped them)
-        return True
 
     def record(self):
         gan = self.gan
@@ -94,7 +80,6 @@ class Toy2DRun:
             keys = sorted(self.snapshots)
             for k in keys[1:-1:2]:         # every other one, the first and newest kept
                 del self.snapshots[k]
-        self.recent.keep(gan.steps, (gan, self.d_only))
 
     def row(self, step: int) -> dict:
         """The recorded row at `step` (or the last one before it)."""
