@@ -9,6 +9,7 @@ Not a page of its own: pages/toy_gan.py shows it when the 2-D switch is on.
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import streamlit as st
 
@@ -40,6 +41,8 @@ class Page2D:
     from_url: bool = False
     csv: tuple = (-1, "")
     clicks: int = 0               # Step clicks handled (ui.first_call)
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock,
+                                              repr=False, compare=False)
 
     def show(self, start, frame_steps, jump):
         self.serial += 1
@@ -220,6 +223,7 @@ def advance(state: Page2D, steps: int, part: str = "both") -> bool:
         return False
 
 
+@ui.one_at_a_time
 def set_playing(state: Page2D, playing: bool):
     """Play or Pause, as the button said when it was drawn (see the 1-D page's)."""
     state.playing, state.error = playing, ""
@@ -228,6 +232,7 @@ def set_playing(state: Page2D, playing: bool):
         state.show(state.runs[0].steps, [], jump=True)
 
 
+@ui.one_at_a_time
 def single_step(state: Page2D, part: str, clicks: int):
     if not ui.first_call(state, clicks):
         return
@@ -239,6 +244,7 @@ def single_step(state: Page2D, part: str, clicks: int):
         state.show(start, [state.runs[0].steps], jump=True)
 
 
+@ui.one_at_a_time
 def reset(state: Page2D):
     state.chunk = None          # apply() starts new runs on the next script run
 
@@ -276,6 +282,7 @@ def player(state: Page2D):
                        "toy2d_csv")
 
 
+@ui.one_at_a_time
 def frames(state: Page2D):
     """A fragment: while playing, trains one chunk a second and hands it to the player."""
     if state.playing:

@@ -6,6 +6,7 @@ fragment: touching one reruns the page once, and the fragment picks up the new s
 """
 
 import dataclasses
+import threading
 
 import streamlit as st
 
@@ -56,6 +57,8 @@ class PageState:
     error: str = ""
     csv: tuple = (-1, "")
     clicks: int = 0               # Step clicks handled (ui.first_call)
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock,
+                                              repr=False, compare=False)
 
     def show(self, run, start, frame_steps, jump):
         self.serial += 1
@@ -169,6 +172,7 @@ def apply_settings(state: PageState) -> toy.ToyRun | None:
 
 # --- The player -----------------------------------------------------------------------------------
 
+@ui.one_at_a_time
 def set_playing(state: PageState, playing: bool):
     """Play or Pause, as the button said when it was drawn: a click whose callback runs twice
     (a full rerun cut short by the fragment's timer is run again) cannot undo itself."""
@@ -179,6 +183,7 @@ def set_playing(state: PageState, playing: bool):
         state.show(state.run, state.run.steps, [], jump=True)
 
 
+@ui.one_at_a_time
 def single_step(state: PageState, clicks: int):
     if not ui.first_call(state, clicks):
         return
@@ -194,6 +199,7 @@ def single_step(state: PageState, clicks: int):
         state.show(run, start, [run.steps], jump=True)
 
 
+@ui.one_at_a_time
 def reset(state: PageState):
     state.run, state.playing, state.error = toy.ToyRun(state.run.cfg), False, ""
     st.session_state.pop("toy_seek", None)
@@ -227,6 +233,7 @@ def player(state: PageState):
                        "toy_csv")
 
 
+@ui.one_at_a_time
 def frames(state: PageState):
     """A fragment: while playing, trains one chunk a second and hands it to the player."""
     run = state.run

@@ -4,6 +4,7 @@ a page itself (app.py lists the pages)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -149,6 +150,18 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_H
     a chunk ahead of the screen; paused, the player shows the newest state it was sent at
     once, so a page pauses where its run is (and Pause sends that state as a jump chunk)."""
     _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
+
+
+def one_at_a_time(function):
+    """Run a toy page's callback or fragment holding its state's lock (`state.lock`, an
+    RLock): when a click comes while the fragment trains a chunk, Streamlit may start the
+    click's run on a new thread before the old one has finished, and a Pause must not land
+    in the middle of a chunk that then goes on training."""
+    @functools.wraps(function)
+    def locked(state, *args):
+        with state.lock:
+            return function(state, *args)
+    return locked
 
 
 def first_call(state, clicks: int) -> bool:
