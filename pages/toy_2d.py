@@ -9,7 +9,6 @@ Not a page of its own: pages/toy_gan.py shows it when the 2-D switch is on.
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 import streamlit as st
 
@@ -27,22 +26,13 @@ FIELDS = [f.name for f in dataclasses.fields(toy2d.Toy2DConfig)]
 
 
 @dataclasses.dataclass
-class Page2D:
+class Page2D(ui.Player):
     """One browser session's 2-D toy: the runs (A, and B when comparing), what plays."""
     runs: list = dataclasses.field(default_factory=list)
-    playing: bool = False
-    chunk: dict | None = None
-    shown_step: int = 0
-    serial: int = 0
-    error: str = ""
     drawn: list = dataclasses.field(default_factory=list)
     trained: list = dataclasses.field(default_factory=list)    # (config, drawn) of each run
     drawn_with: tuple = ()          # the layers and language the shown chunk was drawn with
     from_url: bool = False
-    csv: tuple = (-1, "")
-    clicks: int = 0               # Step clicks handled (ui.first_call)
-    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock,
-                                              repr=False, compare=False)
 
     def show(self, start, frame_steps, jump):
         self.serial += 1

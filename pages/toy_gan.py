@@ -6,7 +6,6 @@ fragment: touching one reruns the page once, and the fragment picks up the new s
 """
 
 import dataclasses
-import threading
 
 import streamlit as st
 
@@ -46,19 +45,10 @@ def main():
 
 
 @dataclasses.dataclass
-class PageState:
+class PageState(ui.Player):
     """One browser session's Toy GAN: the run, whether it plays, and what the player shows."""
     run: toy.ToyRun | None = None
-    playing: bool = False
-    chunk: dict | None = None
     chunk_lang: str = ""
-    shown_step: int = 0
-    serial: int = 0
-    error: str = ""
-    csv: tuple = (-1, "")
-    clicks: int = 0               # Step clicks handled (ui.first_call)
-    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock,
-                                              repr=False, compare=False)
 
     def show(self, run, start, frame_steps, jump):
         self.serial += 1

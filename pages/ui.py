@@ -4,6 +4,7 @@ a page itself (app.py lists the pages)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -11,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import plotly
@@ -144,17 +146,31 @@ def _player_dir() -> str:
 _toy_player = components.declare_component("toy_player", path=_player_dir())
 
 
+@dataclasses.dataclass
+class Player:
+    """What a toy page's player shows, and the state the helpers below keep for it; each toy
+    page's own state adds its runs."""
+    playing: bool = False
+    chunk: dict | None = None
+    shown_step: int = 0
+    serial: int = 0
+    error: str = ""
+    csv: tuple = (-1, "")         # history_csv's (steps, text)
+    clicks: int = 0               # Step clicks handled (first_call)
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False,
+                                              compare=False)      # (one_at_a_time)
+
+
 def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_HEIGHT,
                key="toy_player"):
     """Show `chunk` (figures.toy_chunk): its base now, its frames at `fps`. The server trains
     a chunk ahead of the screen; paused, the player shows the newest state it was sent at
     once, so a page pauses where its run is (and Pause sends that state as a jump chunk)."""
-    _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key, default=None)
+    _toy_player(chunk=chunk, fps=fps, playing=playing, height=height, key=key)
 
 
 def one_at_a_time(function):
-    """Run a toy page's callback or fragment holding its state's lock (`state.lock`, an
-    RLock): when a click comes while the fragment trains a chunk, Streamlit may start the
+    """Run a toy page's callback or fragment holding its Player's lock: when a click comes while the fragment trains a chunk, Streamlit may start the
     click's run on a new thread before the old one has finished, and a Pause must not land
     in the middle of a chunk that then goes on training."""
     @functools.wraps(function)
