@@ -35,11 +35,9 @@ class Page2D(ui.Player):
     from_url: bool = False
 
     def show(self, start, frame_steps, jump):
-        self.serial += 1
-        self.chunk = figures.toy2d_chunk(self.runs, start, frame_steps, labels(),
-                                         f"2d-{self.serial}", shown_layers(), ui.lang())
-        self.chunk["jump"] = jump
-        self.shown_step = frame_steps[-1] if frame_steps else start
+        self.hand(lambda n: figures.toy2d_chunk(self.runs, start, frame_steps, labels(), f"2d-{n}",
+                                                shown_layers(), ui.lang()),
+                  start, frame_steps, jump)
 
 
 def main():

@@ -51,12 +51,10 @@ class PageState(ui.Player):
     chunk_lang: str = ""
 
     def show(self, run, start, frame_steps, jump):
-        self.serial += 1
-        self.chunk = figures.toy_chunk(run, start, frame_steps, figure_labels(), str(self.serial),
-                                       ui.lang())
-        self.chunk["jump"] = jump
+        self.hand(lambda n: figures.toy_chunk(run, start, frame_steps, figure_labels(), n,
+                                              ui.lang()),
+                  start, frame_steps, jump)
         self.chunk_lang = ui.lang()
-        self.shown_step = frame_steps[-1] if frame_steps else start
 
 
 def dimension() -> str:

@@ -160,6 +160,13 @@ class Player:
     lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False,
                                               compare=False)      # (one_at_a_time)
 
+    def hand(self, make_chunk, start: int, frame_steps: list, jump: bool):
+        """Give the player the chunk that `make_chunk(chunk_id)` draws from `start` over
+        `frame_steps` (a jump: shown at once, what was queued dropped)."""
+        self.serial += 1
+        self.chunk = {**make_chunk(str(self.serial)), "jump": jump}
+        self.shown_step = frame_steps[-1] if frame_steps else start
+
 
 def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_HEIGHT,
                key="toy_player"):
@@ -170,9 +177,10 @@ def toy_player(chunk: dict, fps: int, playing: bool, height: int = figures.TOY_H
 
 
 def one_at_a_time(function):
-    """Run a toy page's callback or fragment holding its Player's lock: when a click comes while the fragment trains a chunk, Streamlit may start the
-    click's run on a new thread before the old one has finished, and a Pause must not land
-    in the middle of a chunk that then goes on training."""
+    """Run a toy page's callback or fragment holding its Player's lock: when a click comes
+    while the fragment trains a chunk, Streamlit may start the click's run on a new thread
+    before the old one has finished, and a Pause must not land in the middle of a chunk that
+    then goes on training."""
     @functools.wraps(function)
     def locked(state, *args):
         with state.lock:
