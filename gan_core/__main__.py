@@ -667,4 +667,5 @@ if __name__ == "__main__":
     from . import system
 
     system.quiet_native_logs()
+    system.one_framework()
     sys.exit(main())

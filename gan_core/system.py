@@ -126,6 +126,33 @@ def one_blas_thread():
     threadpool_limits(limits=1, user_api="blas")
 
 
+# --- One framework a process ------------------------------------------------------------------
+# requirements.txt installs TensorFlow and JAX, and each imports the other unasked: Keras on JAX
+# imports TensorFlow (to seed its generator too, and for a type check when saving a model), and
+# TensorFlow imports JAX for its TFLite converter. Neither uses it here, and the import is
+# most of a JAX process's start-up (docs/PERFORMANCE.md).
+
+OTHER_FRAMEWORK = {"jax": "tensorflow", "tensorflow": "jax"}
+
+
+def chosen_backend() -> str | None:
+    """The Keras backend this process will run, without importing Keras: KERAS_BACKEND, else
+    TensorFlow where no keras.json could choose another; None where one could."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
+    return None if os.path.exists(os.path.join(home, "keras.json")) else "tensorflow"
+
+
+def one_framework():
+    """Hide the other framework from this process, as if it were not installed (before
+    Keras is imported). Called by the processes gan_core starts (the CLI, the app) only: a
+    notebook that imports gan_core may want both."""
+    other = OTHER_FRAMEWORK.get(chosen_backend())
+    if other and other not in sys.modules:
+        sys.modules[other] = None        # `import other` raises ImportError from now on
+
+
 # --- TensorFlow's start-up lines on a machine without a GPU ------------------------------------
 # TensorFlow 2.21 logs through absl before absl is set up, straight to file descriptor 2, so
 # TF_CPP_MIN_LOG_LEVEL no longer hides them: "Could not find cuda drivers", "failed call to

@@ -27,7 +27,8 @@ def cli(*args, backend="tensorflow", **kwargs):
 def clis(*commands, backend="tensorflow"):
     """Several commands, one after another, in one process of `backend` (one import of it
     instead of one a command): each command's exit code, in order."""
-    code = ("import json, sys\nfrom gan_core import __main__ as cli\n"
+    code = ("import json, sys\nfrom gan_core import __main__ as cli, system\n"
+            "system.one_framework()\n"           # as the CLI's own process does
             f"print(json.dumps([cli.main(c) for c in {[list(map(str, c)) for c in commands]!r}]))")
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
@@ -219,3 +220,29 @@ def test_the_cli_offers_every_preset_and_checks_flags_without_loading_keras():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).parent.parent, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_cli_process_imports_only_its_own_framework(monkeypatch, tmp_path):
+    """The CLI and the app hide the framework of the other backend before Keras loads (each
+    would import the other unasked); where a keras.json may choose the backend, nothing."""
+    from gan_core import system
+
+    def forget(*names):                  # as if not imported yet; put back after the test
+        for name in names:
+            monkeypatch.setitem(sys.modules, name, None)
+            del sys.modules[name]
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for backend, hidden in (("jax", "tensorflow"), ("tensorflow", "jax"), ("", "jax")):
+        monkeypatch.setenv("KERAS_BACKEND", backend)
+        forget("jax", "tensorflow")
+        system.one_framework()
+        with pytest.raises(ImportError):
+            __import__(hidden)
+        assert system.OTHER_FRAMEWORK[hidden] not in sys.modules     # its own left to import
+    monkeypatch.delenv("KERAS_BACKEND")
+    forget("jax", "tensorflow")
+    (tmp_path / "keras.json").write_text('{"backend": "jax"}')
+    assert system.chosen_backend() is None
+    system.one_framework()
+    assert "jax" not in sys.modules and "tensorflow" not in sys.modules

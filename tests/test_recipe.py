@@ -142,7 +142,8 @@ def test_every_option_trains_on_both_backends_and_r1_moves_d(backend, tmp_path):
     if backend == keras.backend.backend():
         result = every_option(str(tmp_path / "run"))
     else:
-        code = ("import json, sys\nfrom tests.test_recipe import every_option\n"
+        code = ("import json, sys\nfrom gan_core import system\nsystem.one_framework()\n"
+                "from tests.test_recipe import every_option\n"
                 "print(json.dumps(every_option(sys.argv[1])))")
         env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], env=env,

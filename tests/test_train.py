@@ -275,6 +275,8 @@ def data_parallel_run(out: str) -> dict:
 
 TWO_TENSORFLOW_DEVICES = """
 import json, sys
+from gan_core import system
+system.one_framework()
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

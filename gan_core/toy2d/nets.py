@@ -36,7 +36,7 @@ def _act_grad(a, h, kind):
     if kind == "relu":
         return (a > 0).astype(a.dtype)
     if kind == "leaky_relu":
-        return np.where(a > 0, 1.0, 0.2)
+        return np.where(a > 0, 1.0, 0.2).astype(a.dtype)
     return 1.0 - h * h
 
 
@@ -82,7 +82,7 @@ def input_gradient(params, cache, kind):
     (what gradient_penalty_backward needs to differentiate it once more)."""
     n = cache[0][0].shape[0]
     deltas = []                       # delta_i: d out / d a_i, per layer, last first
-    d = np.ones((n, 1))
+    d = np.ones((n, 1), cache[0][1].dtype)   # float64 ones made the whole penalty float64
     for i in reversed(range(len(cache))):
         deltas.append(d)
         e = d @ params[2 * i].T

@@ -21,6 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from gan_core import system  # noqa: E402
+
+system.one_framework()       # as the CLI's process: one framework imported
 from gan_core import faces, files, images, jobs, presets  # noqa: E402
 
 

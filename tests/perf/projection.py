@@ -25,6 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from gan_core import system  # noqa: E402
+
+system.one_framework()       # as the CLI's process: one framework imported
 from gan_core import (data, encoder, faces, files, generate, images, noise,  # noqa: E402
                       project, settings)
 

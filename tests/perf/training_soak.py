@@ -43,6 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app_server import (CHROMIUM, CHROMIUM_FLAGS, button, open_in_chromium,  # noqa: E402
                         serve_app, wait_until_idle)
 
+from gan_core import system  # noqa: E402
+
+system.one_framework()       # as the CLI's process: one framework imported
 from gan_core import data, jobs, presets, runfolder, train  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
