@@ -15,6 +15,8 @@
     GAN_STUDIO_API_RATE_LIMIT       requests per second per client (default 100; 0: none)
     GAN_STUDIO_CLUSTER              a Dask scheduler (tcp://HOST:8786, or "local") whose
                                     workers train the training page's jobs, several at once
+    GAN_STUDIO_PROJECT_STEPS        Adam steps of the explorer's "Start from a picture"
+                                    (default: gan_core.project's; fewer on a slow shared server)
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Settings:
     api_token: str | None = None
     api_rate_limit: float = 100.0
     cluster: str | None = None      # a Dask scheduler whose workers train the jobs
+    project_steps: int | None = None   # None: gan_core.project's default
 
     @property
     def uploads(self) -> Path:
@@ -66,5 +69,6 @@ class Settings:
                    api_token=os.environ.get("GAN_STUDIO_API_TOKEN") or None,
                    api_rate_limit=float(os.environ.get("GAN_STUDIO_API_RATE_LIMIT",
                                                        API_RATE_LIMIT)),
-                   cluster=os.environ.get("GAN_STUDIO_CLUSTER") or None)
+                   cluster=os.environ.get("GAN_STUDIO_CLUSTER") or None,
+                   project_steps=int(os.environ.get("GAN_STUDIO_PROJECT_STEPS") or 0) or None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib
+import json
 import os
 import platform
 import sys
@@ -136,12 +137,19 @@ OTHER_FRAMEWORK = {"jax": "tensorflow", "tensorflow": "jax"}
 
 
 def chosen_backend() -> str | None:
-    """The Keras backend this process will run, without importing Keras: KERAS_BACKEND, else
-    TensorFlow where no keras.json could choose another; None where one could."""
+    """The Keras backend this process will run, read as Keras reads it, without importing
+    Keras: KERAS_BACKEND, else keras.json's (which Keras writes at its first import), else
+    TensorFlow; None where keras.json cannot be read."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
     home = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
-    return None if os.path.exists(os.path.join(home, "keras.json")) else "tensorflow"
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            return json.load(f).get("backend", "tensorflow")
+    except FileNotFoundError:
+        return "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def one_framework():

@@ -486,7 +486,7 @@ def from_picture(v: View):
         bar, face = st.progress(0.0, text=t("explorer.pic.starting")), right.empty()
         with st.spinner(t("explorer.pic.preparing")):    # once per model and server
             p = projector(str(v.path), v.path.stat().st_mtime)
-        for event in project.project(p, target):
+        for event in project.project(p, target, SETTINGS.project_steps or project.STEPS):
             if isinstance(event, project.Progress):
                 bar.progress(event.step / event.steps, text=t(
                     "explorer.pic.step", step=event.step, steps=event.steps,

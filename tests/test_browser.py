@@ -20,7 +20,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def app_url():
-    with serve_app() as (url, _):
+    # a tenth of the projection's default steps: the page is tested here, not the search
+    with serve_app(env={"GAN_STUDIO_PROJECT_STEPS": "20"}) as (url, _):
         yield url
 
 

@@ -224,7 +224,7 @@ def test_the_cli_offers_every_preset_and_checks_flags_without_loading_keras():
 
 def test_a_cli_process_imports_only_its_own_framework(monkeypatch, tmp_path):
     """The CLI and the app hide the framework of the other backend before Keras loads (each
-    would import the other unasked); where a keras.json may choose the backend, nothing."""
+    would import the other unasked), the backend read as Keras reads it."""
     from gan_core import system
 
     def forget(*names):                  # as if not imported yet; put back after the test
@@ -242,7 +242,10 @@ def test_a_cli_process_imports_only_its_own_framework(monkeypatch, tmp_path):
         assert system.OTHER_FRAMEWORK[hidden] not in sys.modules     # its own left to import
     monkeypatch.delenv("KERAS_BACKEND")
     forget("jax", "tensorflow")
-    (tmp_path / "keras.json").write_text('{"backend": "jax"}')
-    assert system.chosen_backend() is None
+    (tmp_path / "keras.json").write_text('{"backend": "jax"}')      # as Keras reads it
+    system.one_framework()
+    assert sys.modules["tensorflow"] is None and "jax" not in sys.modules
+    forget("jax", "tensorflow")
+    (tmp_path / "keras.json").write_text('{"backend": ')               # unreadable: nothing
     system.one_framework()
     assert "jax" not in sys.modules and "tensorflow" not in sys.modules

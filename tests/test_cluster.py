@@ -59,6 +59,9 @@ def test_the_cluster_writes_what_the_plain_command_writes(client, ids, tmp_path)
     assert names[:2] == ["player-0.png", "player-1.png"] and names[150].startswith("a_b-")
     pixels = np.load(tmp_path / "plain" / "avatars.npy")
     assert pixels.shape == (152, 64, 64, 3)
+    # the workers imported TensorFlow and, as the CLI's process, not JAX
+    assert set(client.run(lambda: (sys.modules.get("jax", 0), "tensorflow" in sys.modules))
+               .values()) == {(None, True)}
 
 
 def test_the_plain_command_on_one_thread_writes_the_workers_bytes(client, tmp_path):

@@ -4,7 +4,7 @@ player ids and favourites. Uses the shipped generator."""
 import numpy as np
 import pytest
 
-from gan_core import latent, noise, settings
+from gan_core import latent, noise, project, settings
 from test_pages import open_app
 
 if not settings.SHIPPED_GENERATOR.exists():
@@ -86,7 +86,11 @@ def test_player_ids_and_favourites():
     assert not at.exception
 
 
-def test_start_from_a_picture_projects_it_and_the_sliders_take_it_up():
+def test_start_from_a_picture_projects_it_and_the_sliders_take_it_up(monkeypatch):
+    # the server's setting (a tenth of the default steps: the page is tested, not the search)
+    monkeypatch.setenv("GAN_STUDIO_PROJECT_STEPS", "20")
+    steps, search = [], project.project
+    monkeypatch.setattr(project, "project", lambda *a, **k: steps.append(a[2]) or search(*a, **k))
     at = explorer()
     at.session_state["explorer_tool"] = "picture"
     at.run()
@@ -96,7 +100,7 @@ def test_start_from_a_picture_projects_it_and_the_sliders_take_it_up():
     at.button(key="pic_go").click().run()
     assert not at.exception, at.exception
     _, result, name = at.session_state["pic_result"]
-    assert name == "seed 11" and result.lpips < 0.1
+    assert name == "seed 11" and result.lpips < 0.1 and steps == [20]
     z = face(at).z(100, [])
     np.testing.assert_allclose(z, result.z, atol=0.0051)   # the sliders (to 0.01) edit it now
     assert at.slider(key="z_0").value == pytest.approx(float(result.z[0]), abs=0.005)
