@@ -199,7 +199,6 @@ def run(steps: int = 10, tiny: bool = False) -> dict:
         z = noise.for_seeds(0, n_faces, gen.latent_dim)
         latencies = latency_ms(gen, z, n_calls)
         face_flops = forward_flops(gen.model) * generate.CALL_ROWS   # a call computes them all
-        gen = generate.Generator.load(model_path)
         bulk_precision = "bfloat16" if precision == "mixed_bfloat16" else "float32"
         gen = generate.Generator.load(model_path, bulk_precision)
         gen(z[:256])
