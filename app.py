@@ -6,8 +6,7 @@ import streamlit as st
 
 from gan_core import system
 
-system.quiet_native_logs()      # before anything imports TensorFlow (see there)
-system.one_framework()          # and before Keras is imported (see there)
+system.start_up()               # before anything imports TensorFlow or Keras (see there)
 system.limit_malloc_arenas()    # first, before Streamlit's page threads multiply (see there)
 
 from pages import ui  # noqa: E402

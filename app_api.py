@@ -12,8 +12,7 @@ import streamlit as st
 
 from gan_core import system
 
-system.quiet_native_logs()      # before the API imports TensorFlow
-system.one_framework()          # and before it imports Keras
+system.start_up()               # before the API imports TensorFlow and Keras
 
 from gan_core import api, settings  # noqa: E402
 

@@ -663,9 +663,9 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     # Every command run as a process, not only serve: a teacher's `train` or `generate` on a
-    # machine without a GPU should not open with TensorFlow's CUDA errors (system.NOISE).
+    # machine without a GPU should not open with TensorFlow's CUDA errors (system.NOISE), nor
+    # import both frameworks (system.one_framework).
     from . import system
 
-    system.quiet_native_logs()
-    system.one_framework()
+    system.start_up()
     sys.exit(main())

@@ -34,7 +34,8 @@ def _distributed():
     return distributed
 
 
-ONE_FRAMEWORK = "from gan_core import system; system.one_framework()"   # Dask runs it as a script
+# A worker's preload (Dask runs the text as a script): as the CLI's process, one framework.
+ONE_FRAMEWORK = "from gan_core import system; system.one_framework()"
 
 
 @contextlib.contextmanager
@@ -48,7 +49,6 @@ def connect(address: str, workers: int | None = None):
         n = workers or system.cores()
         if not 1 <= n <= 256:
             raise ValueError("--workers must be between 1 and 256")
-        # each worker, as the CLI's process, imports one framework (system.one_framework)
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=logging.ERROR,
                                            preload=[ONE_FRAMEWORK])

@@ -154,11 +154,18 @@ def chosen_backend() -> str | None:
 
 def one_framework():
     """Hide the other framework from this process, as if it were not installed (before
-    Keras is imported). Called by the processes gan_core starts (the CLI, the app) only: a
-    notebook that imports gan_core may want both."""
+    Keras is imported). Only in the processes gan_core starts (start_up, the local Dask
+    workers): a notebook that imports gan_core may want both."""
     other = OTHER_FRAMEWORK.get(chosen_backend())
     if other and other not in sys.modules:
         sys.modules[other] = None        # `import other` raises ImportError from now on
+
+
+def start_up():
+    """What each process gan_core starts (the CLI, the app) does first, before anything
+    imports TensorFlow or Keras: its native start-up noise filtered, one framework."""
+    quiet_native_logs()
+    one_framework()
 
 
 # --- TensorFlow's start-up lines on a machine without a GPU ------------------------------------
