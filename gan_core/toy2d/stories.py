@@ -37,6 +37,8 @@ _STRONG_D = Toy2DConfig(data="mixture8", d_layers=3, d_units=64, lr_d=2e-3, seed
 # (Against the strong D, already near its best reply, k more D steps change little.) k = 10 is
 # in the base, so that A/B with B unrolled is the unrolled story beside its own. Seed 3: of
 # seeds 0-3 the one whose plain run stays lowest, so each story shows its outcome with room.
+# Unrolled, G still drifts a little, so one of the 8 modes thins below the count's threshold
+# now and then, at other steps on other CPUs' rounding: 7 or 8, never the plain run's few.
 _FAST_G = Toy2DConfig(data="mixture8", lr_g=2e-2, lr_d=1e-3, unroll=10, seed=3)
 PRESETS: dict[str, Story] = {
     "vanilla-8": Story(_STRONG_D, 3000, (1, 5),
@@ -47,8 +49,8 @@ PRESETS: dict[str, Story] = {
                        "the same as a WGAN with gradient penalty: all 8 modes"),
     "fast-g-8": Story(_FAST_G, 2000, (0, 4),
                       "G learning 20 times faster than D hops from mode to mode: a few at most"),
-    "unrolled-8": Story(replace(_FAST_G, cure="unrolled"), 2500, (8, 8),
-                        "the same with unrolled D (10 look-ahead steps): all 8 modes"),
+    "unrolled-8": Story(replace(_FAST_G, cure="unrolled"), 2500, (7, 8),
+                        "the same with unrolled D (10 look-ahead steps): 7 or all 8 modes"),
     "minibatch-std-8": Story(replace(_FAST_G, cure="minibatch_std"), 2000, (8, 8),
                              "the same with minibatch standard deviation: all 8 modes"),
     "default": Story(Toy2DConfig(), 3000, (0, 8),
