@@ -38,7 +38,7 @@ _STRONG_D = Toy2DConfig(data="mixture8", d_layers=3, d_units=64, lr_d=2e-3, seed
 # in the base, so that A/B with B unrolled is the unrolled story beside its own. Seed 3: of
 # seeds 0-3 the one whose plain run stays lowest, so each story shows its outcome with room.
 # Unrolled, G still drifts a little, so one of the 8 modes thins below the count's threshold
-# now and then, at other steps on other CPUs' rounding: 7 or 8, never the plain run's few.
+# now and then, at steps that depend on the CPU's rounding: 7 or 8, never the plain run's few.
 _FAST_G = Toy2DConfig(data="mixture8", lr_g=2e-2, lr_d=1e-3, unroll=10, seed=3)
 PRESETS: dict[str, Story] = {
     "vanilla-8": Story(_STRONG_D, 3000, (1, 5),
