@@ -9,6 +9,7 @@ fields, explained in gan_core.presets.
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import keras
 from keras import layers, ops
@@ -202,6 +203,45 @@ def build(config: GANConfig, fused_bn: bool = False
         return G, D, G_ema
 
 
+def forward(model: keras.Model, x):
+    """model(x, training=False), compiled on JAX.
+
+    JAX runs a network that is called eagerly op by op, and compiles each op on its first
+    call: a process that calls G a few times (a short run's sample grids) pays more for
+    compiling than for running. One program per model is compiled once instead (and kept in
+    JAX's compile cache where one is set). TensorFlow runs eagerly: tracing a tf.function
+    costs more than the few calls a run makes."""
+    if keras.backend.backend() != "jax":
+        return model(x, training=False)
+    return _compiled(model, training=False)(x)
+
+
+def _compiled(model, training):
+    """A function x -> model(x, training=training) compiled once per model and mode; in
+    training mode the BatchNorm statistics it computes are written back, as an eager call
+    writes them. Kept beside the model and freed with it (the program holds no reference)."""
+    fns = _COMPILED.setdefault(model, {})
+    if training not in fns:
+        import jax
+
+        ref = weakref.ref(model)
+        fn = jax.jit(lambda tv, ntv, x: ref().stateless_call(tv, ntv, x, training=training))
+
+        def call(x):
+            m = ref()
+            out, ntv = fn([v.value for v in m.trainable_variables],
+                          [v.value for v in m.non_trainable_variables], x)
+            if training:
+                for variable, value in zip(m.non_trainable_variables, ntv):
+                    variable.assign(value)
+            return out
+        fns[training] = call
+    return fns[training]
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> {training: fn}
+
+
 def recalibrate_batchnorm(generator: keras.Model, z) -> None:
     """Set a generator's BatchNorm statistics to those its own weights produce on z.
 
@@ -214,7 +254,10 @@ def recalibrate_batchnorm(generator: keras.Model, z) -> None:
     try:
         for bn in bns:
             bn.momentum = 0.0
-        generator(z, training=True)
+        if keras.backend.backend() == "jax":   # traced now, with momentum 0, and only used here
+            _compiled(generator, training=True)(z)
+        else:
+            generator(z, training=True)
     finally:
         for bn, momentum in zip(bns, kept):
             bn.momentum = momentum

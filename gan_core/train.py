@@ -27,7 +27,7 @@ import numpy as np
 from . import data as data_mod
 from . import events as ev
 from . import files, images, multihost, noise, runfolder
-from .dcgan import build, portable_copy, recalibrate_batchnorm
+from .dcgan import build, portable_copy, forward, recalibrate_batchnorm
 from .presets import GANConfig
 from .board import Board
 from .runlog import RunLog
@@ -403,8 +403,8 @@ class Trainer:
         """uint8 images from the current generator (inference mode), and D's probability of
         each being real."""
         self.step_fn.sync()
-        fake = self.generator(z, training=False)
-        score = keras.ops.convert_to_numpy(self.models.D(fake, training=False)).reshape(len(z), -1)
+        fake = forward(self.generator, z)
+        score = keras.ops.convert_to_numpy(forward(self.models.D, fake)).reshape(len(z), -1)
         prob = score.mean(1) if self.config.d_sigmoid_output else 1 / (1 + np.exp(-score.mean(1)))
         return images.to_uint8(keras.ops.convert_to_numpy(fake)), prob
 

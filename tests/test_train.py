@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import data, dcgan, generate, presets, runfolder, steps, train
+from gan_core import data, dcgan, generate, noise, presets, runfolder, steps, train
 
 TINY = dict(batch_size=8, latent_dim=16, width=0.125)
 
@@ -88,12 +88,14 @@ def test_resume_continues_exactly(faces, tmp_path):
 def assert_generator_average(run_dir, decay):
     """Checkpoints 1 and 2 of a run with `ema=decay`: each averaged weight moved toward G's by
     (1 - decay); the exported generator has the average's weights, and BatchNorm statistics
-    of its own (recalibrated), not G's."""
+    of its own (recalibrated), not G's: in a float32 run, those this process computes from the
+    average's weights, whichever backend trained it."""
     (g1, e1), (g2, e2) = [
         ({k[2:]: v for k, v in w.items() if k.startswith("g/")},
          {k[6:]: v for k, v in w.items() if k.startswith("g_ema/")})
         for w in (weights(run_dir / "checkpoints" / f"ckpt-{s:08d}.npz") for s in (1, 2))]
-    config = runfolder.Run(run_dir).read_record().config
+    record = runfolder.Run(run_dir).read_record()
+    config = record.config
     model = dcgan.build_generator(config)
     trainable = [k for k, v in runfolder.named(model).items() if v.trainable]
     statistics = [k for k, v in runfolder.named(model).items() if not v.trainable]
@@ -107,6 +109,15 @@ def assert_generator_average(run_dir, decay):
     for k in trainable:
         np.testing.assert_array_equal(values[k], e2[k])
     assert any(not np.allclose(values[k], g2[k]) for k in statistics)
+    if config.precision == "float32":   # the run's own statistics, as this process computes them
+        again = keras.saving.load_model(run_dir / "generator.keras")
+        for variable in again.non_trainable_variables:
+            variable.assign(np.zeros(variable.shape))
+        dcgan.recalibrate_batchnorm(again, noise.draw(record.seed, noise.BATCHNORM, 0,
+                                                      train.RECALIBRATION_BATCH, config.latent_dim))
+        for k, v in runfolder.named(again).items():
+            if not v.trainable:
+                np.testing.assert_allclose(values[k], np.asarray(v), rtol=1e-4, atol=1e-5)
 
 
 @pytest.fixture
