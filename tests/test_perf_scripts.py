@@ -48,13 +48,14 @@ CHEAP = {
                     {"throughput", "at_rate", "cached_304", "cpu_ms_per_avatar"}),
     "bulk_cluster.py": (["--ids", 200, "--workers", 1], {"plain", "cluster", "ratio"}),
     "explorer_load.py": (["--sessions", 2, "--moves", 2], {"p95_ms", "errors"}),
-    "first_run.py": (["--steps", 3, "--out", "{tmp}"], {"seconds", "img_per_s", "grid"}),
+    "first_run.py": (["--steps", 3, "--faces", 256, "--out", "{tmp}"], {"seconds", "img_per_s", "grid"}),
 }
 IN_CHROMIUM = {
     "explorer_latency.py": (["--moves", 2], {"page", "driver"}),
     "toy_page_soak.py": (["--minutes", 0.05, "--every", 1, "--mode", "2d"],
                          {"server_cores_per_session", "learners_per_server", "fps_mean"}),
-    "training_soak.py": (["--minutes", 0.05, "--steps", 3, "--client", "websocket"],
+    "training_soak.py": (["--minutes", 0.05, "--steps", 3, "--faces", 256, "--batch", 8,
+                          "--client", "websocket"],
                          {"headless_img_per_s", "served_img_per_s", "rss_max_mb"}),
 }
 

@@ -32,13 +32,15 @@ def main():
     parser.add_argument("--out", default="first_run")
     parser.add_argument("--preset", help="try another preset than the page's (for tuning)")
     parser.add_argument("--steps", type=int, help="try another step count than the page's")
+    parser.add_argument("--faces", type=int, help="built-in faces, if not the page's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         manager = jobs.JobManager(Path(tmp) / "runs", Path(tmp) / "data")
         spec = jobs.first_run_spec()
         if args.preset:
             spec = dataclasses.replace(spec, config=presets.PRESETS[args.preset])
-        spec = dataclasses.replace(spec, steps=args.steps or spec.steps)
+        spec = dataclasses.replace(spec, steps=args.steps or spec.steps,
+                                   data=f"builtin:{args.faces}" if args.faces else spec.data)
         start = time.perf_counter()
         job = manager.submit("learner", spec)
         while job.status in jobs.ACTIVE:

@@ -50,7 +50,9 @@ from gan_core import data, jobs, presets, runfolder, train  # noqa: E402
 from procfs import cpu_seconds, rss_mb  # noqa: E402  (beside this script)
 
 # Quality off, as in the headless run: the soak measures what watching costs, not SWD.
-SETTINGS = {"How many faces": "2048", "Batch": "64", "Steps": "100000",
+def form(faces, batch):
+    """What the soak types into the page's form."""
+    return {"How many faces": str(faces), "Batch": str(batch), "Steps": "100000",
             "Quality every (steps)": "0"}
 
 
@@ -60,12 +62,12 @@ def steady_rate(rows, skip=20):
     return float(np.mean(rates)) if rates else float("nan")
 
 
-def headless(steps):
+def headless(steps, faces, batch):
     """The trainer's img/s alone, and the CPU cores it keeps busy: the model the page starts
     on the built-in faces (jobs.first_run's preset), at the served run's batch."""
-    config = presets.preset(jobs.FIRST_RUN_PRESET, batch_size=int(SETTINGS["Batch"]))
+    config = presets.preset(jobs.FIRST_RUN_PRESET, batch_size=batch)
     with tempfile.TemporaryDirectory() as out:
-        trainer = train.Trainer(config, data.load("builtin:2048"), out, steps=steps,
+        trainer = train.Trainer(config, data.load(f"builtin:{faces}"), out, steps=steps,
                                 sample_every=20, checkpoint_every=100)
         start, cpu = time.time(), os.times()
         rows = [e.values() for e in trainer.run() if e.kind == "metrics"]
@@ -162,7 +164,8 @@ async def watch_all(url, query, seconds, watchers):
     return await asyncio.gather(*(watch(url, query, seconds) for _ in range(watchers)))
 
 
-def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latency=False):
+def served(minutes, runs, settings, screenshot=None, client="chromium", watchers=1,
+           latency=False):
     import threading
 
     os.environ["GAN_STUDIO_RUNS"] = str(runs)
@@ -170,7 +173,7 @@ def served(minutes, runs, screenshot=None, client="chromium", watchers=1, latenc
     with serve_app() as (url, proc), sync_playwright() as p:
         browser, page = open_in_chromium(p, url, "DCGAN training")
         page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
-        for label, value in SETTINGS.items():
+        for label, value in settings.items():
             field = page.locator(f"input[aria-label='{label}']")
             field.fill(value)
             field.press("Enter")
@@ -229,6 +232,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--faces", type=int, default=2048, help="built-in faces to train on")
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--screenshot", help="save the page as it looks at the end")
     parser.add_argument("--client", choices=["chromium", "websocket"], default="chromium")
     parser.add_argument("--watchers", type=int, default=1, help="websocket sessions watching")
@@ -236,11 +241,12 @@ if __name__ == "__main__":
         "Chromium: read the page's step 20 times a second and time each step from the "
         "trainer's metrics file to the page (the polling costs the trainer a little)"))
     args = parser.parse_args()
-    before, cores_alone = headless(args.steps)
+    before, cores_alone = headless(args.steps, args.faces, args.batch)
     with tempfile.TemporaryDirectory() as runs:
         watched, steps, memory, delays, cores, counts = served(
-            args.minutes, runs, args.screenshot, args.client, args.watchers, args.latency)
-    after, _ = headless(args.steps)
+            args.minutes, runs, form(args.faces, args.batch), args.screenshot, args.client,
+            args.watchers, args.latency)
+    after, _ = headless(args.steps, args.faces, args.batch)
     alone = (before + after) / 2
     print(json.dumps({
         "headless_img_per_s": round(alone, 1),
