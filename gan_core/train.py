@@ -27,7 +27,7 @@ import numpy as np
 from . import data as data_mod
 from . import events as ev
 from . import files, images, multihost, noise, runfolder
-from .dcgan import build, portable_copy, forward, recalibrate_batchnorm
+from .dcgan import build, forward, portable_copy, recalibrate_batchnorm
 from .presets import GANConfig
 from .board import Board
 from .runlog import RunLog
