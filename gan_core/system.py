@@ -50,25 +50,12 @@ def gpu_names(backend: str) -> list[str]:
 
 
 def device_info() -> dict:
-    """{'backend', 'keras', 'device', 'gpus'}. Keras is imported (seconds, and hundreds of MB
-    with its framework) only where a GPU's driver is loaded, to ask it: without one no
-    backend finds a GPU, and a server whose learners stay on the toy pages never imports it."""
-    import importlib.metadata
-
-    backend = chosen_backend()
-    gpus = []
-    if backend is None or "keras" in sys.modules or gpu_driver_loaded():
-        import keras
-        backend = keras.backend.backend()
-        gpus = gpu_names(backend)
-    return {"backend": backend, "keras": importlib.metadata.version("keras"), "gpus": gpus,
+    """{'backend', 'keras', 'device', 'gpus'}; imports Keras (seconds, the first time)."""
+    import keras
+    backend = keras.backend.backend()
+    gpus = gpu_names(backend)
+    return {"backend": backend, "keras": keras.__version__, "gpus": gpus,
             "device": ", ".join(f"GPU: {g}" for g in gpus) if gpus else cpu_name()}
-
-
-def gpu_driver_loaded() -> bool:
-    """An NVIDIA (CUDA) or AMD (ROCm) GPU's kernel driver, or a TPU's: what any of our
-    backends needs to find one."""
-    return has_nvidia_driver() or any(os.path.exists(p) for p in ("/dev/kfd", "/dev/accel0"))
 
 
 @functools.cache                       # app.py runs on every rerun; this needs doing once

@@ -122,38 +122,3 @@ def test_the_server_caps_malloc_arenas_where_there_is_glibc():
     from gan_core import system
 
     assert system.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
-
-
-TOYS_ONLY = """
-import json, sys
-from streamlit.testing.v1 import AppTest
-at = AppTest.from_file("app.py", default_timeout=120)
-at.run()
-home = [m.value for m in at.markdown]
-at.switch_page("pages/toy_gan.py")
-at.run()
-at.button(key="toy_step").click().run()
-print(json.dumps({"errors": [str(e) for e in at.exception] + [e.value for e in at.error],
-                  "home": home, "loaded": [m for m in ("keras", "tensorflow", "jax")
-                                           if sys.modules.get(m) is not None]}))
-"""
-
-
-def test_the_home_and_toy_pages_import_no_framework():
-    """A classroom on the toy pages: a server (one process per app) that never imports
-    TensorFlow, which costs seconds of start-up and hundreds of MB; the home page still says
-    what the machine computes on (without a GPU driver, no backend can find a GPU)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", TOYS_ONLY], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert not out["errors"], out["errors"]
-    from gan_core import system
-    if not system.gpu_driver_loaded():
-        assert out["loaded"] == [], out["loaded"]
-    assert any(system.cpu_name() in text or "GPU: " in text for text in out["home"]), out["home"]
