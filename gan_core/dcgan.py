@@ -204,39 +204,34 @@ def build(config: GANConfig, fused_bn: bool = False
 
 
 def forward(model: keras.Model, x):
-    """model(x, training=False), compiled on JAX.
+    """model(x, training=False), compiled on JAX (see _call)."""
+    return _call(model, x, training=False)
+
+
+def _call(model, x, training):
+    """model(x, training=training); on JAX through one program per model and mode.
 
     JAX runs a network that is called eagerly op by op, and compiles each op on its first
     call: a process that calls G a few times (a short run's sample grids) pays more for
-    compiling than for running. One program per model is compiled once instead (and kept in
-    JAX's compile cache where one is set). TensorFlow runs eagerly: tracing a tf.function
-    costs more than the few calls a run makes."""
+    compiling than for running. One program per model and mode is compiled once instead (and
+    kept in JAX's compile cache where one is set); in training mode the BatchNorm statistics
+    it computes are written back, as an eager call writes them. TensorFlow runs eagerly:
+    tracing a tf.function costs more than the few calls a run makes."""
     if keras.backend.backend() != "jax":
-        return model(x, training=False)
-    return _compiled(model, training=False)(x)
-
-
-def _compiled(model, training):
-    """A function x -> model(x, training=training) compiled once per model and mode; in
-    training mode the BatchNorm statistics it computes are written back, as an eager call
-    writes them. Kept beside the model and freed with it (the program holds no reference)."""
+        return model(x, training=training)
     fns = _COMPILED.setdefault(model, {})
     if training not in fns:
         import jax
 
-        ref = weakref.ref(model)
-        fn = jax.jit(lambda tv, ntv, x: ref().stateless_call(tv, ntv, x, training=training))
-
-        def call(x):
-            m = ref()
-            out, ntv = fn([v.value for v in m.trainable_variables],
-                          [v.value for v in m.non_trainable_variables], x)
-            if training:
-                for variable, value in zip(m.non_trainable_variables, ntv):
-                    variable.assign(value)
-            return out
-        fns[training] = call
-    return fns[training]
+        ref = weakref.ref(model)    # the program holds no reference: freed with the model
+        fns[training] = jax.jit(
+            lambda tv, ntv, x: ref().stateless_call(tv, ntv, x, training=training))
+    out, non_trainable = fns[training]([v.value for v in model.trainable_variables],
+                                       [v.value for v in model.non_trainable_variables], x)
+    if training:
+        for variable, value in zip(model.non_trainable_variables, non_trainable):
+            variable.assign(value)
+    return out
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model -> {training: fn}
@@ -254,10 +249,7 @@ def recalibrate_batchnorm(generator: keras.Model, z) -> None:
     try:
         for bn in bns:
             bn.momentum = 0.0
-        if keras.backend.backend() == "jax":   # traced now, with momentum 0, and only used here
-            _compiled(generator, training=True)(z)
-        else:
-            generator(z, training=True)
+        _call(generator, z, training=True)   # on JAX traced with momentum 0, used only here
     finally:
         for bn, momentum in zip(bns, kept):
             bn.momentum = momentum

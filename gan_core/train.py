@@ -113,10 +113,14 @@ def build_models(config: GANConfig, seed: int) -> Models:
     return Models(G, D, G_ema, g_opt, d_opt)
 
 
+def recalibration_z(config: GANConfig, seed: int) -> np.ndarray:
+    """The z a run's average G recalibrates its BatchNorm statistics on."""
+    return noise.draw(seed, noise.BATCHNORM, 0, RECALIBRATION_BATCH, config.latent_dim)
+
+
 def recalibrated(models: Models, config: GANConfig, seed: int) -> keras.Model:
     """The average G with BatchNorm statistics of its own weights (dcgan.recalibrate_batchnorm)."""
-    recalibrate_batchnorm(models.G_ema, noise.draw(seed, noise.BATCHNORM, 0, RECALIBRATION_BATCH,
-                                                   config.latent_dim))
+    recalibrate_batchnorm(models.G_ema, recalibration_z(config, seed))
     return models.G_ema
 
 

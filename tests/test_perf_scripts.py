@@ -48,7 +48,8 @@ CHEAP = {
                     {"throughput", "at_rate", "cached_304", "cpu_ms_per_avatar"}),
     "bulk_cluster.py": (["--ids", 200, "--workers", 1], {"plain", "cluster", "ratio"}),
     "explorer_load.py": (["--sessions", 2, "--moves", 2], {"p95_ms", "errors"}),
-    "first_run.py": (["--steps", 3, "--faces", 256, "--out", "{tmp}"], {"seconds", "img_per_s", "grid"}),
+    "first_run.py": (["--steps", 3, "--faces", 256, "--out", "{tmp}"],
+                     {"seconds", "img_per_s", "grid"}),
 }
 IN_CHROMIUM = {
     "explorer_latency.py": (["--moves", 2], {"page", "driver"}),

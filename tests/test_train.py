@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import data, dcgan, generate, noise, presets, runfolder, steps, train
+from gan_core import data, dcgan, generate, presets, runfolder, steps, train
 
 TINY = dict(batch_size=8, latent_dim=16, width=0.125)
 
@@ -113,8 +113,7 @@ def assert_generator_average(run_dir, decay):
         again = keras.saving.load_model(run_dir / "generator.keras")
         for variable in again.non_trainable_variables:
             variable.assign(np.zeros(variable.shape))
-        dcgan.recalibrate_batchnorm(again, noise.draw(record.seed, noise.BATCHNORM, 0,
-                                                      train.RECALIBRATION_BATCH, config.latent_dim))
+        dcgan.recalibrate_batchnorm(again, train.recalibration_z(config, record.seed))
         for k, v in runfolder.named(again).items():
             if not v.trainable:
                 np.testing.assert_allclose(values[k], np.asarray(v), rtol=1e-4, atol=1e-5)
