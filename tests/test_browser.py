@@ -19,9 +19,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    # a tenth of the projection's default steps: the page is tested here, not the search
-    with serve_app(env={"GAN_STUDIO_PROJECT_STEPS": "20"}) as (url, _):
+def app_url(tmp_path_factory):
+    """One server for the module (each start imports TensorFlow), its runs in a folder of
+    its own; a tenth of the projection's default steps: the page is tested here, not the
+    search."""
+    env = {"GAN_STUDIO_PROJECT_STEPS": "20",
+           "GAN_STUDIO_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    with serve_app(env=env) as (url, _):
         yield url
 
 
@@ -159,69 +163,67 @@ def test_latent_explorer_slider_exercise_favourite_download(app_url, browser, tm
     page.close()
 
 
-def test_training_page_streams_pauses_stops_and_exports(browser, tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path / "runs"))
-    with serve_app() as (url, _):
-        page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-        go_to(page, url, "DCGAN training")
-        page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
-        for label, value in (("How many faces", "256"), ("Batch", "8"), ("Size of z", "16"),
-                             ("Steps", "2000")):
-            field = page.locator(f"input[aria-label='{label}']")
-            field.fill(value)
-            field.press("Enter")
-            page.wait_for_timeout(500)
-        page.get_by_role("button", name="Start training").click()
-        live = page.frame_locator("iframe[title*='train_live']")
-        progress = live.locator("#progress")
-        live.locator("#progress:not([data-step='0']):not([data-step=''])").wait_for(
-            timeout=90_000)                                 # the first step is in
-        first = progress.inner_text()
-        assert re.fullmatch(r"Step [\d,]+ of 2,000 · epoch \d+ · [\d,]+ images/s · about "
-                            r"[\d.]+ min left", first), first
-        assert "Training" in live.locator("#status").inner_text()
-        deadline = time.time() + 30
-        while progress.inner_text() == first:             # the step keeps moving
-            assert time.time() < deadline, first
-            time.sleep(0.2)
-        # The loss curves grow point by point, and the sample grid changes.
-        points = live.locator("#chart .scatterlayer .trace").first.locator("path.js-line")
-        points.wait_for(timeout=60_000)
-        curve = points.get_attribute("d")
-        grid = live.locator("#grid")
-        grid.wait_for(timeout=60_000)
-        image = grid.get_attribute("src")
-        deadline = time.time() + 60
-        while points.get_attribute("d") == curve or grid.get_attribute("src") == image:
-            assert time.time() < deadline, (curve, image)
-            time.sleep(0.5)
-        assert grid.evaluate("(img) => img.complete && img.naturalWidth > 0")
-        page.screenshot(path=str(tmp_path / "training.png"))
+def test_training_page_streams_pauses_stops_and_exports(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    go_to(page, app_url, "DCGAN training")
+    page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+    for label, value in (("How many faces", "256"), ("Batch", "8"), ("Size of z", "16"),
+                         ("Steps", "2000")):
+        field = page.locator(f"input[aria-label='{label}']")
+        field.fill(value)
+        field.press("Enter")
+        page.wait_for_timeout(500)
+    page.get_by_role("button", name="Start training").click()
+    live = page.frame_locator("iframe[title*='train_live']")
+    progress = live.locator("#progress")
+    live.locator("#progress:not([data-step='0']):not([data-step=''])").wait_for(
+        timeout=90_000)                                 # the first step is in
+    first = progress.inner_text()
+    assert re.fullmatch(r"Step [\d,]+ of 2,000 · epoch \d+ · [\d,]+ images/s · about "
+                        r"[\d.]+ min left", first), first
+    assert "Training" in live.locator("#status").inner_text()
+    deadline = time.time() + 30
+    while progress.inner_text() == first:             # the step keeps moving
+        assert time.time() < deadline, first
+        time.sleep(0.2)
+    # The loss curves grow point by point, and the sample grid changes.
+    points = live.locator("#chart .scatterlayer .trace").first.locator("path.js-line")
+    points.wait_for(timeout=60_000)
+    curve = points.get_attribute("d")
+    grid = live.locator("#grid")
+    grid.wait_for(timeout=60_000)
+    image = grid.get_attribute("src")
+    deadline = time.time() + 60
+    while points.get_attribute("d") == curve or grid.get_attribute("src") == image:
+        assert time.time() < deadline, (curve, image)
+        time.sleep(0.5)
+    assert grid.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    page.screenshot(path=str(tmp_path / "training.png"))
 
-        page.get_by_role("button", name="Pause").click()
-        page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
-        assert "Paused" in live.locator("#status").inner_text()
-        paused = progress.inner_text()
-        page.wait_for_timeout(2500)
-        assert progress.inner_text() == paused
-        button(page, "Stop").click()
-        # The live view sees the run stop and re-runs the page: the export appears.
-        page.get_by_role("button", name="Download the generator").wait_for(timeout=60_000)
-        # the live view's next poll (every 0.5 s) carries the end: the export can come first
-        live.locator("#status", has_text="Stopped").wait_for(timeout=10_000)
-        page.reload()                                       # the run is still there
-        export = page.get_by_role("button", name="Download the generator")
-        export.wait_for(timeout=60_000)
-        with page.expect_download() as download:
-            export.click()
-        from gan_core import generate
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
+    assert "Paused" in live.locator("#status").inner_text()
+    paused = progress.inner_text()
+    page.wait_for_timeout(2500)
+    assert progress.inner_text() == paused
+    button(page, "Stop").click()
+    # The live view sees the run stop and re-runs the page: the export appears.
+    page.get_by_role("button", name="Download the generator").wait_for(timeout=60_000)
+    # the live view's next poll (every 0.5 s) carries the end: the export can come first
+    live.locator("#status", has_text="Stopped").wait_for(timeout=10_000)
+    page.reload()                                       # the run is still there
+    export = page.get_by_role("button", name="Download the generator")
+    export.wait_for(timeout=60_000)
+    with page.expect_download() as download:
+        export.click()
+    from gan_core import generate
 
-        assert download.value.suggested_filename.endswith(".keras")
-        download.value.save_as(tmp_path / "exported.keras")
-        model = generate.load_generator(tmp_path / "exported.keras")
-        assert model.output_shape == (None, 64, 64, 3)
-        assert page.locator("text=Traceback").count() == 0
-        page.close()
+    assert download.value.suggested_filename.endswith(".keras")
+    download.value.save_as(tmp_path / "exported.keras")
+    model = generate.load_generator(tmp_path / "exported.keras")
+    assert model.output_shape == (None, 64, 64, 3)
+    assert page.locator("text=Traceback").count() == 0
+    page.close()
 
 
 def plane(page, what):
