@@ -204,7 +204,8 @@ def build(config: GANConfig, fused_bn: bool = False
 
 
 def forward(model: keras.Model, x):
-    """model(x, training=False), compiled on JAX (see _call)."""
+    """model(x, training=False), compiled on JAX (see _call): the trainer's sample grids, and
+    every call of generate.Generator there."""
     return _call(model, x, training=False)
 
 

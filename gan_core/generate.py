@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import files, images
+from . import dcgan, files, images
 from .presets import IMAGE_SHAPE
 
 BATCH = 256   # images per batch: bounded memory for any n
@@ -206,12 +206,7 @@ class Generator:
         self.latent_dim = int(model.input_shape[-1])
         self._lock = threading.Lock()
         if keras.backend.backend() == "jax":
-            import jax
-
-            state = ([v.value for v in model.trainable_variables],
-                     [v.value for v in model.non_trainable_variables])
-            fn = jax.jit(lambda t, n, z: model.stateless_call(t, n, z, training=False)[0])
-            self._call = lambda z: fn(*state, z)
+            self._call = lambda z: dcgan.forward(model, z)       # compiled once per model
         else:
             import tensorflow as tf
 
